@@ -1,0 +1,54 @@
+package rxq
+
+import "time"
+
+// BatchSize is the number of descriptors a worker moves per ring operation.
+const BatchSize = 64
+
+// Desc describes one frame in a UMEM, as struct xdp_desc: the frame's bytes
+// are UMEM[Addr : Addr+Len].
+type Desc struct {
+	Addr    uint64
+	Len     uint32
+	Options uint32
+}
+
+// FrameStats is a Source's frame accounting at a quiescent point. The frames
+// a Source does not report (Total - Fill - RX - Free) are held by its user:
+// the dataplane's worker and endpoints.
+type FrameStats struct {
+	Total int // frames in the UMEM that belong to this source
+	Fill  int // frames in the fill ring, waiting for the kernel
+	RX    int // frames in the rx ring, received but not yet taken
+	Free  int // frames on the source's own free list
+}
+
+// Source is the receive side of one queue as the dataplane's worker sees it.
+// It is implemented by the AF_XDP Socket and by rxqtest's in-memory source,
+// so the dataplane runs the same code with or without a kernel.
+//
+// One goroutine (the queue's worker) calls Receive, Recycle and Wait; it is
+// not safe for concurrent use, except Wake and Close, which any goroutine may
+// call.
+type Source interface {
+	// Queue is the receive queue index this source serves.
+	Queue() int
+	// UMEM is the frame memory; Receive's descriptors index into it.
+	UMEM() []byte
+	// Receive moves up to len(descs) received frames into descs and returns
+	// how many. It never blocks. Until recycled, the frames belong to the
+	// caller.
+	Receive(descs []Desc) int
+	// Recycle gives frames back to be filled again. addr may point anywhere
+	// inside a frame; the source aligns it.
+	Recycle(addrs []uint64)
+	// Wait blocks until Receive may return frames, Wake is called, the
+	// timeout passes, or the source is closed (then it returns ErrClosed).
+	Wait(timeout time.Duration) error
+	// Wake makes a pending or the next Wait return early.
+	Wake()
+	// FrameStats reports where this source's frames are.
+	FrameStats() FrameStats
+	// Close releases everything the source holds.
+	Close() error
+}
