@@ -1,0 +1,156 @@
+package localgroup
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Member is an endpoint ID. 0 is never a member.
+type Member = uint32
+
+// DefaultLimit is the default maximum number of members of a group, the
+// seed's limit.
+const DefaultLimit = 256
+
+// MaxLimit is the largest group limit New accepts: Maglev table entries are
+// 16-bit member indexes and 0xffff marks an empty slot while building.
+const MaxLimit = 0xffff
+
+// MaxShift is the largest queue shift New accepts.
+const MaxShift = 31
+
+var (
+	// ErrGroupFull is returned (wrapped) by Add when the group is at its limit.
+	ErrGroupFull = errors.New("local group full")
+	// ErrBadMember is returned (wrapped) by Add for member 0 or a member
+	// already in the group.
+	ErrBadMember = errors.New("bad group member")
+)
+
+// QueueShift returns s, the smallest integer with 2^s >= nqueues
+// (DragonFly's ncpus2_shift). It returns 0 for nqueues <= 1.
+func QueueShift(nqueues int) uint {
+	var s uint
+	for s < 63 && 1<<s < nqueues {
+		s++
+	}
+	return s
+}
+
+// Group is a local group: the members bound to one (protocol, family, local
+// address, local port), in bind order. It is not safe for concurrent use.
+type Group struct {
+	members []Member
+	limit   int
+	policy  Policy
+	shift   uint
+	// table is the Maglev lookup table (member indexes), built only while
+	// the policy is Maglev and the group is not empty. It is never modified
+	// after it is built (a rebuild allocates a new one), so clones share it.
+	table []uint16
+}
+
+// New returns an empty group holding at most limit members (DefaultLimit if
+// limit <= 0), picking with policy, for a dataplane with shift =
+// QueueShift(nqueues). It panics if limit > MaxLimit or shift > MaxShift:
+// callers validate their configuration first.
+func New(limit int, policy Policy, shift uint) *Group {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	if limit > MaxLimit {
+		panic(fmt.Sprintf("localgroup: limit %d above %d", limit, MaxLimit))
+	}
+	if shift > MaxShift {
+		panic(fmt.Sprintf("localgroup: queue shift %d above %d", shift, MaxShift))
+	}
+	return &Group{limit: limit, policy: policy, shift: shift}
+}
+
+// Add appends m as the last member. It fails, changing nothing, with an error
+// wrapping ErrGroupFull when the group holds its limit, or ErrBadMember when
+// m is 0 or already a member.
+func (g *Group) Add(m Member) error {
+	if m == 0 || slices.Contains(g.members, m) {
+		return fmt.Errorf("add member %d: %w", m, ErrBadMember)
+	}
+	if len(g.members) >= g.limit {
+		return fmt.Errorf("add member %d: %w (limit %d members)", m, ErrGroupFull, g.limit)
+	}
+	g.members = append(g.members, m)
+	g.rebuild()
+	return nil
+}
+
+// Remove removes m; the later members shift down one slot, as FreeBSD's
+// in_pcbremlbgrouphash does. It reports whether m was a member.
+func (g *Group) Remove(m Member) bool {
+	i := slices.Index(g.members, m)
+	if i < 0 {
+		return false
+	}
+	g.members = slices.Delete(g.members, i, i+1)
+	g.rebuild()
+	return true
+}
+
+// Members returns a copy of the members in order.
+func (g *Group) Members() []Member { return slices.Clone(g.members) }
+
+// Len returns the number of members.
+func (g *Group) Len() int { return len(g.members) }
+
+// Limit returns the maximum number of members.
+func (g *Group) Limit() int { return g.limit }
+
+// Policy returns the pick policy.
+func (g *Group) Policy() Policy { return g.policy }
+
+// Shift returns the queue shift s.
+func (g *Group) Shift() uint { return g.shift }
+
+// SetPolicy changes the pick policy, building or dropping the Maglev table.
+func (g *Group) SetPolicy(p Policy) {
+	if p == g.policy {
+		return
+	}
+	g.policy = p
+	g.rebuild()
+}
+
+// Clone returns an independent copy of g. The immutable Maglev table is
+// shared; any later change to either group builds a fresh table for that
+// group only.
+func (g *Group) Clone() *Group {
+	c := *g
+	c.members = slices.Clone(g.members)
+	return &c
+}
+
+// Pick returns the member for a packet with the given hash, or 0 if the
+// group is empty. An unknown policy value picks as Threshold. It takes no
+// lock and allocates nothing.
+func (g *Group) Pick(hash uint32) Member {
+	n := len(g.members)
+	if n == 0 {
+		return 0
+	}
+	u := hash >> g.shift
+	switch g.policy {
+	case Modulo:
+		return g.members[u%uint32(n)]
+	case Maglev:
+		return g.members[g.table[u%MaglevSize]]
+	}
+	return g.members[(uint64(u)*uint64(n))>>(32-g.shift)]
+}
+
+// rebuild brings the Maglev table in step with the members and policy.
+func (g *Group) rebuild() {
+	if g.policy != Maglev || len(g.members) == 0 {
+		g.table = nil
+		return
+	}
+	g.table = buildMaglev(g.members)
+}

@@ -1,0 +1,174 @@
+package pcb
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/xdpmux/xdpmux/localgroup"
+)
+
+// EndpointID names a bound endpoint. IDs are assigned by the caller and never
+// reused; 0 means "no endpoint".
+type EndpointID uint32
+
+// Owner identifies who bound an endpoint: a uid (see UIDOwner) or a token
+// chosen by an embedding program. Only endpoints of the same owner can share
+// an address with reuseport.
+type Owner string
+
+// UIDOwner returns the owner of a process with the given uid, "uid:<uid>".
+func UIDOwner(uid uint32) Owner { return Owner("uid:" + strconv.FormatUint(uint64(uid), 10)) }
+
+var (
+	// ErrAddrInUse is returned (wrapped) by Bind when the spec overlaps an
+	// existing binding that it may not share (EADDRINUSE).
+	ErrAddrInUse = errors.New("address already in use")
+	// ErrGroupFull is returned (wrapped) by Bind when the local group to join
+	// is at its limit. It is localgroup.ErrGroupFull, so errors.Is works with
+	// either name.
+	ErrGroupFull = localgroup.ErrGroupFull
+	// ErrInvalidSpec is returned (wrapped) for a malformed Spec.
+	ErrInvalidSpec = errors.New("invalid endpoint spec")
+	// ErrNotFound is returned (wrapped) by Unbind for an unknown endpoint.
+	ErrNotFound = errors.New("endpoint not found")
+	// ErrInvalidID is returned (wrapped) by Bind for ID 0 or an ID in use.
+	ErrInvalidID = errors.New("invalid endpoint id")
+	// ErrInvalidConfig is returned (wrapped) by NewTable for a bad Config.
+	ErrInvalidConfig = errors.New("invalid table config")
+	// ErrInvalidChange is returned (wrapped) by Apply for an unknown ChangeOp.
+	ErrInvalidChange = errors.New("invalid change")
+)
+
+// Spec describes an endpoint to bind.
+type Spec struct {
+	Proto Proto
+	// Local is the local address and port. An unspecified address (0.0.0.0
+	// or ::) is the wildcard; the port must not be 0.
+	Local netip.AddrPort
+	// Remote, when valid, makes a connected endpoint, found by its exact
+	// 4-tuple (lookup step 1). The zero value means not connected.
+	Remote    netip.AddrPort
+	ReusePort bool
+	// DualStack (IPv6 only) also accepts IPv4 traffic (v4-mapped). The
+	// default is v6-only, as on BSD.
+	DualStack bool
+	// Jail, when not empty, restricts the endpoint to packets whose
+	// destination address is in the list.
+	Jail  []netip.Addr
+	Owner Owner
+	// Name is free text for stats; lookup ignores it.
+	Name string
+}
+
+// String returns e.g. "udp/0.0.0.0:53", "tcp/[::]:443" or, connected,
+// "tcp/198.18.0.1:80->198.18.0.2:1234".
+func (s Spec) String() string {
+	str := s.Proto.String() + "/" + s.Local.String()
+	if s.Connected() {
+		str += "->" + s.Remote.String()
+	}
+	return str
+}
+
+// Connected reports whether s is a connected endpoint (Remote is valid).
+func (s Spec) Connected() bool { return s.Remote.IsValid() }
+
+// Jailed reports whether s is jailed (Jail is not empty).
+func (s Spec) Jailed() bool { return len(s.Jail) > 0 }
+
+// Family returns the family the endpoint receives as: IPv4 for an IPv4
+// address and for a DualStack IPv6 endpoint bound to a v4-mapped address
+// (which BSD turns into an IPv4 endpoint), IPv6 otherwise.
+func (s Spec) Family() Family {
+	a := s.Local.Addr()
+	if a.Is4() || (a.Is4In6() && s.DualStack) {
+		return IPv4
+	}
+	return IPv6
+}
+
+// wildcard reports whether the local address is unspecified.
+func (s Spec) wildcard() bool { return s.Local.Addr().IsUnspecified() }
+
+// acceptsMapped reports whether s is an IPv6 dual-stack wildcard, which also
+// takes IPv4 packets (FreeBSD's local_wild_mapped).
+func (s Spec) acceptsMapped() bool {
+	return s.Local.Addr().Is6() && s.DualStack && s.wildcard()
+}
+
+// Groupable reports whether s enters a local group (seed rules): reuseport,
+// not jailed, not an IPv6 dual-stack wildcard, not connected.
+func (s Spec) Groupable() bool {
+	return s.ReusePort && !s.Jailed() && !s.acceptsMapped() && !s.Connected()
+}
+
+func is4(a netip.Addr) bool { return a.Is4() || a.Is4In6() }
+
+// Validate reports whether s is well formed. Its error wraps ErrInvalidSpec
+// and names the spec and the fault.
+func (s Spec) Validate() error {
+	if why := s.fault(); why != "" {
+		return fmt.Errorf("%w %s: %s", ErrInvalidSpec, s, why)
+	}
+	return nil
+}
+
+func (s Spec) fault() string {
+	if s.Proto != UDP && s.Proto != TCP {
+		return "protocol must be udp or tcp"
+	}
+	la := s.Local.Addr()
+	switch {
+	case !la.IsValid():
+		return "no local address"
+	case s.Local.Port() == 0:
+		return "local port 0"
+	case la.Zone() != "":
+		return "scoped (zoned) local address not supported"
+	case la.Is4() && s.DualStack:
+		return "dual-stack set on an IPv4 endpoint"
+	case la.Is4In6() && !s.DualStack:
+		return "v4-mapped local address needs dual-stack"
+	case la.Is4In6() && la.Unmap().IsUnspecified():
+		return "v4-mapped unspecified local address (use :: with dual-stack, or 0.0.0.0)"
+	}
+	fam := s.Family()
+	if s.Remote != (netip.AddrPort{}) {
+		ra := s.Remote.Addr()
+		switch {
+		case !ra.IsValid():
+			return "remote port without remote address"
+		case s.Remote.Port() == 0:
+			return "remote port 0"
+		case ra.IsUnspecified() || (ra.Is4In6() && ra.Unmap().IsUnspecified()):
+			return "unspecified remote address"
+		case ra.Zone() != "":
+			return "scoped (zoned) remote address not supported"
+		case s.wildcard():
+			return "connected endpoint needs a specific local address"
+		case (fam == IPv4) != is4(ra):
+			return "remote address family differs from local"
+		}
+	}
+	ok4, ok6 := fam == IPv4 || s.acceptsMapped(), fam == IPv6
+	inJail := false
+	for _, j := range s.Jail {
+		switch {
+		case !j.IsValid() || j.IsUnspecified():
+			return "invalid or unspecified jail address"
+		case j.Zone() != "":
+			return "scoped (zoned) jail address not supported"
+		case is4(j) && !ok4, !is4(j) && !ok6:
+			return "jail address " + j.String() + " of a family the endpoint cannot receive"
+		}
+		if AddrFrom(j) == AddrFrom(la) {
+			inJail = true
+		}
+	}
+	if s.Jailed() && !s.wildcard() && !inJail {
+		return "local address not in the jail"
+	}
+	return ""
+}
