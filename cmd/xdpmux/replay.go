@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/dataplane/packet"
+	"github.com/xdpmux/xdpmux/localgroup"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev]
+                     [-key HEX] [-trace] [-json] BIND...
+  BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
+
+Runs the dataplane's per-packet logic (parse, Toeplitz hash, simulated RSS
+queue, per-queue table lookup, member pick) on a capture, without root.
+`
+
+// replayResult is the -json output (SPEC section 6).
+type replayResult struct {
+	Packets   uint64           `json:"packets"`
+	Unmatched uint64           `json:"unmatched"`
+	Malformed uint64           `json:"malformed"`
+	Queues    []replayQueue    `json:"queues"`
+	Endpoints []replayEndpoint `json:"endpoints"`
+}
+
+type replayQueue struct {
+	Queue   int    `json:"queue"`
+	Packets uint64 `json:"packets"`
+}
+
+type replayEndpoint struct {
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+}
+
+// parseInterleaved parses flags that may appear before, between or after
+// the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func cmdReplay(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	pcapFile := fs.String("pcap", "", "capture file (pcap or pcapng)")
+	queues := fs.Int("queues", 1, "number of simulated NIC queues")
+	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo or maglev")
+	keyHex := fs.String("key", "", "Toeplitz key in hex (default: Microsoft's 40-byte key)")
+	trace := fs.Bool("trace", false, "print one line per packet: INDEX HASH QUEUE ENDPOINT")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	out := bufio.NewWriter(stdout)
+	fail := func(err error) int {
+		out.Flush() // trace lines for the packets before the error come first
+		fmt.Fprintf(stderr, "xdpmux replay: %v\n", err)
+		return 2
+	}
+	binds, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, replayUsage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return 0
+	}
+	if err != nil {
+		return fail(err)
+	}
+	r, err := newReplay(*pcapFile, *queues, *policyName, *keyHex, binds)
+	if err != nil {
+		return fail(err)
+	}
+	defer r.capture.Close()
+	if err := r.run(out, *trace); err != nil {
+		return fail(err)
+	}
+	switch {
+	case *asJSON:
+		if err := json.NewEncoder(out).Encode(r.result()); err != nil {
+			return fail(err)
+		}
+	case !*trace:
+		r.printTable(out)
+	}
+	if err := out.Flush(); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// replay holds one run's state: the authority table, one table copy per
+// simulated queue (as each worker has its own), and the counters.
+type replay struct {
+	capture  *capture
+	tz       *rxq.Toeplitz
+	rss      *rxq.RSS
+	tables   []*pcb.Table
+	names    []string // by EndpointID; names[0] unused
+	counts   []uint64 // by EndpointID; counts[0] unused
+	perQueue []uint64
+	packets  uint64
+	unmatch  uint64
+	bad      [packet.NumReasons]uint64
+}
+
+func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs []string) (*replay, error) {
+	if pcapFile == "" {
+		return nil, errors.New("missing -pcap FILE")
+	}
+	if queues < 1 {
+		return nil, fmt.Errorf("-queues %d: want at least 1", queues)
+	}
+	policy, err := localgroup.ParsePolicy(policyName)
+	if err != nil {
+		return nil, fmt.Errorf("-policy %q: %w", policyName, err)
+	}
+	key := rxq.DefaultKey[:]
+	if keyHex != "" {
+		if key, err = hex.DecodeString(strings.ReplaceAll(keyHex, ":", "")); err != nil {
+			return nil, fmt.Errorf("-key %q: not hex", keyHex)
+		}
+	}
+	tz, err := rxq.NewToeplitz(key)
+	if err != nil {
+		return nil, fmt.Errorf("-key %q: %w", keyHex, err)
+	}
+	rss, err := rxq.NewRSS(queues)
+	if err != nil {
+		return nil, fmt.Errorf("-queues %d: %w", queues, err)
+	}
+	cfg := pcb.DefaultConfig()
+	cfg.Queues = queues
+	cfg.Policy = policy
+	table, err := pcb.NewTable(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &replay{tz: tz, rss: rss, names: []string{""}, perQueue: make([]uint64, queues)}
+	// Members of BINDs with the same PROTO/ADDR:PORT are numbered on from
+	// the earlier ones, so that every endpoint has a distinct name.
+	nextIndex := map[string]int{}
+	for _, arg := range bindArgs {
+		b, err := parseBind(arg)
+		if err != nil {
+			return nil, err
+		}
+		spec := pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: "replay"}
+		n := max(b.Count, 1)
+		for i := 0; i < n; i++ {
+			base := b.String()
+			spec.Name = fmt.Sprintf("%s#%d", base, nextIndex[base])
+			id := pcb.EndpointID(len(r.names))
+			if err := table.Bind(id, spec); err != nil {
+				return nil, fmt.Errorf("BIND %s: %w", arg, err)
+			}
+			nextIndex[base]++
+			r.names = append(r.names, spec.Name)
+		}
+	}
+	r.counts = make([]uint64, len(r.names))
+	r.tables = make([]*pcb.Table, queues)
+	for q := range r.tables {
+		r.tables[q] = table.Clone()
+	}
+	if r.capture, err = openCapture(pcapFile); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// run classifies every frame of the capture with dataplane.Classify, the
+// function the queue workers run, against the frame's queue's table copy.
+func (r *replay) run(trace io.Writer, printTrace bool) error {
+	var t packet.Tuple
+	var line []byte
+	for index := 0; ; index++ {
+		frame, err := r.capture.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// On a NIC the queue is known before the worker looks; here the
+		// simulated RSS picks it from the hash, then that queue's copy of
+		// the tables resolves the endpoint, as its worker would.
+		hash, reason := dataplane.ParseAndHash(r.tz, frame, &t)
+		q := r.rss.Queue(hash)
+		id := pcb.EndpointID(0)
+		if reason == packet.OK {
+			id = dataplane.Lookup(r.tables[q], &t, hash)
+		}
+		r.packets++
+		r.perQueue[q]++
+		name := "-"
+		switch {
+		case reason != packet.OK:
+			r.bad[reason]++
+		case id == 0:
+			r.unmatch++
+		default:
+			r.counts[id]++
+			name = r.names[id]
+		}
+		if printTrace {
+			line = fmt.Appendf(line[:0], "%d %08x %d %s\n", index, hash, q, name)
+			if _, err := trace.Write(line); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *replay) result() replayResult {
+	res := replayResult{Packets: r.packets, Unmatched: r.unmatch,
+		Queues: make([]replayQueue, len(r.perQueue)), Endpoints: make([]replayEndpoint, 0, len(r.names)-1)}
+	for _, n := range r.bad {
+		res.Malformed += n
+	}
+	for q, n := range r.perQueue {
+		res.Queues[q] = replayQueue{Queue: q, Packets: n}
+	}
+	for id := 1; id < len(r.names); id++ {
+		res.Endpoints = append(res.Endpoints, replayEndpoint{Name: r.names[id], Packets: r.counts[id]})
+	}
+	return res
+}
+
+// printTable is the default, human-readable summary.
+func (r *replay) printTable(w io.Writer) {
+	res := r.result()
+	pct := func(n uint64) string {
+		if res.Packets == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(res.Packets))
+	}
+	fmt.Fprintf(w, "packets %d, unmatched %d, malformed %d\n", res.Packets, res.Unmatched, res.Malformed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nQUEUE\tPACKETS\tSHARE")
+	for _, q := range res.Queues {
+		fmt.Fprintf(tw, "%d\t%d\t%s\n", q.Queue, q.Packets, pct(q.Packets))
+	}
+	fmt.Fprintln(tw, "\nENDPOINT\tPACKETS\tSHARE")
+	for _, e := range res.Endpoints {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Name, e.Packets, pct(e.Packets))
+	}
+	if res.Malformed > 0 {
+		fmt.Fprintln(tw, "\nMALFORMED\tPACKETS\tSHARE")
+		for reason, n := range r.bad {
+			if n > 0 {
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", packet.Reason(reason), n, pct(n))
+			}
+		}
+	}
+	tw.Flush()
+}
