@@ -1,0 +1,46 @@
+package netlab
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+)
+
+// DefaultPrefix is the namespace and interface name prefix used when
+// Config.Prefix is empty.
+const DefaultPrefix = "xm"
+
+// Config describes a lab.
+type Config struct {
+	// Queues is the number of rx and tx queues of each veth end
+	// (default 1, at most MaxQueues).
+	Queues int
+	// Prefix starts every namespace and interface name (default
+	// DefaultPrefix). At most 6 characters, letters and digits.
+	Prefix string
+	// MTU of both veth ends (default 1500).
+	MTU int
+}
+
+// MaxQueues is the largest Config.Queues accepted.
+const MaxQueues = 64
+
+// Lab is two network namespaces joined by a veth pair. Traffic flows from
+// SendNS (SendIf, SendAddr) to RecvNS (RecvIf, RecvAddr); the XDP program and
+// the AF_XDP sockets go on RecvIf.
+type Lab struct {
+	RecvNS, SendNS     string // network namespace names (see `ip netns list`)
+	RecvIf, SendIf     string // veth end names, each in its namespace
+	RecvIndex          int    // ifindex of RecvIf inside RecvNS
+	RecvAddr, SendAddr netip.Addr
+	RecvMAC, SendMAC   net.HardwareAddr
+	Queues             int
+}
+
+// Errors returned by this package.
+var (
+	// ErrBadConfig: a Config field is out of range.
+	ErrBadConfig = errors.New("netlab: bad config")
+	// ErrNotSupported: the platform has no network namespaces.
+	ErrNotSupported = errors.New("netlab: not supported")
+)

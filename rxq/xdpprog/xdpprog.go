@@ -1,0 +1,83 @@
+package xdpprog
+
+import (
+	"errors"
+	"net"
+)
+
+// MaxQueues is the number of receive queues the program serves: the size of
+// the xsks XSKMAP and of the counters array. Frames arriving on a higher
+// queue index are passed to the kernel and not counted.
+const MaxQueues = 64
+
+// Mode is the way the program is attached to the interface.
+type Mode int
+
+const (
+	// ModeNative is driver (native) XDP: the program runs in the driver's
+	// receive path, before an skb exists, and sees the real receive queue.
+	ModeNative Mode = iota
+	// ModeGeneric is generic (skb) XDP: it works on any interface but is
+	// slower, and on some drivers (veth) every frame reports queue 0.
+	ModeGeneric
+)
+
+// String returns "native" or "generic".
+func (m Mode) String() string {
+	switch m {
+	case ModeNative:
+		return "native"
+	case ModeGeneric:
+		return "generic"
+	default:
+		return "unknown"
+	}
+}
+
+// Options tune Attach. The zero value is the default: native mode with a
+// fallback to generic mode, claimed frames redirected.
+type Options struct {
+	// ForceGeneric skips the native attempt and attaches in generic mode.
+	ForceGeneric bool
+	// DropClaimed makes the program drop claimed frames (XDP_DROP) instead
+	// of redirecting them: the benchmark ceiling mode. See SetDropClaimed.
+	DropClaimed bool
+}
+
+// QueueCounters are the program's counters for one receive queue, summed over
+// all CPUs.
+type QueueCounters struct {
+	Queue int
+	// Redirected counts claimed frames for which bpf_redirect_map found a
+	// socket in xsks and returned XDP_REDIRECT. A frame the socket then
+	// cannot take (full rx ring, empty fill ring) is still counted here;
+	// the socket's XDP_STATISTICS counts it as dropped.
+	Redirected uint64
+	// Passed counts frames given to the kernel (XDP_PASS): not IPv4/IPv6,
+	// fragments, not UDP/TCP, unclaimed ports, truncated headers, and
+	// claimed frames whose queue has no socket registered.
+	Passed uint64
+	// Dropped counts claimed frames dropped in drop-claimed mode.
+	Dropped uint64
+}
+
+// Errors returned by this package; test them with errors.Is.
+var (
+	// ErrPermission: loading or attaching needs CAP_NET_ADMIN and CAP_BPF.
+	ErrPermission = errors.New("xdp: permission denied: needs CAP_NET_ADMIN and CAP_BPF (run as root)")
+	// ErrNotSupported: the kernel, the platform or the interface lacks a
+	// needed feature.
+	ErrNotSupported = errors.New("xdp: not supported")
+	// ErrQueueRange: a queue index outside [0, MaxQueues).
+	ErrQueueRange = errors.New("xdp: queue index out of range")
+	// ErrProto: a protocol other than TCP (6) or UDP (17).
+	ErrProto = errors.New("xdp: protocol must be tcp (6) or udp (17)")
+	// ErrClosed: the Program was closed.
+	ErrClosed = net.ErrClosed
+)
+
+// IP protocol numbers accepted by Claim.
+const (
+	ProtoTCP uint8 = 6
+	ProtoUDP uint8 = 17
+)

@@ -1,0 +1,467 @@
+//go:build linux && (386 || amd64 || arm || arm64 || loong64 || mips64le || mipsle || ppc64le || riscv64)
+
+package xdpprog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+)
+
+func requirePrivileged(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
+		t.Fatal("needs root (XDPMUX_PRIVILEGED=1 forbids skipping)")
+	}
+	t.Skip("needs root")
+}
+
+func TestClaimKey(t *testing.T) {
+	for _, tt := range []struct {
+		proto uint8
+		port  uint16
+		bytes [4]byte // as stored in the map
+		err   error
+	}{
+		{ProtoUDP, 53, [4]byte{17, 0, 0x00, 0x35}, nil},
+		{ProtoTCP, 0x1234, [4]byte{6, 0, 0x12, 0x34}, nil},
+		{1, 53, [4]byte{}, ErrProto},
+	} {
+		k, err := claimKey(tt.proto, tt.port)
+		if !errors.Is(err, tt.err) {
+			t.Errorf("claimKey(%d, %d) error %v, want %v", tt.proto, tt.port, err, tt.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		got := [4]byte{k.Proto, k.Pad}
+		binary.NativeEndian.PutUint16(got[2:], k.Port) // as the kernel copies it
+		if got != tt.bytes {
+			t.Errorf("claimKey(%d, %d) = % x, want % x", tt.proto, tt.port, got, tt.bytes)
+		}
+	}
+}
+
+func TestHaveXDPLink(t *testing.T) {
+	requirePrivileged(t)
+	if err := HaveXDPLink(); err != nil {
+		t.Fatalf("HaveXDPLink: %v", err)
+	}
+	// Cached: the second call gives the same answer.
+	if err := HaveXDPLink(); err != nil {
+		t.Fatalf("HaveXDPLink (cached): %v", err)
+	}
+}
+
+func newLab(t *testing.T, queues int) *netlab.Lab {
+	t.Helper()
+	requirePrivileged(t)
+	netlab.Cleanup(netlab.DefaultPrefix)
+	l, err := netlab.New(netlab.Config{Queues: queues})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab Close: %v", err)
+		}
+	})
+	return l
+}
+
+// attach attaches the program to the lab's receive side and detaches it at
+// the end of the test, checking nothing is left attached.
+func attach(t *testing.T, l *netlab.Lab, opts Options) *Program {
+	t.Helper()
+	var p *Program
+	err := l.InRecv(func() error {
+		var err error
+		p, err = Attach(l.RecvIndex, opts)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("Program Close: %v", err)
+		}
+		if attached(t, l) {
+			t.Error("XDP program still attached after Close")
+		}
+	})
+	return p
+}
+
+func attached(t *testing.T, l *netlab.Lab) bool {
+	t.Helper()
+	var ok bool
+	err := l.InRecv(func() error {
+		var err error
+		ok, err = Attached(l.RecvIndex)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Attached: %v", err)
+	}
+	return ok
+}
+
+// receiver is a kernel UDP socket in the lab's receive namespace that counts
+// datagrams in the background.
+type receiver struct {
+	conn *net.UDPConn
+	done chan int
+}
+
+func listen(t *testing.T, l *netlab.Lab, port uint16) *receiver {
+	t.Helper()
+	r := &receiver{done: make(chan int, 1)}
+	err := l.InRecv(func() error {
+		var err error
+		r.conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.RecvAddr, port)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.conn.Close() })
+	return r
+}
+
+// count reads until want datagrams arrived or wait passed without reaching
+// it, and returns how many arrived.
+func (r *receiver) count(want int, wait time.Duration) int {
+	buf := make([]byte, 2048)
+	n := 0
+	r.conn.SetReadDeadline(time.Now().Add(wait))
+	for n < want {
+		if _, _, err := r.conn.ReadFromUDPAddrPort(buf); err != nil {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+var srcPorts = []uint16{42000, 42001, 42002, 42003, 42004, 42005, 42006, 42007}
+
+func send(t *testing.T, l *netlab.Lab, port uint16, count int) {
+	t.Helper()
+	payload := func(i int) []byte { return []byte(strconv.Itoa(i)) }
+	if err := netlab.SendUDP(l, netip.AddrPortFrom(l.RecvAddr, port), srcPorts, payload, count); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sum(cs []QueueCounters) (s QueueCounters) {
+	s.Queue = -1
+	for _, c := range cs {
+		s.Redirected += c.Redirected
+		s.Passed += c.Passed
+		s.Dropped += c.Dropped
+	}
+	return s
+}
+
+func counters(t *testing.T, p *Program) []QueueCounters {
+	t.Helper()
+	cs, err := p.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// sendCount sends count datagrams to port while r counts them.
+func sendCount(t *testing.T, l *netlab.Lab, r *receiver, port uint16, count int, wait time.Duration) int {
+	t.Helper()
+	got := make(chan int, 1)
+	go func() { got <- r.count(count, wait) }()
+	send(t, l, port, count)
+	return <-got
+}
+
+func TestAttachPassAndDrop(t *testing.T) {
+	const (
+		queues    = 2
+		count     = 200
+		claimed   = 9000
+		unclaimed = 9001
+	)
+	l := newLab(t, queues)
+	p := attach(t, l, Options{})
+	if p.Mode() != ModeNative {
+		t.Errorf("Mode() = %v, want native on veth", p.Mode())
+	}
+	if !attached(t, l) {
+		t.Fatal("Attached() = false after Attach")
+	}
+	if err := p.Claim(ProtoUDP, claimed); err != nil {
+		t.Fatal(err)
+	}
+	if cs := counters(t, p); len(cs) != 0 {
+		t.Errorf("counters before traffic: %+v, want none", cs)
+	}
+
+	// Unclaimed port: XDP_PASS, the kernel socket gets everything.
+	ru := listen(t, l, unclaimed)
+	if got := sendCount(t, l, ru, unclaimed, count, 5*time.Second); got != count {
+		t.Errorf("unclaimed port: kernel socket received %d, want %d", got, count)
+	}
+	cs := counters(t, p)
+	if s := sum(cs); s != (QueueCounters{Queue: -1, Passed: count}) {
+		t.Errorf("after unclaimed traffic: counters %+v, want passed %d only", s, count)
+	}
+	if len(cs) != queues {
+		t.Errorf("traffic from %d source ports reached queues %+v, want all %d", len(srcPorts), cs, queues)
+	}
+	t.Logf("per-queue counters after unclaimed traffic: %+v", cs)
+
+	// Claimed port, no socket in xsks: bpf_redirect_map falls back to
+	// XDP_PASS; counted as passed.
+	rc := listen(t, l, claimed)
+	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
+		t.Errorf("claimed port without xsk: kernel socket received %d, want %d", got, count)
+	}
+	if s := sum(counters(t, p)); s != (QueueCounters{Queue: -1, Passed: 2 * count}) {
+		t.Errorf("after claimed traffic without xsk: counters %+v, want passed %d only", s, 2*count)
+	}
+
+	// Drop-claimed mode: the claimed port's socket gets nothing, the
+	// unclaimed one still everything.
+	if err := p.SetDropClaimed(true); err != nil {
+		t.Fatal(err)
+	}
+	if got := sendCount(t, l, rc, claimed, count, 300*time.Millisecond); got != 0 {
+		t.Errorf("drop mode: kernel socket on claimed port received %d, want 0", got)
+	}
+	if got := sendCount(t, l, ru, unclaimed, count, 5*time.Second); got != count {
+		t.Errorf("drop mode: kernel socket on unclaimed port received %d, want %d", got, count)
+	}
+	if s := sum(counters(t, p)); s != (QueueCounters{Queue: -1, Passed: 3 * count, Dropped: count}) {
+		t.Errorf("after drop mode: counters %+v, want passed %d dropped %d", s, 3*count, count)
+	}
+
+	// Back to redirect mode, then unclaim: the kernel gets the port back.
+	if err := p.SetDropClaimed(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unclaim(ProtoUDP, claimed); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unclaim(ProtoUDP, claimed); err != nil {
+		t.Errorf("second Unclaim: %v", err)
+	}
+	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
+		t.Errorf("after Unclaim: kernel socket received %d, want %d", got, count)
+	}
+	// A TCP claim on the same port does not catch UDP.
+	if err := p.Claim(ProtoTCP, claimed); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetDropClaimed(true); err != nil {
+		t.Fatal(err)
+	}
+	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
+		t.Errorf("tcp claim: kernel udp socket received %d, want %d", got, count)
+	}
+	if s := sum(counters(t, p)); s != (QueueCounters{Queue: -1, Passed: 5 * count, Dropped: count}) {
+		t.Errorf("at end: counters %+v, want passed %d dropped %d", s, 5*count, count)
+	}
+
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if attached(t, l) {
+		t.Error("Attached() = true after Close")
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := p.Claim(ProtoUDP, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Claim after Close = %v, want ErrClosed", err)
+	}
+	if _, err := p.Counters(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Counters after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestAttachGeneric(t *testing.T) {
+	const count = 100
+	l := newLab(t, 2)
+	p := attach(t, l, Options{ForceGeneric: true, DropClaimed: true})
+	if p.Mode() != ModeGeneric {
+		t.Errorf("Mode() = %v, want generic", p.Mode())
+	}
+	if err := p.Claim(ProtoUDP, 7000); err != nil {
+		t.Fatal(err)
+	}
+	r := listen(t, l, 7000)
+	if got := sendCount(t, l, r, 7000, count, 300*time.Millisecond); got != 0 {
+		t.Errorf("generic drop mode: kernel socket received %d, want 0", got)
+	}
+	// In generic mode on veth every frame reports rx queue 0.
+	cs := counters(t, p)
+	if len(cs) != 1 || cs[0] != (QueueCounters{Queue: 0, Dropped: count}) {
+		t.Errorf("generic counters %+v, want queue 0 dropped %d", cs, count)
+	}
+}
+
+func TestAttachErrors(t *testing.T) {
+	l := newLab(t, 1)
+	p := attach(t, l, Options{})
+	// A second program on the same interface is refused, and the first
+	// stays attached.
+	err := l.InRecv(func() error {
+		p2, err := Attach(l.RecvIndex, Options{})
+		if err == nil {
+			p2.Close()
+			return errors.New("second Attach succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if !attached(t, l) {
+		t.Error("first program detached by failed second Attach")
+	}
+	if _, err := Attach(-1, Options{}); err == nil {
+		t.Error("Attach(-1) succeeded")
+	}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"register queue -1", p.Register(-1, 0), ErrQueueRange},
+		{"register queue 64", p.Register(MaxQueues, 0), ErrQueueRange},
+		{"unregister queue 64", p.Unregister(MaxQueues), ErrQueueRange},
+		{"claim proto 1", p.Claim(1, 80), ErrProto},
+		{"unclaim proto 58", p.Unclaim(58, 80), ErrProto},
+		{"unregister empty", p.Unregister(3), nil},
+	} {
+		if !errors.Is(tt.err, tt.want) {
+			t.Errorf("%s: error %v, want %v", tt.name, tt.err, tt.want)
+		}
+	}
+	// Not an AF_XDP socket.
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := p.Register(0, int(f.Fd())); err == nil {
+		t.Error("Register of /dev/null succeeded")
+	}
+}
+
+const helperEnv = "XDPMUX_XDPPROG_HELPER"
+
+// TestHelperProcess is not a test: run by TestKilledProcessDetaches in a
+// child process, it attaches the program in the namespace named by
+// XDPMUX_XDPPROG_HELPER ("netns:ifindex"), says "attached", and waits to be
+// killed.
+func TestHelperProcess(t *testing.T) {
+	spec := os.Getenv(helperEnv)
+	if spec == "" {
+		return // not a helper process: nothing to do
+	}
+	var (
+		ns      string
+		ifindex int
+	)
+	if _, err := fmt.Sscanf(spec, "%s %d", &ns, &ifindex); err != nil {
+		fmt.Println("bad spec:", err)
+		os.Exit(2)
+	}
+	l := &netlab.Lab{RecvNS: ns}
+	err := l.InRecv(func() error {
+		_, err := Attach(ifindex, Options{})
+		return err
+	})
+	if err != nil {
+		fmt.Println("attach:", err)
+		os.Exit(2)
+	}
+	fmt.Println("attached")
+	time.Sleep(time.Minute)
+	os.Exit(3)
+}
+
+func TestKilledProcessDetaches(t *testing.T) {
+	l := newLab(t, 1)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", helperEnv, l.RecvNS, l.RecvIndex))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "attached\n" {
+		t.Fatalf("helper said %q, %v; want \"attached\"", line, err)
+	}
+	if !attached(t, l) {
+		t.Fatal("helper's program not attached")
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed = true
+	deadline := time.Now().Add(5 * time.Second)
+	for attached(t, l) {
+		if time.Now().After(deadline) {
+			t.Fatal("XDP program still attached 5s after its process was killed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want error
+	}{
+		{unix.EPERM, ErrPermission},
+		{fmt.Errorf("load: %w", unix.EACCES), ErrPermission},
+		{fmt.Errorf("attach: %w", ebpf.ErrNotSupported), ErrNotSupported},
+		{unix.EOPNOTSUPP, ErrNotSupported},
+	} {
+		got := classify(tt.err)
+		if !errors.Is(got, tt.want) || !errors.Is(got, tt.err) {
+			t.Errorf("classify(%v) = %v, want it to match %v and keep the cause", tt.err, got, tt.want)
+		}
+	}
+	if got := classify(unix.EBUSY); errors.Is(got, ErrPermission) || errors.Is(got, ErrNotSupported) {
+		t.Errorf("classify(EBUSY) = %v, want no sentinel", got)
+	}
+}
