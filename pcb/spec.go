@@ -9,8 +9,12 @@ import (
 	"github.com/xdpmux/xdpmux/localgroup"
 )
 
-// EndpointID names a bound endpoint. IDs are assigned by the caller and never
-// reused; 0 means "no endpoint".
+// EndpointID names a bound endpoint; 0 means "no endpoint". IDs are
+// assigned by the caller and must be unique among the endpoints bound in a
+// table. The dataplane keeps them dense, reusing an ID only after every
+// table copy has applied its unbind, so workers index per-endpoint state by
+// ID. (Maglev derives a member's permutation from its ID: a reused ID is
+// simply a new member.)
 type EndpointID uint32
 
 // Owner identifies who bound an endpoint: a uid (see UIDOwner) or a token

@@ -1,0 +1,172 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/xdpmux/xdpmux/localgroup"
+	"github.com/xdpmux/xdpmux/pcb"
+)
+
+// EndpointOptions are per-endpoint options of Bind.
+type EndpointOptions struct {
+	// Drain: when this endpoint closes, the frames still queued on it are
+	// re-steered to the remaining members of its group (looked up again in
+	// the updated table) instead of being dropped. Either way they are
+	// counted (Resteered or ClosedDropped).
+	Drain bool
+	// RingSize overrides Config.RingSize for this endpoint's rings.
+	RingSize int
+}
+
+// broadcast sends m to every worker and waits until each has applied it: on
+// return, no worker uses the state m replaced. ctlMu must be held. Before
+// Start the workers' state is changed here directly; once stopped, m is
+// dropped.
+func (d *Dataplane) broadcast(m *ctlMsg) {
+	n := len(d.workers)
+	m.errs = make([]error, n)
+	if m.op == msgAccount {
+		m.account = make([]frameAccount, n)
+	}
+	if !d.started {
+		for _, w := range d.workers {
+			m.wg.Add(1)
+			w.handle(m)
+			m.wg.Done()
+		}
+		return
+	}
+	m.wg.Add(n)
+	for _, w := range d.workers {
+		w.post(m)
+	}
+	m.wg.Wait()
+}
+
+// allocID returns the smallest free endpoint ID. IDs are dense so that a
+// worker finds an endpoint's ring by indexing a slice; an ID is reused only
+// after every worker has applied its unbind.
+func (d *Dataplane) allocID() pcb.EndpointID {
+	if n := len(d.freeIDs); n > 0 {
+		id := d.freeIDs[n-1]
+		d.freeIDs = d.freeIDs[:n-1]
+		return id
+	}
+	d.eps = append(d.eps, nil)
+	return pcb.EndpointID(len(d.eps) - 1)
+}
+
+// Bind binds an endpoint (SPEC section 4). On return every worker delivers
+// the endpoint's traffic. Errors wrap pcb.ErrAddrInUse, pcb.ErrGroupFull,
+// pcb.ErrInvalidSpec, ErrInvalidConfig or ErrClosed, and name the spec.
+func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error) {
+	size := opts.RingSize
+	if size == 0 {
+		size = d.cfg.RingSize
+	}
+	if err := checkRingSize(size); err != nil {
+		return nil, fmt.Errorf("bind %s: %w", spec, err)
+	}
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("bind %s: %w", spec, ErrClosed)
+	}
+	id := d.allocID()
+	if err := d.auth.Bind(id, spec); err != nil {
+		d.freeIDs = append(d.freeIDs, id)
+		return nil, fmt.Errorf("bind %s: %w", spec, err)
+	}
+	k := claimKey{spec.Proto, spec.Local.Port()}
+	if d.claims[k] == 0 && d.cfg.Claimer != nil {
+		// Claimed before any worker can see the binding.
+		if err := d.cfg.Claimer.Claim(uint8(k.proto), k.port); err != nil {
+			_ = d.auth.Unbind(id)
+			d.freeIDs = append(d.freeIDs, id)
+			return nil, fmt.Errorf("bind %s: claim port: %w", spec, err)
+		}
+	}
+	d.claims[k]++
+	ep := newEndpoint(d, id, spec, opts, size)
+	d.eps[id] = ep
+	m := &ctlMsg{op: msgChange, change: pcb.Change{Op: pcb.OpBind, ID: id, Spec: spec}, ep: ep}
+	d.broadcast(m)
+	if err := errors.Join(m.errs...); err != nil {
+		// The authority accepted what a worker copy refused: the copies
+		// have diverged, which is a bug. Undo as far as possible.
+		d.unbindLocked(ep)
+		return nil, fmt.Errorf("bind %s: worker table out of step: %w", spec, err)
+	}
+	return ep, nil
+}
+
+// unbindLocked removes ep from the authority and every worker, and releases
+// its ID and port claim. ctlMu must be held and ep marked closed.
+func (d *Dataplane) unbindLocked(ep *Endpoint) error {
+	var errs []error
+	if err := d.auth.Unbind(ep.id); err != nil {
+		errs = append(errs, err)
+	}
+	m := &ctlMsg{op: msgChange, change: pcb.Change{Op: pcb.OpUnbind, ID: ep.id}, ep: ep, drain: ep.opts.Drain}
+	d.broadcast(m)
+	errs = append(errs, m.errs...)
+	d.eps[ep.id] = nil
+	d.freeIDs = append(d.freeIDs, ep.id)
+	k := claimKey{ep.spec.Proto, ep.spec.Local.Port()}
+	if d.claims[k]--; d.claims[k] <= 0 {
+		delete(d.claims, k)
+		// Unclaimed after the last endpoint on the port left every worker.
+		if d.cfg.Claimer != nil {
+			if err := d.cfg.Claimer.Unclaim(uint8(k.proto), k.port); err != nil {
+				errs = append(errs, fmt.Errorf("unclaim port: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetPolicy sets the pick policy of every local group.
+func (d *Dataplane) SetPolicy(p localgroup.Policy) error {
+	return d.change(pcb.Change{Op: pcb.OpSetPolicy, Policy: p})
+}
+
+// SetReuseportExt switches reuseport_ext for proto (SPEC section 4).
+func (d *Dataplane) SetReuseportExt(proto pcb.Proto, on bool) error {
+	if proto != pcb.UDP && proto != pcb.TCP {
+		return fmt.Errorf("set reuseport_ext %v: %w: protocol must be udp or tcp", proto, ErrInvalidConfig)
+	}
+	return d.change(pcb.Change{Op: pcb.OpSetReuseportExt, Proto: proto, On: on})
+}
+
+func (d *Dataplane) change(c pcb.Change) error {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	if d.closed {
+		return fmt.Errorf("%v: %w", c.Op, ErrClosed)
+	}
+	if err := d.auth.Apply(c); err != nil {
+		return fmt.Errorf("%v: %w", c.Op, err)
+	}
+	m := &ctlMsg{op: msgChange, change: c}
+	d.broadcast(m)
+	if err := errors.Join(m.errs...); err != nil {
+		return fmt.Errorf("%v: worker table out of step: %w", c.Op, err)
+	}
+	return nil
+}
+
+// Policy returns the current pick policy.
+func (d *Dataplane) Policy() localgroup.Policy {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	return d.auth.Policy()
+}
+
+// GroupMembers returns the IDs of the members of ep's local group in pick
+// order, or nil if ep is not in a group.
+func (d *Dataplane) GroupMembers(ep *Endpoint) []pcb.EndpointID {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	return d.auth.GroupMembers(ep.id)
+}

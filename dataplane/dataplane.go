@@ -1,0 +1,228 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+var (
+	// ErrClosed is returned (possibly wrapped) by the methods of a closed
+	// Dataplane or Endpoint. It is net.ErrClosed.
+	ErrClosed = net.ErrClosed
+	// ErrNotSupported is returned (wrapped) for what the dataplane cannot do
+	// yet, such as sending.
+	ErrNotSupported = errors.New("not supported")
+	// ErrInvalidConfig is returned (wrapped) by New and Bind for bad options.
+	ErrInvalidConfig = errors.New("invalid dataplane config")
+	// ErrStarted is returned (wrapped) by Start when called twice.
+	ErrStarted = errors.New("dataplane already started")
+)
+
+// DefaultRingSize is the default number of slots of a (queue, endpoint)
+// delivery ring.
+const DefaultRingSize = 1024
+
+// Claimer keeps the XDP program's claimed (protocol, destination port) set
+// in step with the bound endpoints. xdpprog.Program satisfies it.
+type Claimer interface {
+	Claim(proto uint8, port uint16) error
+	Unclaim(proto uint8, port uint16) error
+}
+
+// Config configures a Dataplane.
+type Config struct {
+	// Sources has one receive source per queue; Sources[q].Queue() should
+	// be q. The Dataplane uses them but does not close them: the caller
+	// closes them after Dataplane.Close.
+	Sources []rxq.Source
+	// Key is the Toeplitz key; nil means rxq.DefaultKey.
+	Key []byte
+	// Table configures the pcb tables. Queues 0 means len(Sources);
+	// GroupLimit 0 means the pcb default.
+	Table pcb.Config
+	// RingSize is the default delivery ring size per (queue, endpoint), a
+	// power of two; 0 means DefaultRingSize.
+	RingSize int
+	// Claimer, if set, is told which (protocol, port) pairs to claim.
+	Claimer Claimer
+	// LockOSThread locks each worker goroutine to an OS thread.
+	LockOSThread bool
+	// CPUs, if not empty, pins worker q to CPUs[q%len(CPUs)] (implies
+	// LockOSThread).
+	CPUs []int
+}
+
+// Dataplane runs one worker per queue and the control plane that binds
+// endpoints. Its methods are safe for concurrent use.
+type Dataplane struct {
+	cfg     Config
+	tz      *rxq.Toeplitz
+	workers []*worker
+
+	// ctlMu serializes the control plane: every change, Stats, CheckFrames
+	// and Close. Lock order: ctlMu, then an Endpoint's mu, then postMu.
+	ctlMu   sync.Mutex
+	auth    *pcb.Table // the authority table
+	eps     []*Endpoint
+	freeIDs []pcb.EndpointID
+	claims  map[claimKey]int // bound endpoints per claimed (proto, port)
+	started bool
+	closed  bool
+	wg      sync.WaitGroup // worker goroutines
+
+	// postMu[q] serializes Recycle calls on source q once the workers are
+	// gone (frames released after Close).
+	postMu []sync.Mutex
+}
+
+type claimKey struct {
+	proto pcb.Proto
+	port  uint16
+}
+
+// New validates cfg and builds a Dataplane whose workers are not yet
+// running. Endpoints may be bound before Start.
+func New(cfg Config) (*Dataplane, error) {
+	if len(cfg.Sources) == 0 {
+		return nil, fmt.Errorf("%w: no sources", ErrInvalidConfig)
+	}
+	for q, s := range cfg.Sources {
+		if s == nil {
+			return nil, fmt.Errorf("%w: source %d is nil", ErrInvalidConfig, q)
+		}
+		if s.Queue() != q {
+			return nil, fmt.Errorf("%w: source %d serves queue %d", ErrInvalidConfig, q, s.Queue())
+		}
+	}
+	if cfg.RingSize == 0 {
+		cfg.RingSize = DefaultRingSize
+	}
+	if err := checkRingSize(cfg.RingSize); err != nil {
+		return nil, err
+	}
+	key := cfg.Key
+	if key == nil {
+		key = rxq.DefaultKey[:]
+	}
+	tz, err := rxq.NewToeplitz(key)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	if cfg.Table.Queues == 0 {
+		cfg.Table.Queues = len(cfg.Sources)
+	}
+	if cfg.Table.GroupLimit == 0 {
+		cfg.Table.GroupLimit = pcb.DefaultConfig().GroupLimit
+	}
+	auth, err := pcb.NewTable(cfg.Table)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	d := &Dataplane{
+		cfg:    cfg,
+		tz:     tz,
+		auth:   auth,
+		eps:    make([]*Endpoint, 1), // ID 0 means none
+		claims: make(map[claimKey]int),
+		postMu: make([]sync.Mutex, len(cfg.Sources)),
+	}
+	for q, s := range cfg.Sources {
+		d.workers = append(d.workers, newWorker(d, q, s, auth.Clone()))
+	}
+	return d, nil
+}
+
+func checkRingSize(n int) error {
+	if n < 2 || n&(n-1) != 0 || n > 1<<24 {
+		return fmt.Errorf("%w: ring size %d, want a power of two in 2..%d", ErrInvalidConfig, n, 1<<24)
+	}
+	return nil
+}
+
+// Queues returns the number of queues.
+func (d *Dataplane) Queues() int { return len(d.workers) }
+
+// Start launches one worker goroutine per queue.
+func (d *Dataplane) Start() error {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	switch {
+	case d.closed:
+		return fmt.Errorf("start: %w", ErrClosed)
+	case d.started:
+		return fmt.Errorf("start: %w", ErrStarted)
+	}
+	d.started = true
+	for _, w := range d.workers {
+		d.wg.Add(1)
+		go w.run()
+	}
+	return nil
+}
+
+// Close closes every endpoint, stops the workers and gives every frame not
+// held by an application back to its source; frames applications still hold
+// go back when they Release them. Close does not close the sources.
+// It is idempotent.
+func (d *Dataplane) Close() error {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	for _, ep := range d.eps {
+		if ep != nil {
+			ep.markClosed()
+		}
+	}
+	d.broadcast(&ctlMsg{op: msgStop})
+	d.wg.Wait()
+	// The workers are gone: frames released from now on go straight back to
+	// their source, under postMu.
+	for _, w := range d.workers {
+		for _, r := range w.allRings() {
+			r.ep.mu.Lock()
+			r.ep.postClose = true
+			d.recycleReleased(r)
+			r.ep.mu.Unlock()
+		}
+	}
+	var errs []error
+	for k := range d.claims {
+		if d.cfg.Claimer != nil {
+			if err := d.cfg.Claimer.Unclaim(uint8(k.proto), k.port); err != nil {
+				errs = append(errs, fmt.Errorf("unclaim %v/%d: %w", k.proto, k.port, err))
+			}
+		}
+		delete(d.claims, k)
+	}
+	for id, ep := range d.eps {
+		if ep != nil {
+			d.eps[id] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recycleReleased gives the frames released into r back to r's source
+// directly. The workers must be stopped; r.ep.mu must be held.
+func (d *Dataplane) recycleReleased(r *ring) {
+	rel := r.rel.Load()
+	if r.done == rel {
+		return
+	}
+	mu := &d.postMu[r.queue]
+	mu.Lock()
+	addrs := make([]uint64, 0, rel-r.done)
+	for ; r.done != rel; r.done++ {
+		addrs = append(addrs, r.slots[r.done&r.mask].addr)
+	}
+	d.cfg.Sources[r.queue].Recycle(addrs)
+	mu.Unlock()
+}

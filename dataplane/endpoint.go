@@ -1,0 +1,259 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/xdpmux/xdpmux/pcb"
+)
+
+// Frame is one received packet, delivered by reference: Data and Payload
+// point into the queue's UMEM and stay valid until the frame is released.
+// A Frame must be released exactly once, through Release of the endpoint
+// that received it (also after that endpoint is closed).
+type Frame struct {
+	Payload []byte         // the transport payload
+	Data    []byte         // the whole frame, from the Ethernet header
+	Src     netip.AddrPort // remote address and port
+	Dst     netip.AddrPort // local address and port
+	Queue   int            // the queue it was received on
+	Hash    uint32         // its Toeplitz hash
+
+	r    *ring
+	addr uint64
+}
+
+// Endpoint is a bound endpoint. Any number of goroutines may call its
+// methods; the consumer side of its rings is guarded by a mutex, taken once
+// per Receive or Release batch, never on the worker's path.
+type Endpoint struct {
+	d     *Dataplane
+	id    pcb.EndpointID
+	spec  pcb.Spec
+	name  string
+	opts  EndpointOptions
+	rings []*ring // by queue
+
+	// notify gets a token (non-blocking send) after each worker batch that
+	// delivered to the endpoint.
+	notify   chan struct{}
+	closedCh chan struct{}
+
+	mu        sync.Mutex
+	closed    bool
+	postClose bool // the dataplane is closed: release straight to the source
+	next      int  // round-robin start queue
+}
+
+func newEndpoint(d *Dataplane, id pcb.EndpointID, spec pcb.Spec, opts EndpointOptions, size int) *Endpoint {
+	ep := &Endpoint{
+		d:        d,
+		id:       id,
+		spec:     spec,
+		name:     spec.Name,
+		opts:     opts,
+		notify:   make(chan struct{}, 1),
+		closedCh: make(chan struct{}),
+	}
+	if ep.name == "" {
+		ep.name = spec.String()
+	}
+	ep.rings = make([]*ring, len(d.workers))
+	for q, w := range d.workers {
+		ep.rings[q] = newRing(ep, q, size, w.umem)
+	}
+	return ep
+}
+
+// ID returns the endpoint's ID, unique among open endpoints.
+func (e *Endpoint) ID() pcb.EndpointID { return e.id }
+
+// Spec returns the spec the endpoint was bound with.
+func (e *Endpoint) Spec() pcb.Spec { return e.spec }
+
+// Name returns the spec's Name, or the spec itself when that is empty.
+func (e *Endpoint) Name() string { return e.name }
+
+// markClosed stops the application side: Receive fails from now on, and the
+// consumer indices no longer move.
+func (e *Endpoint) markClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.closed = true
+	close(e.closedCh)
+	return true
+}
+
+// Close unbinds the endpoint. When it returns, no worker delivers to it any
+// more; frames that were queued on it are dropped or, with the Drain option,
+// re-steered, and counted either way. Frames the application still holds
+// stay valid until released. Close is idempotent.
+func (e *Endpoint) Close() error {
+	d := e.d
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	if !e.markClosed() || d.closed {
+		return nil
+	}
+	if err := d.unbindLocked(e); err != nil {
+		return fmt.Errorf("close %s: %w", e.name, err)
+	}
+	return nil
+}
+
+// TryReceive fills batch with queued frames without blocking and returns how
+// many. It returns 0 once the endpoint is closed.
+func (e *Endpoint) TryReceive(batch []Frame) int {
+	e.mu.Lock()
+	n := 0
+	if !e.closed {
+		n = e.take(batch)
+	}
+	e.mu.Unlock()
+	return n
+}
+
+// Receive waits until at least one frame is queued, then fills batch and
+// returns how many. It fails with ctx's error when ctx is done and with
+// ErrClosed once the endpoint is closed.
+func (e *Endpoint) Receive(ctx context.Context, batch []Frame) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	for {
+		if n, err := e.receiveOnce(batch); n > 0 || err != nil {
+			return n, err
+		}
+		select {
+		case <-e.notify:
+		case <-e.closedCh:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func (e *Endpoint) receiveOnce(batch []Frame) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, ErrClosed
+	}
+	return e.take(batch), nil
+}
+
+// take moves queued frames into batch, going round the queues. e.mu held.
+func (e *Endpoint) take(batch []Frame) int {
+	n, nq := 0, len(e.rings)
+	start := e.next
+	e.next++
+	if e.next == nq {
+		e.next = 0
+	}
+	for k := 0; k < nq && n < len(batch); k++ {
+		q := start + k
+		if q >= nq {
+			q -= nq
+		}
+		r := e.rings[q]
+		prod := r.prod.Load()
+		cons := r.consA
+		if cons == prod {
+			continue
+		}
+		for ; cons != prod && n < len(batch); cons++ {
+			r.frame(&r.slots[cons&r.mask], &batch[n])
+			n++
+		}
+		r.consA = cons
+		r.cons.Store(cons)
+	}
+	if n == len(batch) {
+		// Frames may remain: pass the wake-up on to another reader.
+		select {
+		case e.notify <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
+// frame fills f from s.
+func (r *ring) frame(s *slot, f *Frame) {
+	end := s.addr + uint64(s.len)
+	data := r.umem[s.addr:end:end]
+	po, pe := int(s.payOff), int(s.payOff)+int(s.payLen)
+	f.Data = data
+	f.Payload = data[po:pe:pe]
+	f.Queue = r.queue
+	f.Hash = s.hash
+	f.r = r
+	f.addr = s.addr
+	ip, l4 := data[s.l3Off:], data[s.l4Off:]
+	sp, dp := binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
+	if ip[0]>>4 == 4 {
+		f.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), sp)
+		f.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), dp)
+	} else {
+		f.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[8:24])), sp)
+		f.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[24:40])), dp)
+	}
+}
+
+// Release gives frames back; each goes back to its queue's fill ring. The
+// frames' Data and Payload must not be used afterwards. Release clears the
+// frames in the slice, so releasing the same slice twice is harmless.
+// Frames of another endpoint are released through that endpoint.
+func (e *Endpoint) Release(frames []Frame) {
+	e.mu.Lock()
+	for i := range frames {
+		f := &frames[i]
+		r := f.r
+		if r == nil {
+			continue
+		}
+		if r.ep != e {
+			e.mu.Unlock()
+			r.ep.Release(frames[i : i+1])
+			e.mu.Lock()
+			continue
+		}
+		if e.postClose {
+			e.d.recycleDirect(r, f.addr)
+		} else {
+			r.slots[r.relA&r.mask].addr = f.addr
+			r.relA++
+		}
+		*f = Frame{}
+	}
+	if !e.postClose {
+		for _, r := range e.rings {
+			if r.relA != r.rel.Load() {
+				r.rel.Store(r.relA)
+				w := e.d.workers[r.queue]
+				if w.returns.Swap(1) == 0 {
+					w.wake()
+				}
+			}
+		}
+	}
+	e.mu.Unlock()
+}
+
+// recycleDirect gives one released frame back to its source after the
+// workers are gone. r.ep.mu held.
+func (d *Dataplane) recycleDirect(r *ring, addr uint64) {
+	mu := &d.postMu[r.queue]
+	mu.Lock()
+	d.cfg.Sources[r.queue].Recycle([]uint64{addr})
+	r.done++
+	r.relA++
+	r.rel.Store(r.relA)
+	mu.Unlock()
+}

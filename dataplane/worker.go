@@ -1,0 +1,452 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpmux/xdpmux/dataplane/internal/affinity"
+	"github.com/xdpmux/xdpmux/dataplane/packet"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+// idleWait bounds how long an idle worker sleeps in Source.Wait. Every
+// event that needs the worker (a frame, a control message, a release) wakes
+// it earlier; the bound only limits the cost of a lost wake-up.
+const idleWait = 100 * time.Millisecond
+
+// counters are a queue's packet counters. The worker keeps a private copy
+// and publishes it once per batch into queueCounters.
+type counters struct {
+	rx, delivered, unmatched, ringFull, closedDropped, resteered uint64
+	malformed                                                    [packet.NumReasons]uint64
+}
+
+type queueCounters struct {
+	rx, delivered, unmatched, ringFull, closedDropped, resteered atomic.Uint64
+	malformed                                                    [packet.NumReasons]atomic.Uint64
+}
+
+// worker serves one queue: it owns the queue's Source (Receive, Recycle,
+// Wait), its own copy of the pcb table, and the producer side of every
+// delivery ring of the queue. One goroutine; nothing here is safe for
+// concurrent use except the fields marked otherwise.
+type worker struct {
+	d     *Dataplane
+	queue int
+	src   rxq.Source
+	umem  []byte
+	tz    *rxq.Toeplitz
+	table *pcb.Table
+
+	descs   []rxq.Desc // BatchSize, reused
+	recycle []uint64   // frames to give back, flushed when full and per batch
+	tuple   packet.Tuple
+
+	eps      []*ring // by endpoint ID; nil when not bound
+	active   []*ring // the rings of bound endpoints
+	retiring []*ring // rings of closed endpoints with frames still out
+	touched  []*ring // rings delivered to (or dropped at) in this batch
+
+	c   counters
+	pub queueCounters
+
+	// returns is set by applications after releasing frames into a ring
+	// of this queue (any goroutine); the worker clears it and collects.
+	returns atomic.Uint32
+
+	// The control mailbox: any goroutine posts under mu and sets pending.
+	mu        sync.Mutex
+	msgs      []*ctlMsg
+	pending   atomic.Bool
+	kick      chan struct{} // cap 1; wakes a worker whose source is closed
+	srcClosed bool
+}
+
+func newWorker(d *Dataplane, q int, src rxq.Source, table *pcb.Table) *worker {
+	return &worker{
+		d:       d,
+		queue:   q,
+		src:     src,
+		umem:    src.UMEM(),
+		tz:      d.tz,
+		table:   table,
+		descs:   make([]rxq.Desc, rxq.BatchSize),
+		recycle: make([]uint64, 0, rxq.BatchSize),
+		eps:     make([]*ring, 1),
+		kick:    make(chan struct{}, 1),
+	}
+}
+
+// wake makes the worker look at its mailbox and returns soon. Any goroutine.
+func (w *worker) wake() {
+	w.src.Wake()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) run() {
+	defer w.d.wg.Done()
+	if w.d.cfg.LockOSThread || len(w.d.cfg.CPUs) > 0 {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	if cpus := w.d.cfg.CPUs; len(cpus) > 0 {
+		// Pinning is best effort: a CPU outside the allowed set leaves the
+		// worker where the scheduler put it.
+		_ = affinity.Pin(cpus[w.queue%len(cpus)])
+	}
+	for {
+		if w.pending.Load() && w.handleMessages() {
+			return
+		}
+		if w.srcClosed {
+			<-w.kick
+			w.collectReturns()
+			w.flush()
+			continue
+		}
+		if w.poll() > 0 {
+			continue
+		}
+		if w.returns.Load() != 0 {
+			w.collectReturns()
+			w.flush()
+			continue
+		}
+		if err := w.src.Wait(idleWait); errors.Is(err, ErrClosed) {
+			w.srcClosed = true
+		}
+	}
+}
+
+// poll receives one batch and processes it. It returns the number of frames
+// received.
+func (w *worker) poll() int {
+	n := w.src.Receive(w.descs)
+	if n > 0 {
+		w.processBatch(w.descs[:n])
+	}
+	if w.returns.Load() != 0 {
+		w.collectReturns()
+	}
+	w.flush()
+	return n
+}
+
+// processBatch classifies each frame of descs and delivers it to its
+// endpoint's ring for this queue, or recycles and counts it. It takes no
+// lock, allocates nothing and makes no interface call per frame; the
+// deliveries become visible at the next flush.
+func (w *worker) processBatch(descs []rxq.Desc) {
+	umem := w.umem
+	w.c.rx += uint64(len(descs))
+	for i := range descs {
+		d := &descs[i]
+		end := d.Addr + uint64(d.Len)
+		if end > uint64(len(umem)) || end < d.Addr {
+			w.c.malformed[packet.Truncated]++
+			w.recycleAddr(d.Addr)
+			continue
+		}
+		frame := umem[d.Addr:end:end]
+		hash, id, reason := Classify(w.tz, w.table, frame, &w.tuple)
+		if reason != packet.OK {
+			w.c.malformed[reason]++
+			w.recycleAddr(d.Addr)
+			continue
+		}
+		var r *ring
+		if uint64(id) < uint64(len(w.eps)) {
+			r = w.eps[id]
+		}
+		if r == nil {
+			w.c.unmatched++
+			w.recycleAddr(d.Addr)
+			continue
+		}
+		t := &w.tuple
+		s := slot{
+			addr:   d.Addr,
+			len:    d.Len,
+			hash:   hash,
+			l3Off:  t.L3Off,
+			l4Off:  t.L4Off,
+			payOff: t.PayloadOff,
+			payLen: t.PayloadLen,
+		}
+		if w.deliver(r, &s) {
+			w.c.delivered++
+		} else {
+			w.c.ringFull++
+			w.recycleAddr(d.Addr)
+		}
+	}
+}
+
+// deliver puts s on r. It fails when r is full even after collecting the
+// frames the application released into it.
+func (w *worker) deliver(r *ring, s *slot) bool {
+	if !r.touched {
+		r.touched = true
+		w.touched = append(w.touched, r)
+	}
+	if r.prodW-r.done > r.mask {
+		w.collect(r)
+		if r.prodW-r.done > r.mask {
+			r.dropped++
+			return false
+		}
+	}
+	r.slots[r.prodW&r.mask] = *s
+	r.prodW++
+	r.delivered++
+	return true
+}
+
+// collect recycles the frames the application released into r.
+func (w *worker) collect(r *ring) {
+	rel := r.rel.Load()
+	for ; r.done != rel; r.done++ {
+		w.recycleAddr(r.slots[r.done&r.mask].addr)
+	}
+}
+
+// collectReturns collects every ring of the queue and retires the rings of
+// closed endpoints that have nothing out any more.
+func (w *worker) collectReturns() {
+	w.returns.Store(0)
+	for _, r := range w.active {
+		w.collect(r)
+	}
+	for i := 0; i < len(w.retiring); {
+		r := w.retiring[i]
+		w.collect(r)
+		if r.done == r.prodW {
+			last := len(w.retiring) - 1
+			w.retiring[i] = w.retiring[last]
+			w.retiring[last] = nil
+			w.retiring = w.retiring[:last]
+			continue
+		}
+		i++
+	}
+}
+
+func (w *worker) recycleAddr(a uint64) {
+	w.recycle = append(w.recycle, a)
+	if len(w.recycle) == cap(w.recycle) {
+		w.src.Recycle(w.recycle)
+		w.recycle = w.recycle[:0]
+	}
+}
+
+// flush publishes the batch: ring producer indices and counters, endpoint
+// notifications, recycled frames.
+func (w *worker) flush() {
+	for i, r := range w.touched {
+		r.publish()
+		r.touched = false
+		w.touched[i] = nil
+		select {
+		case r.ep.notify <- struct{}{}:
+		default:
+		}
+	}
+	w.touched = w.touched[:0]
+	if len(w.recycle) > 0 {
+		w.src.Recycle(w.recycle)
+		w.recycle = w.recycle[:0]
+	}
+	w.publish()
+}
+
+func (w *worker) publish() {
+	p, c := &w.pub, &w.c
+	p.rx.Store(c.rx)
+	p.delivered.Store(c.delivered)
+	p.unmatched.Store(c.unmatched)
+	p.ringFull.Store(c.ringFull)
+	p.closedDropped.Store(c.closedDropped)
+	p.resteered.Store(c.resteered)
+	for i := range c.malformed {
+		p.malformed[i].Store(c.malformed[i])
+	}
+}
+
+// allRings returns the rings the worker still knows: bound and retiring.
+func (w *worker) allRings() []*ring {
+	return append(append([]*ring(nil), w.active...), w.retiring...)
+}
+
+// Control messages.
+
+type msgOp uint8
+
+const (
+	msgChange  msgOp = iota + 1 // apply change (and bind or unbind ep)
+	msgAccount                  // fill account[queue]
+	msgStop                     // drop everything queued and exit
+)
+
+// ctlMsg is one control-plane message, shared by all workers; each worker
+// writes only its own index of errs and account, then calls wg.Done.
+type ctlMsg struct {
+	op      msgOp
+	change  pcb.Change
+	ep      *Endpoint // for OpBind and OpUnbind
+	drain   bool      // OpUnbind: re-steer queued frames
+	errs    []error
+	account []frameAccount
+	wg      sync.WaitGroup
+}
+
+// post queues m for w and wakes it.
+func (w *worker) post(m *ctlMsg) {
+	w.mu.Lock()
+	w.msgs = append(w.msgs, m)
+	w.pending.Store(true)
+	w.mu.Unlock()
+	w.wake()
+}
+
+// handleMessages applies the queued control messages, between two batches.
+// It reports whether the worker must exit.
+func (w *worker) handleMessages() (stop bool) {
+	w.mu.Lock()
+	msgs := w.msgs
+	w.msgs = nil
+	w.pending.Store(false)
+	w.mu.Unlock()
+	for _, m := range msgs {
+		if w.handle(m) {
+			stop = true
+		}
+		m.wg.Done()
+	}
+	return stop
+}
+
+// handle applies one message. It runs on the worker goroutine, or on the
+// control plane's before Start.
+func (w *worker) handle(m *ctlMsg) (stop bool) {
+	switch m.op {
+	case msgChange:
+		m.errs[w.queue] = w.apply(m)
+	case msgAccount:
+		w.collectReturns()
+		w.flush()
+		m.account[w.queue] = w.account()
+	case msgStop:
+		for len(w.active) > 0 {
+			r := w.active[len(w.active)-1]
+			w.unbindRing(r, false)
+		}
+		w.collectReturns()
+		w.flush()
+		return true
+	}
+	return false
+}
+
+func (w *worker) apply(m *ctlMsg) error {
+	if err := w.table.Apply(m.change); err != nil {
+		return fmt.Errorf("queue %d: %w", w.queue, err)
+	}
+	switch m.change.Op {
+	case pcb.OpBind:
+		id := int(m.change.ID)
+		for len(w.eps) <= id {
+			w.eps = append(w.eps, nil)
+		}
+		r := m.ep.rings[w.queue]
+		w.eps[id] = r
+		w.active = append(w.active, r)
+	case pcb.OpUnbind:
+		if id := int(m.change.ID); id < len(w.eps) && w.eps[id] != nil {
+			w.unbindRing(w.eps[id], m.drain)
+		}
+	}
+	return nil
+}
+
+// unbindRing takes r out of service after its endpoint was unbound from the
+// worker's table: frames still queued on it are re-steered through the new
+// table (drain) or dropped, and counted; frames the application holds stay
+// out until released (r then waits in retiring).
+func (w *worker) unbindRing(r *ring, drain bool) {
+	if w.eps[r.id] == r {
+		w.eps[r.id] = nil
+	}
+	for i, a := range w.active {
+		if a == r {
+			last := len(w.active) - 1
+			w.active[i] = w.active[last]
+			w.active[last] = nil
+			w.active = w.active[:last]
+			break
+		}
+	}
+	// The endpoint is marked closed before its unbind is posted, so cons no
+	// longer moves.
+	cons := r.cons.Load()
+	for i := cons; i != r.prodW; i++ {
+		s := r.slots[i&r.mask]
+		if drain && w.resteer(&s) {
+			w.c.resteered++
+			continue
+		}
+		w.c.closedDropped++
+		w.recycleAddr(s.addr)
+	}
+	r.prodW = cons
+	r.publish()
+	w.collect(r)
+	if r.done != r.prodW {
+		w.retiring = append(w.retiring, r)
+	}
+	w.flush()
+}
+
+// resteer looks s's frame up again in the (updated) table and delivers it.
+func (w *worker) resteer(s *slot) bool {
+	frame := w.umem[s.addr : s.addr+uint64(s.len)]
+	_, id, reason := Classify(w.tz, w.table, frame, &w.tuple)
+	if reason != packet.OK || uint64(id) >= uint64(len(w.eps)) || w.eps[id] == nil {
+		return false
+	}
+	return w.deliver(w.eps[id], s)
+}
+
+// frameAccount is where one queue's frames are.
+type frameAccount struct {
+	src                           rxq.FrameStats
+	worker                        int
+	queued, held, released, rings int
+}
+
+func (a frameAccount) sum() int {
+	return a.src.Fill + a.src.RX + a.src.Free + a.worker + a.rings
+}
+
+// account counts the queue's frames. It runs on the worker between batches
+// (it holds no frame then), or after the worker is gone.
+func (w *worker) account() frameAccount {
+	a := frameAccount{src: w.src.FrameStats(), worker: len(w.recycle)}
+	for _, rs := range [][]*ring{w.active, w.retiring} {
+		for _, r := range rs {
+			cons, rel := r.cons.Load(), r.rel.Load()
+			a.rings += int(r.prodW - r.done)
+			a.queued += int(r.prodW - cons)
+			a.held += int(cons - rel)
+			a.released += int(rel - r.done)
+		}
+	}
+	return a
+}

@@ -1,0 +1,101 @@
+package rxqtest
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+func TestSourceRoundTrip(t *testing.T) {
+	s, err := New(3, Options{NumFrames: 4, FrameSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, Fill: 4}); got != want {
+		t.Fatalf("initial stats: got %+v, want %+v", got, want)
+	}
+	for i := range 5 {
+		ok := s.Inject([]byte{byte(i), 1, 2})
+		if want := i < 4; ok != want {
+			t.Fatalf("inject %d: got %v, want %v", i, ok, want)
+		}
+	}
+	if got := s.FillEmpty(); got != 1 {
+		t.Fatalf("fill empty: got %d, want 1", got)
+	}
+	if err := s.Wait(time.Second); err != nil {
+		t.Fatalf("wait with frames ready: %v", err)
+	}
+	descs := make([]rxq.Desc, 3)
+	n := s.Receive(descs)
+	if n != 3 {
+		t.Fatalf("receive: got %d, want 3", n)
+	}
+	for i, d := range descs[:n] {
+		if d.Len != 3 || s.UMEM()[d.Addr] != byte(i) {
+			t.Fatalf("desc %d: got %+v byte %d", i, d, s.UMEM()[d.Addr])
+		}
+	}
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, RX: 1}); got != want {
+		t.Fatalf("stats with 3 held: got %+v, want %+v", got, want)
+	}
+	s.Recycle([]uint64{descs[0].Addr + 2, descs[1].Addr})
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, Fill: 2, RX: 1}); got != want {
+		t.Fatalf("stats after recycle: got %+v, want %+v", got, want)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("double recycle did not panic")
+			}
+		}()
+		s.Recycle([]uint64{descs[0].Addr})
+	}()
+	addr := make([]uint64, 1)
+	allocs := testing.AllocsPerRun(100, func() {
+		addr[0] = descs[2].Addr
+		s.Recycle(addr)
+		s.Inject([]byte{9})
+		_ = s.Receive(descs[2:3])
+	})
+	if allocs != 0 {
+		t.Errorf("receive/recycle allocate: %v per run", allocs)
+	}
+	s.Close()
+	s.Close()
+	if err := s.Wait(time.Second); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("wait after close: got %v, want net.ErrClosed", err)
+	}
+	if s.Inject([]byte{1}) {
+		t.Fatal("inject after close succeeded")
+	}
+}
+
+func TestWaitWakeAndTimeout(t *testing.T) {
+	s, err := New(0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := s.Wait(10 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 5*time.Millisecond {
+		t.Error("wait returned before its timeout")
+	}
+	go s.Wake()
+	if err := s.Wait(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, o := range []Options{{}, {NumFrames: 1}, {FrameSize: 1}, {NumFrames: -1, FrameSize: 10}} {
+		if _, err := New(0, o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("New(%+v): got %v, want ErrBadOptions", o, err)
+		}
+	}
+}
