@@ -1,0 +1,592 @@
+package rxq
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpmux/xdpmux/rxq/internal"
+)
+
+var _ Source = (*Socket)(nil)
+
+// Socket is one AF_XDP socket bound to one receive queue of one device,
+// with its UMEM (own or shared), its fill and completion rings, and an RX
+// ring and/or a TX ring.
+//
+// One goroutine (the queue's worker) calls Receive, Recycle, Wait,
+// Transmit, Complete, AllocFrame and FreeFrame; they are not safe for
+// concurrent use. Wake, Close, Stats, Mode, FD and Queue may be called from
+// any goroutine.
+type Socket struct {
+	fd, efd   int
+	ifindex   int
+	queue     int
+	mode      Mode
+	frameSize uint32
+	busyPoll  bool
+	wakeup    bool // bound with XDP_USE_NEED_WAKEUP
+
+	umem *umemArea
+	mem  []byte // umem.mem
+
+	fill  *FillQueue
+	comp  *CompletionQueue
+	rx    *RXQueue // nil without an RX ring
+	tx    *TXQueue // nil without a TX ring
+	rings [4][]byte
+
+	alloc     *FrameAllocator
+	total     int // frames this socket owns
+	txReserve int // free frames Recycle leaves for AllocFrame
+
+	scratch [BatchSize]uint64
+
+	users  atomic.Int32 // worker calls and Wakes in progress
+	closed atomic.Bool
+	mu     sync.Mutex // Close
+}
+
+// umemArea is a UMEM mapping shared by the sockets that use it; it is
+// unmapped when the last one closes.
+type umemArea struct {
+	mu   sync.Mutex
+	refs int
+	mem  []byte
+}
+
+func (u *umemArea) put() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.refs--
+	if u.refs > 0 {
+		return nil
+	}
+	err := internal.Munmap(u.mem)
+	u.mem = nil
+	return err
+}
+
+// OpenQueue resolves ifname in the calling thread's network namespace,
+// checks that queue is one of its receive queues, and opens a socket on
+// it with NewSocket.
+func OpenQueue(ifname string, queue int, opts *SocketOptions) (*Socket, error) {
+	link, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: not found: %w", ifname, ErrNoInterface)
+	}
+	n := link.Attrs().NumRxQueues
+	if n == 0 {
+		n = sysfsRxQueues(ifname)
+	}
+	if queue < 0 || (n > 0 && queue >= n) {
+		return nil, fmt.Errorf("interface %q: queue %d out of range: it has %d rx queues: %w",
+			ifname, queue, n, ErrNoQueue)
+	}
+	s, err := NewSocket(link.Attrs().Index, queue, opts)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q queue %d: %w", ifname, queue, err)
+	}
+	return s, nil
+}
+
+func sysfsRxQueues(ifname string) int {
+	m, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
+	return len(m)
+}
+
+// NewSocket opens an AF_XDP socket on queue of the device ifindex (in the
+// calling thread's network namespace): it maps and registers the UMEM (or
+// shares opts.SharedUMEM's), sizes and maps the rings, puts frames on the
+// fill ring and binds. A nil opts means DefaultSocketOptions.
+//
+// It does not enter the socket in an XSKMAP: the caller does that with FD()
+// after NewSocket returns.
+func NewSocket(ifindex, queue int, opts *SocketOptions) (*Socket, error) {
+	o := DefaultSocketOptions()
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if ifindex <= 0 {
+		return nil, fmt.Errorf("ifindex %d: %w", ifindex, ErrNoInterface)
+	}
+	if queue < 0 {
+		return nil, fmt.Errorf("queue %d: %w", queue, ErrNoQueue)
+	}
+	if sh := o.SharedUMEM; sh != nil {
+		if sh.closed.Load() {
+			return nil, fmt.Errorf("shared UMEM: %w", ErrClosed)
+		}
+		if sh.ifindex == ifindex && sh.queue == queue {
+			return nil, fmt.Errorf("shared UMEM on the same queue %d: %w", queue, ErrNotSupported)
+		}
+		return open(ifindex, queue, &o, unix.XDP_SHARED_UMEM)
+	}
+	var flags uint16
+	if o.NeedWakeup {
+		flags |= unix.XDP_USE_NEED_WAKEUP
+	}
+	switch o.ZeroCopy {
+	case ZeroCopyOff:
+		return open(ifindex, queue, &o, flags|unix.XDP_COPY)
+	case ZeroCopyForce:
+		s, err := open(ifindex, queue, &o, flags|unix.XDP_ZEROCOPY)
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			err = fmt.Errorf("%w: zero-copy: %w", ErrNotSupported, err)
+		}
+		return s, err
+	}
+	s, err := open(ifindex, queue, &o, flags|unix.XDP_ZEROCOPY)
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		// A failed bind leaves the socket's rings half handed over to the
+		// kernel; start again on a fresh socket.
+		s, err = open(ifindex, queue, &o, flags|unix.XDP_COPY)
+	}
+	return s, err
+}
+
+// open does NewSocket's work for one set of bind flags. On error, all it
+// set up is undone.
+func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, err error) {
+	s := &Socket{fd: -1, efd: -1, ifindex: ifindex, queue: queue,
+		frameSize: uint32(o.FrameSize), busyPoll: o.BusyPoll,
+		wakeup: bindFlags&unix.XDP_USE_NEED_WAKEUP != 0}
+	var borrowed []uint64 // frames taken from the shared UMEM's owner
+	sh := o.SharedUMEM
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, b := range s.rings {
+			internal.Munmap(b)
+		}
+		internal.Close(s.fd)
+		internal.Close(s.efd)
+		if s.umem != nil {
+			s.umem.put()
+		}
+		for _, a := range borrowed {
+			sh.alloc.Free(a)
+		}
+		if sh != nil {
+			sh.total += len(borrowed)
+		}
+	}()
+
+	if s.fd, err = internal.Socket(); err != nil {
+		return nil, classify(err)
+	}
+	if sh == nil {
+		mem, err := internal.MmapUMEM(o.NumFrames * o.FrameSize)
+		if err != nil {
+			return nil, err
+		}
+		s.umem = &umemArea{refs: 1, mem: mem}
+		s.mem = mem
+		s.alloc = NewFrameAllocatorFull(o.NumFrames, s.frameSize)
+		s.total = o.NumFrames
+		if err := internal.RegisterUMEM(s.fd, mem, s.frameSize, uint32(o.Headroom)); err != nil {
+			return nil, classify(err)
+		}
+	} else {
+		if sh.alloc.Len() < o.NumFrames {
+			return nil, fmt.Errorf("NumFrames %d: shared UMEM has only %d free frames: %w",
+				o.NumFrames, sh.alloc.Len(), ErrBadOption)
+		}
+		sh.umem.mu.Lock()
+		sh.umem.refs++
+		sh.umem.mu.Unlock()
+		s.umem, s.mem = sh.umem, sh.mem
+		s.alloc = NewFrameAllocator(uint64(len(s.mem)), s.frameSize, o.NumFrames)
+		for range o.NumFrames {
+			a, _ := sh.alloc.Alloc()
+			borrowed = append(borrowed, a)
+			s.alloc.Free(a)
+		}
+		sh.total -= o.NumFrames
+		s.total = o.NumFrames
+	}
+
+	sizes := []struct {
+		opt  int
+		size int
+	}{
+		{unix.XDP_UMEM_FILL_RING, o.FillRingSize},
+		{unix.XDP_UMEM_COMPLETION_RING, o.CompletionRingSize},
+		{unix.XDP_RX_RING, o.RXRingSize},
+		{unix.XDP_TX_RING, o.TXRingSize},
+	}
+	for _, r := range sizes {
+		if r.size == 0 {
+			continue
+		}
+		if err := internal.SetRingSize(s.fd, r.opt, uint32(r.size)); err != nil {
+			return nil, classify(err)
+		}
+	}
+	off, err := internal.MmapOffsets(s.fd)
+	if err != nil {
+		return nil, err
+	}
+	mapRing := func(i int, pgoff int64, ro unix.XDPRingOffset, size, descSize int) (RingOffsets, error) {
+		b, err := internal.MmapRing(s.fd, pgoff, int(ro.Desc)+size*descSize)
+		if err != nil {
+			return RingOffsets{}, err
+		}
+		s.rings[i] = b
+		return RingOffsets{Producer: ro.Producer, Consumer: ro.Consumer, Flags: ro.Flags, Desc: ro.Desc}, nil
+	}
+	ro, err := mapRing(0, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, o.FillRingSize, 8)
+	if err != nil {
+		return nil, err
+	}
+	if s.fill, err = NewFillQueue(s.rings[0], ro, uint32(o.FillRingSize)); err != nil {
+		return nil, err
+	}
+	if ro, err = mapRing(1, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, o.CompletionRingSize, 8); err != nil {
+		return nil, err
+	}
+	if s.comp, err = NewCompletionQueue(s.rings[1], ro, uint32(o.CompletionRingSize)); err != nil {
+		return nil, err
+	}
+	if o.RXRingSize > 0 {
+		if ro, err = mapRing(2, unix.XDP_PGOFF_RX_RING, off.Rx, o.RXRingSize, 16); err != nil {
+			return nil, err
+		}
+		if s.rx, err = NewRXQueue(s.rings[2], ro, uint32(o.RXRingSize)); err != nil {
+			return nil, err
+		}
+	}
+	if o.TXRingSize > 0 {
+		if ro, err = mapRing(3, unix.XDP_PGOFF_TX_RING, off.Tx, o.TXRingSize, 16); err != nil {
+			return nil, err
+		}
+		if s.tx, err = NewTXQueue(s.rings[3], ro, uint32(o.TXRingSize)); err != nil {
+			return nil, err
+		}
+		s.txReserve = s.total / 2
+	}
+
+	// Hand the kernel frames to receive into before binding.
+	if s.rx != nil {
+		for s.alloc.Len() > s.txReserve {
+			idx, n := s.fill.Reserve(1)
+			if n == 0 {
+				break
+			}
+			a, _ := s.alloc.Alloc()
+			s.fill.Set(idx, a)
+			s.fill.Submit(1)
+		}
+	}
+
+	shfd := -1
+	if sh != nil {
+		shfd = sh.fd
+	}
+	// The kernel releases a closed socket's hold on its queue from a work
+	// queue, so a bind right after a Close may find the queue busy for a
+	// moment: retry EBUSY briefly before reporting it.
+	for try := 0; ; try++ {
+		err = internal.Bind(s.fd, ifindex, queue, bindFlags, shfd)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EBUSY) || try >= bindRetries {
+			return nil, fmt.Errorf("queue %d: %w", queue, classify(err))
+		}
+		time.Sleep(bindRetryDelay)
+	}
+	v, err := internal.Options(s.fd)
+	if err != nil {
+		return nil, err
+	}
+	if v&unix.XDP_OPTIONS_ZEROCOPY != 0 {
+		s.mode = ModeZeroCopy
+	}
+	if s.efd, err = internal.Eventfd(); err != nil {
+		return nil, err
+	}
+	borrowed = nil
+	return s, nil
+}
+
+const (
+	bindRetries    = 50
+	bindRetryDelay = 10 * time.Millisecond
+)
+
+// classify adds the sentinel a caller tests for to a syscall error.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: %w", ErrPermission, err)
+	case errors.Is(err, unix.EAFNOSUPPORT):
+		return fmt.Errorf("AF_XDP %w: %w", ErrNotSupported, err)
+	}
+	return err
+}
+
+// enter and exit bracket every call that touches the rings or the fds, so
+// Close can wait for them before unmapping. They cost two atomic ops per
+// batch.
+func (s *Socket) enter() bool {
+	s.users.Add(1)
+	if s.closed.Load() {
+		s.users.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Socket) exit() { s.users.Add(-1) }
+
+// FD is the socket's file descriptor, to enter in the XSKMAP.
+func (s *Socket) FD() int { return s.fd }
+
+// Ifindex is the device the socket is bound to.
+func (s *Socket) Ifindex() int { return s.ifindex }
+
+// Queue is the receive queue the socket is bound to.
+func (s *Socket) Queue() int { return s.queue }
+
+// Mode reports whether the socket was bound in copy or zero-copy mode.
+func (s *Socket) Mode() Mode { return s.mode }
+
+// UMEM is the frame memory (for a shared UMEM, the whole shared area). It
+// is unmapped by Close (by the last Close, when shared): do not touch it
+// afterwards.
+func (s *Socket) UMEM() []byte { return s.mem }
+
+// FrameSize is the UMEM's frame size.
+func (s *Socket) FrameSize() int { return int(s.frameSize) }
+
+// Frame returns the bytes d describes.
+func (s *Socket) Frame(d Desc) []byte { return s.mem[d.Addr : d.Addr+uint64(d.Len)] }
+
+// Receive moves up to len(descs) received descriptors into descs and
+// returns how many; the frames then belong to the caller until Recycle (or
+// FreeFrame). It never blocks.
+func (s *Socket) Receive(descs []Desc) int {
+	if s.rx == nil || !s.enter() {
+		return 0
+	}
+	n := s.rx.Receive(descs)
+	s.exit()
+	return n
+}
+
+// Recycle puts frames back on the fill ring; what does not fit goes to the
+// free list. It then tops the fill ring up from the free list, leaving
+// enough free frames for transmitting when there is a TX ring.
+func (s *Socket) Recycle(addrs []uint64) {
+	if !s.enter() {
+		return
+	}
+	idx, n := s.fill.Reserve(uint32(len(addrs)))
+	for i := uint32(0); i < n; i++ {
+		s.fill.Set(idx+i, s.alloc.Align(addrs[i]))
+	}
+	for _, a := range addrs[n:] {
+		s.alloc.Free(a)
+	}
+	if extra := s.alloc.Len() - s.txReserve; extra > 0 && s.rx != nil {
+		i2, m := s.fill.Reserve(uint32(extra))
+		for i := uint32(0); i < m; i++ {
+			a, _ := s.alloc.Alloc()
+			s.fill.Set(i2+i, a)
+		}
+		n += m
+	}
+	if n > 0 {
+		s.fill.Submit(n)
+		if s.busyPoll && s.wakeup && s.fill.NeedWakeup() {
+			internal.Kick(s.fd, true)
+		}
+	}
+	s.exit()
+}
+
+// Wait blocks until the RX ring holds descriptors (or, without an RX ring,
+// the TX ring has room), Wake is called, timeout passes (negative: no
+// limit) or the socket is closed (ErrClosed). With BusyPoll it does not
+// sleep.
+func (s *Socket) Wait(timeout time.Duration) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
+	var events int16 = unix.POLLIN
+	if s.rx != nil {
+		if s.rx.r.prod != s.rx.r.cons || s.rx.Len() > 0 {
+			return nil
+		}
+	} else {
+		events = unix.POLLOUT
+	}
+	if s.busyPoll {
+		if s.wakeup && s.fill.NeedWakeup() {
+			internal.Kick(s.fd, true)
+		}
+		return nil
+	}
+	_, _, err := internal.Wait(s.fd, events, s.efd, timeout)
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err != nil {
+		return fmt.Errorf("wait on queue %d: %w", s.queue, err)
+	}
+	return nil
+}
+
+// Wake makes a pending or the next Wait return early. Any goroutine may
+// call it.
+func (s *Socket) Wake() {
+	if !s.enter() {
+		return
+	}
+	internal.Signal(s.efd)
+	s.exit()
+}
+
+// FrameStats reports where the socket's frames are. Frames in the TX or
+// completion ring count as held by the user.
+func (s *Socket) FrameStats() FrameStats {
+	if !s.enter() {
+		return FrameStats{}
+	}
+	st := FrameStats{Total: s.total, Fill: s.fill.Len(), Free: s.alloc.Len()}
+	if s.rx != nil {
+		st.RX = s.rx.Len()
+	}
+	s.exit()
+	return st
+}
+
+// AllocFrame takes a frame from the free list (to build a frame to
+// transmit).
+func (s *Socket) AllocFrame() (uint64, bool) { return s.alloc.Alloc() }
+
+// FreeFrame returns a frame to the free list; addr may point anywhere in
+// the frame.
+func (s *Socket) FreeFrame(addr uint64) { s.alloc.Free(addr) }
+
+// Transmit queues as many of descs as fit on the TX ring and returns how
+// many; their frames belong to the kernel until Complete. It kicks the
+// kernel with sendto: always in copy mode, else when it asks for it.
+func (s *Socket) Transmit(descs []Desc) int {
+	if s.tx == nil || !s.enter() {
+		return 0
+	}
+	n := s.tx.Transmit(descs)
+	// In copy mode the kernel transmits only inside sendto (or poll), so
+	// kick every time; in zero-copy mode only when the driver asks.
+	if n > 0 && (s.mode == ModeCopy || !s.wakeup || s.tx.NeedWakeup()) {
+		internal.Kick(s.fd, false)
+	}
+	s.exit()
+	return n
+}
+
+// Complete moves the frames the kernel has finished sending back to the
+// free list and returns how many. While the TX ring still holds
+// descriptors it kicks the kernel (in copy mode each sendto sends a bounded
+// batch), so a transmitting worker calls it once per round.
+func (s *Socket) Complete() int {
+	if !s.enter() {
+		return 0
+	}
+	// In copy mode the kernel sends a bounded batch per sendto: keep
+	// kicking while descriptors wait on the TX ring.
+	if s.tx != nil && s.tx.Len() > 0 && (s.mode == ModeCopy || !s.wakeup || s.tx.NeedWakeup()) {
+		internal.Kick(s.fd, false)
+	}
+	total := 0
+	for {
+		n := s.comp.Complete(s.scratch[:])
+		for _, a := range s.scratch[:n] {
+			s.alloc.Free(a)
+		}
+		total += n
+		if n < len(s.scratch) {
+			break
+		}
+	}
+	s.exit()
+	return total
+}
+
+// Kick asks the kernel to process the TX ring (sendto with MSG_DONTWAIT).
+func (s *Socket) Kick() error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
+	return internal.Kick(s.fd, false)
+}
+
+// Stats reads the kernel's counters for the socket (XDP_STATISTICS).
+func (s *Socket) Stats() (Stats, error) {
+	if !s.enter() {
+		return Stats{}, ErrClosed
+	}
+	defer s.exit()
+	k, err := internal.Statistics(s.fd)
+	if err != nil {
+		return Stats{}, fmt.Errorf("queue %d: %w", s.queue, err)
+	}
+	return Stats{
+		RxDropped:            k.Rx_dropped,
+		RxInvalidDescs:       k.Rx_invalid_descs,
+		TxInvalidDescs:       k.Tx_invalid_descs,
+		RxRingFull:           k.Rx_ring_full,
+		RxFillRingEmptyDescs: k.Rx_fill_ring_empty_descs,
+		TxRingEmptyDescs:     k.Tx_ring_empty_descs,
+	}, nil
+}
+
+// Close wakes a pending Wait, waits for calls in progress to return, then
+// unmaps the rings (and the UMEM, when no other socket shares it) and
+// closes the socket. Closing again returns nil; other methods return
+// ErrClosed or nothing afterwards.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	internal.Signal(s.efd)
+	for s.users.Load() != 0 {
+		time.Sleep(20 * time.Microsecond)
+	}
+	var errs []error
+	for i, b := range s.rings {
+		errs = append(errs, internal.Munmap(b))
+		s.rings[i] = nil
+	}
+	if err := internal.Close(s.fd); err != nil {
+		errs = append(errs, os.NewSyscallError("close", err))
+	}
+	internal.Close(s.efd)
+	errs = append(errs, s.umem.put())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close queue %d: %w", s.queue, err)
+	}
+	return nil
+}
+
+// String names the socket for logs.
+func (s *Socket) String() string {
+	return fmt.Sprintf("xsk(ifindex %d queue %d %s)", s.ifindex, s.queue, s.mode)
+}
