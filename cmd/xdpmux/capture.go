@@ -177,7 +177,7 @@ func (c *capture) Next() ([]byte, error) {
 	case layers.LinkTypeEthernet:
 		return data, nil
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
-		// Raw IP: give the parser the Ethernet header it expects.
+		// Raw IP: the version nibble says which.
 		etherType := uint16(0)
 		if len(data) > 0 {
 			switch data[0] >> 4 {
@@ -187,13 +187,23 @@ func (c *capture) Next() ([]byte, error) {
 				etherType = 0x86dd
 			}
 		}
-		var macs [12]byte
-		c.ethFrame = append(c.ethFrame[:0], macs[:]...)
-		c.ethFrame = binary.BigEndian.AppendUint16(c.ethFrame, etherType)
-		c.ethFrame = append(c.ethFrame, data...)
-		return c.ethFrame, nil
+		return c.withEthernet(etherType, data), nil
+	case layers.LinkTypeLinuxSLL: // tcpdump -i any: 16-byte header, protocol at 14
+		if len(data) < 16 {
+			return c.withEthernet(0, nil), nil // the parser counts it as malformed
+		}
+		return c.withEthernet(binary.BigEndian.Uint16(data[14:16]), data[16:]), nil
 	}
 	return nil, fmt.Errorf("capture %s: unsupported link type %s (%d)", c.name, lt, int(lt))
+}
+
+// withEthernet gives the parser the Ethernet header it expects in front of a
+// frame captured without one. Replay only: the workers always see Ethernet.
+func (c *capture) withEthernet(etherType uint16, payload []byte) []byte {
+	var macs [12]byte
+	c.ethFrame = append(c.ethFrame[:0], macs[:]...)
+	c.ethFrame = binary.BigEndian.AppendUint16(c.ethFrame, etherType)
+	return append(c.ethFrame, payload...)
 }
 
 func (c *capture) Close() error { return c.f.Close() }

@@ -413,3 +413,56 @@ func TestReplayBinary(t *testing.T) {
 		t.Errorf("bogus policy: err %v, want exit status 2; output %s", err, out)
 	}
 }
+
+// TestReplayLinkTypes: raw-IP and Linux "cooked" (tcpdump -i any) captures
+// of the same packets trace exactly like the Ethernet capture.
+func TestReplayLinkTypes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var eth, raw, sll [][]byte
+	flows := append(randomFlows(rng, 40, layers.IPProtocolUDP, netip.MustParseAddr("198.18.0.1"), 53),
+		randomFlows(rng, 40, layers.IPProtocolUDP, netip.MustParseAddr("2001:db8::1"), 53)...)
+	for _, f := range flows {
+		fr := buildFrame(t, f)
+		eth = append(eth, fr)
+		raw = append(raw, fr[14:])
+		hdr := make([]byte, 16)
+		copy(hdr[14:], fr[12:14]) // protocol = the ethertype
+		sll = append(sll, append(hdr, fr[14:]...))
+	}
+	write := func(lt layers.LinkType, frames [][]byte) string {
+		name := filepath.Join(t.TempDir(), "lt.pcap")
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w := pcapgo.NewWriter(f)
+		if err := w.WriteFileHeader(65535, lt); err != nil {
+			t.Fatal(err)
+		}
+		for _, fr := range frames {
+			if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(fr), Length: len(fr)}, fr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return name
+	}
+	args := []string{"-trace", "-queues", "2", "udp/0.0.0.0:53/3", "udp/[::]:53/2"}
+	want, stderr, status := replayCmd(append([]string{"-pcap", writePcap(t, eth)}, args...)...)
+	if status != 0 {
+		t.Fatalf("ethernet: status %d: %s", status, stderr)
+	}
+	if strings.Contains(want, " -\n") {
+		t.Fatalf("ethernet capture has unmatched packets:\n%s", want)
+	}
+	for _, c := range []struct {
+		name   string
+		lt     layers.LinkType
+		frames [][]byte
+	}{{"raw", layers.LinkTypeRaw, raw}, {"sll", layers.LinkTypeLinuxSLL, sll}} {
+		got, stderr, status := replayCmd(append([]string{"-pcap", write(c.lt, c.frames)}, args...)...)
+		if status != 0 || got != want {
+			t.Errorf("%s: status %d (%s), trace differs from the Ethernet capture's", c.name, status, stderr)
+		}
+	}
+}
