@@ -15,6 +15,7 @@ usage: xdpmux COMMAND [flags]
 
 commands:
   replay   run the dataplane's per-packet logic on a pcap/pcapng capture (no root)
+  gen      send pktgen-style UDP test traffic on an interface (root)
   help     show this text
 
 Run 'xdpmux COMMAND -h' for a command's flags.
@@ -33,10 +34,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
+	case "gen":
+		return cmdGen(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "xdpmux: unknown command %q (want replay; see xdpmux help)\n", args[0])
+	fmt.Fprintf(stderr, "xdpmux: unknown command %q (see xdpmux help)\n", args[0])
 	return 2
 }
