@@ -15,6 +15,7 @@ usage: xdpmux COMMAND [flags]
 
 commands:
   replay   run the dataplane's per-packet logic on a pcap/pcapng capture (no root)
+  demo     build a veth lab, run the dataplane on it with a live per-queue/per-member view (root)
   gen      send pktgen-style UDP test traffic on an interface (root)
   help     show this text
 
@@ -34,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
 	case "gen":
 		return cmdGen(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

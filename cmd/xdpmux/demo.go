@@ -1,0 +1,628 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/localgroup"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/txgen"
+)
+
+const demoUsage = `usage: xdpmux demo [-duration D] [-queues N] [-members K] [-rate PPS]
+                   [-flows F] [-size B] [-policy threshold|modulo|maglev] [-json]
+
+Builds a lab of two network namespaces joined by a veth pair with N queues
+(198.18.0.0/15, IPv6 off, static neighbours), attaches xdpmux to the
+receiving end (XDP program, one AF_XDP socket and worker per queue), binds
+a SO_REUSEPORT group of K UDP endpoints on port 9000, each read by its own
+goroutine, and sends UDP from F flows out of the other namespace (rxq/txgen)
+for D. It shows per-queue and per-member rates once a second, then waits
+for the pipeline to drain, tears everything down (also on Ctrl-C or an
+error) and prints a summary in which sent = received + dropped.
+With -json it prints only one JSON object at the end:
+{"sent":N,"received":N,"dropped":N,"jain":F,"endpoints":[{"name":S,"packets":N}],...}
+Needs root (CAP_NET_ADMIN, CAP_BPF).
+`
+
+const (
+	demoPrefix   = "xmdemo" // lab namespace and interface prefix
+	demoPort     = 9000
+	demoNeedRoot = "xdpmux demo: needs root (CAP_NET_ADMIN, CAP_BPF) to build the lab"
+	// demoDefaultRate is a rate the 2-CPU reference machine sustains with
+	// the default queues and members without drops; -rate 0 sends as fast
+	// as possible.
+	demoDefaultRate = 200000
+)
+
+// demoIsRoot reports whether the lab can be built; tests replace it.
+var demoIsRoot = func() bool { return os.Geteuid() == 0 }
+
+type demoConfig struct {
+	duration time.Duration
+	queues   int
+	members  int
+	rate     float64
+	flows    int
+	size     int
+	policy   localgroup.Policy
+	json     bool
+}
+
+// demoResult is the -json output and the summary's content.
+//
+// Every frame the generator handed to the device ends in exactly one of:
+// received (taken and read by an endpoint's reader), or one of the counted
+// drops (see demoDrops). Unaccounted is sent - received - dropped, which is
+// 0 once the pipeline has drained.
+type demoResult struct {
+	Sent        uint64                  `json:"sent"`
+	Received    uint64                  `json:"received"`
+	Dropped     uint64                  `json:"dropped"`
+	Jain        float64                 `json:"jain"`
+	Endpoints   []demoEndpoint          `json:"endpoints"`
+	Queues      []demoQueue             `json:"queues"`
+	Drops       demoDrops               `json:"drops"`
+	Unaccounted int64                   `json:"unaccounted"`
+	SendErrors  uint64                  `json:"send_errors"`
+	Seconds     float64                 `json:"seconds"`
+	PPS         float64                 `json:"pps"` // received per second of sending
+	Backend     string                  `json:"backend"`
+	Policy      string                  `json:"policy"`
+	Interface   dataplane.InterfaceInfo `json:"interface"`
+	Interrupted bool                    `json:"interrupted,omitempty"`
+}
+
+type demoEndpoint struct {
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+}
+
+type demoQueue struct {
+	Queue   int    `json:"queue"`
+	Packets uint64 `json:"packets"` // frames the queue's worker received
+}
+
+// demoDrops are the counted drops between the sender and the readers, by
+// where they happen, in path order. Each dropped frame is counted in
+// exactly one field.
+type demoDrops struct {
+	// Veth: frames the sending veth dropped before they reached the
+	// receiving end (its tx_dropped: the receiver's XDP ring was full).
+	Veth uint64 `json:"veth"`
+	// XDPPass: frames the XDP program passed to the kernel instead of
+	// redirecting them (the lab is silent, so every passed frame is ours).
+	XDPPass uint64 `json:"xdp_pass"`
+	// XSKRxDropped: the AF_XDP socket had no free frame (in copy mode this
+	// is also what rx_fill_ring_empty_descs counts, so that is not added).
+	XSKRxDropped uint64 `json:"xsk_rx_dropped"`
+	// XSKRingFull: the socket's rx ring was full.
+	XSKRingFull uint64 `json:"xsk_rx_ring_full"`
+	// XSKInvalid: invalid descriptors (never expected).
+	XSKInvalid uint64 `json:"xsk_rx_invalid_descs"`
+	// Unmatched, Malformed: the worker found no endpoint, or could not
+	// parse the frame.
+	Unmatched uint64 `json:"unmatched"`
+	Malformed uint64 `json:"malformed"`
+	// RingFull: an endpoint's delivery ring was full (its reader lagged).
+	RingFull uint64 `json:"ring_full"`
+	// Closed: queued on an endpoint when it closed.
+	Closed uint64 `json:"closed"`
+}
+
+func (d demoDrops) total() uint64 {
+	return d.Veth + d.XDPPass + d.XSKRxDropped + d.XSKRingFull + d.XSKInvalid +
+		d.Unmatched + d.Malformed + d.RingFull + d.Closed
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var cfg demoConfig
+	fs.DurationVar(&cfg.duration, "duration", 8*time.Second, "how long to send")
+	fs.IntVar(&cfg.queues, "queues", 2, "veth queues (one AF_XDP socket and worker each)")
+	fs.IntVar(&cfg.members, "members", 4, "members of the reuseport group")
+	fs.Float64Var(&cfg.rate, "rate", demoDefaultRate, "packets per second in all (0: as fast as possible)")
+	fs.IntVar(&cfg.flows, "flows", 256, "distinct UDP flows (source ports)")
+	fs.IntVar(&cfg.size, "size", txgen.DefaultSize, "frame size in bytes, Ethernet header included")
+	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo or maglev")
+	fs.BoolVar(&cfg.json, "json", false, "print only one JSON object at the end")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, demoUsage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "xdpmux demo: %v\n%s", err, demoUsage)
+		return 2
+	}
+	if err := cfg.check(fs.Args(), *policyName); err != nil {
+		fmt.Fprintf(stderr, "xdpmux demo: %v\n", err)
+		return 2
+	}
+	if !demoIsRoot() {
+		fmt.Fprintln(stderr, demoNeedRoot)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := runDemo(ctx, cfg, stdout, stderr)
+	if err != nil {
+		if errors.Is(err, dataplane.ErrPermission) {
+			fmt.Fprintln(stderr, demoNeedRoot)
+		} else {
+			fmt.Fprintf(stderr, "xdpmux demo: %v\n", err)
+		}
+		return 1
+	}
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "xdpmux demo: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	printDemoSummary(stdout, res)
+	return 0
+}
+
+func (c *demoConfig) check(rest []string, policy string) error {
+	var err error
+	switch {
+	case len(rest) > 0:
+		return fmt.Errorf("unexpected argument %q", rest[0])
+	case c.duration <= 0:
+		return fmt.Errorf("-duration %v: must be positive", c.duration)
+	case c.queues < 1 || c.queues > netlab.MaxQueues:
+		return fmt.Errorf("-queues %d: want 1 to %d", c.queues, netlab.MaxQueues)
+	case c.members < 1 || c.members > 256:
+		return fmt.Errorf("-members %d: want 1 to 256", c.members)
+	case c.rate < 0 || c.rate != c.rate:
+		return fmt.Errorf("-rate %v: want a number >= 0", c.rate)
+	case c.flows < 1 || c.flows > txgen.NumSrcPorts:
+		return fmt.Errorf("-flows %d: want 1 to %d", c.flows, txgen.NumSrcPorts)
+	case c.size < txgen.MinSize || c.size > 1514:
+		return fmt.Errorf("-size %d: want %d to 1514", c.size, txgen.MinSize)
+	}
+	if c.policy, err = localgroup.ParsePolicy(policy); err != nil {
+		return fmt.Errorf("-policy %q: %w", policy, err)
+	}
+	return nil
+}
+
+// demoReader reads one member; its counters are written by its goroutine
+// only.
+type demoReader struct {
+	ep      *dataplane.Endpoint
+	packets atomic.Uint64
+	sum     atomic.Uint64 // of every payload byte, so none goes unread
+	_       [40]byte
+}
+
+func (r *demoReader) run() error {
+	batch := make([]dataplane.Frame, rxq.BatchSize)
+	var sum uint64
+	for {
+		n, err := r.ep.Receive(context.Background(), batch)
+		if err != nil {
+			if errors.Is(err, dataplane.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", r.ep.Name(), err)
+		}
+		for i := range batch[:n] {
+			for _, b := range batch[i].Payload {
+				sum += uint64(b)
+			}
+		}
+		r.ep.Release(batch[:n])
+		r.sum.Store(sum)
+		r.packets.Add(uint64(n))
+	}
+}
+
+// demoSender is the traffic source: txgen, or plain UDP sockets when
+// txgen cannot open the interface.
+type demoSender struct {
+	gen     *txgen.Generator
+	conns   []*net.UDPConn
+	dst     netip.AddrPort
+	backend string
+	sent    atomic.Uint64
+	errs    atomic.Uint64
+	rate    atomic.Uint64 // packets per second over the last progress interval
+}
+
+func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res demoResult, err error) {
+	netlab.Cleanup(demoPrefix)
+	lab, err := netlab.New(netlab.Config{Queues: cfg.queues, Prefix: demoPrefix})
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			err = fmt.Errorf("%w: %w", dataplane.ErrPermission, err)
+		}
+		return res, err
+	}
+	defer func() {
+		if cerr := lab.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	var ifc *dataplane.Interface
+	if err := lab.InRecv(func() (err error) {
+		ifc, err = dataplane.OpenInterface(dataplane.InterfaceConfig{Ifname: lab.RecvIf, Socket: demoSocketOptions(),
+			Config: dataplane.Config{RingSize: 4096}})
+		return err
+	}); err != nil {
+		return res, err
+	}
+	var readers []*demoReader
+	var rwg sync.WaitGroup
+	rerrs := make([]error, cfg.members)
+	defer func() {
+		// Closing the interface closes the endpoints: the readers return.
+		cerr := ifc.Close()
+		rwg.Wait()
+		err = errors.Join(err, cerr, errors.Join(rerrs...))
+	}()
+	if err := ifc.SetPolicy(cfg.policy); err != nil {
+		return res, err
+	}
+	dst := netip.AddrPortFrom(lab.RecvAddr, demoPort)
+	owner := pcb.UIDOwner(uint32(os.Getuid()))
+	for m := range cfg.members {
+		ep, err := ifc.Bind(pcb.Spec{Proto: pcb.UDP, Local: dst, ReusePort: true, Owner: owner,
+			Name: fmt.Sprintf("udp/%s#%d", dst, m)}, dataplane.EndpointOptions{})
+		if err != nil {
+			return res, err
+		}
+		readers = append(readers, &demoReader{ep: ep})
+	}
+	for m, r := range readers {
+		rwg.Go(func() { rerrs[m] = r.run() })
+	}
+
+	snd, err := newDemoSender(lab, dst, cfg, stderr)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, snd.close()) }()
+
+	info := ifc.Info()
+	view := newLiveView(stdout)
+	if !cfg.json {
+		fmt.Fprintf(stdout, "xdpmux demo: lab %s (%s, %s) -> %s (%s, %s), %d queues, XDP %s, AF_XDP %s; %d members on %s, policy %s; sending with %s\n",
+			lab.SendNS, lab.SendIf, lab.SendAddr, lab.RecvNS, lab.RecvIf, lab.RecvAddr, cfg.queues,
+			info.XDPMode, info.SocketMode, cfg.members, dst, cfg.policy, snd.backend)
+	}
+
+	sendCtx, cancelSend := context.WithTimeout(ctx, cfg.duration)
+	defer cancelSend()
+	start := time.Now()
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- snd.run(sendCtx, cfg) }()
+
+	prev := demoSample{at: start, members: make([]uint64, len(readers)), queues: make([]uint64, cfg.queues)}
+	tick := time.NewTicker(time.Second)
+	var sendErr error
+loop:
+	for {
+		select {
+		case sendErr = <-sendDone:
+			break loop
+		case <-tick.C:
+			cur := sample(ifc, readers, snd)
+			if !cfg.json {
+				view.Draw(demoFrame(prev, cur, readers, time.Since(start)))
+			}
+			prev = cur
+		}
+	}
+	tick.Stop()
+	elapsed := time.Since(start)
+	if sendErr != nil {
+		return res, fmt.Errorf("send: %w", sendErr)
+	}
+
+	// Let the pipeline drain: every sent frame is then received or counted.
+	res = drainDemo(ctx, lab, ifc, readers, snd)
+	res.Seconds = elapsed.Seconds()
+	if res.Seconds > 0 {
+		res.PPS = float64(res.Received) / res.Seconds
+	}
+	res.Backend = snd.backend
+	res.Policy = cfg.policy.String()
+	res.Interface = info
+	res.Interrupted = ctx.Err() != nil
+	if err := ifc.CheckFrames(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// demoSocketOptions are the defaults with deeper rings: on a busy
+// 2-CPU machine a worker may lose the CPU for a few milliseconds, and the
+// rx and fill rings absorb that instead of dropping (rx_ring_full).
+func demoSocketOptions() rxq.SocketOptions {
+	o := rxq.DefaultSocketOptions()
+	o.FrameSize = 2048
+	o.NumFrames = 16384
+	o.FillRingSize = 16384
+	o.RXRingSize = 8192
+	return o
+}
+
+// demoSample is one reading of the counters.
+type demoSample struct {
+	at       time.Time
+	sent     uint64
+	sendRate uint64
+	members  []uint64
+	queues   []uint64
+	drops    uint64
+}
+
+func sample(ifc *dataplane.Interface, readers []*demoReader, snd *demoSender) demoSample {
+	s := demoSample{at: time.Now(), sent: snd.sent.Load(), sendRate: snd.rate.Load()}
+	for _, r := range readers {
+		s.members = append(s.members, r.packets.Load())
+	}
+	st := ifc.Stats()
+	for _, q := range st.Queues {
+		s.queues = append(s.queues, q.RX)
+		s.drops += q.RingFull + q.ClosedDropped + q.Unmatched + q.MalformedTotal()
+	}
+	if xs, err := ifc.XDPStats(); err == nil {
+		for _, q := range xs {
+			s.drops += q.Program.Passed + q.Socket.RxDropped + q.Socket.RxRingFull + q.Socket.RxInvalidDescs
+		}
+	}
+	return s
+}
+
+func demoFrame(prev, cur demoSample, readers []*demoReader, elapsed time.Duration) viewFrame {
+	dt := cur.at.Sub(prev.at).Seconds()
+	rate := func(a, b uint64) float64 {
+		if dt <= 0 {
+			return 0
+		}
+		return float64(b-a) / dt
+	}
+	var f viewFrame
+	f.Title = fmt.Sprintf("t=%2.0fs sent %d (%s pps)", elapsed.Seconds(), cur.sent, humanRate(float64(cur.sendRate)))
+	qs := viewSection{Title: "queues (worker rx)", Unit: "pps"}
+	for q := range cur.queues {
+		qs.Rows = append(qs.Rows, viewRow{Label: fmt.Sprintf("q%d", q), Value: rate(prev.queues[q], cur.queues[q])})
+	}
+	group, _, _ := strings.Cut(readers[0].ep.Name(), "#")
+	ms := viewSection{Title: "members of " + group + " (read by app)", Unit: "pps"}
+	totals := make([]float64, len(readers))
+	var recv uint64
+	for m, r := range readers {
+		totals[m] = float64(cur.members[m])
+		recv += cur.members[m]
+		_, idx, _ := strings.Cut(r.ep.Name(), "#")
+		ms.Rows = append(ms.Rows, viewRow{Label: "#" + idx, Value: rate(prev.members[m], cur.members[m]),
+			Note: fmt.Sprintf("total %d", cur.members[m])})
+	}
+	f.Sections = []viewSection{qs, ms}
+	f.Footer = []string{fmt.Sprintf("received %d  dropped %d (+%d/s)  jain %.4f",
+		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), jain(totals))}
+	return f
+}
+
+// drainDemo waits until every sent frame is received or counted as
+// dropped (or progress stops), then reads the final counters.
+func drainDemo(ctx context.Context, lab *netlab.Lab, ifc *dataplane.Interface, readers []*demoReader, snd *demoSender) demoResult {
+	deadline := time.Now().Add(3 * time.Second)
+	var (
+		res      demoResult
+		last     uint64
+		lastMove = time.Now()
+	)
+	for {
+		res = demoAccount(lab, ifc, readers, snd)
+		done := res.Received + res.Dropped
+		if done >= res.Sent || time.Now().After(deadline) || time.Since(lastMove) > time.Second {
+			break
+		}
+		if done != last {
+			last, lastMove = done, time.Now()
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			// Interrupted: still drain, but briefly.
+			if time.Until(deadline) > 500*time.Millisecond {
+				deadline = time.Now().Add(500 * time.Millisecond)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return res
+}
+
+// demoAccount reads every counter between the sender and the readers.
+func demoAccount(lab *netlab.Lab, ifc *dataplane.Interface, readers []*demoReader, snd *demoSender) demoResult {
+	res := demoResult{Sent: snd.sent.Load(), SendErrors: snd.errs.Load()}
+	var packets []float64
+	for _, r := range readers {
+		n := r.packets.Load()
+		res.Received += n
+		res.Endpoints = append(res.Endpoints, demoEndpoint{Name: r.ep.Name(), Packets: n})
+		packets = append(packets, float64(n))
+	}
+	res.Jain = jain(packets)
+	st := ifc.Stats()
+	for _, q := range st.Queues {
+		res.Queues = append(res.Queues, demoQueue{Queue: q.Queue, Packets: q.RX})
+		res.Drops.Unmatched += q.Unmatched
+		res.Drops.Malformed += q.MalformedTotal()
+		res.Drops.RingFull += q.RingFull
+		res.Drops.Closed += q.ClosedDropped
+	}
+	if xs, err := ifc.XDPStats(); err == nil {
+		for _, q := range xs {
+			res.Drops.XDPPass += q.Program.Passed
+			res.Drops.XSKRxDropped += q.Socket.RxDropped
+			res.Drops.XSKRingFull += q.Socket.RxRingFull
+			res.Drops.XSKInvalid += q.Socket.RxInvalidDescs
+		}
+	}
+	_ = lab.InSend(func() error {
+		l, err := netlink.LinkByName(lab.SendIf)
+		if err == nil && l.Attrs().Statistics != nil {
+			res.Drops.Veth = l.Attrs().Statistics.TxDropped
+		}
+		return err
+	})
+	res.Dropped = res.Drops.total()
+	res.Unaccounted = int64(res.Sent) - int64(res.Received) - int64(res.Dropped)
+	return res
+}
+
+func printDemoSummary(w io.Writer, r demoResult) {
+	var b strings.Builder
+	state := "done"
+	if r.Interrupted {
+		state = "interrupted"
+	}
+	fmt.Fprintf(&b, "\nxdpmux demo %s: sent %d in %.1fs with %s, received %d (%s pps), dropped %d",
+		state, r.Sent, r.Seconds, r.Backend, r.Received, humanRate(r.PPS), r.Dropped)
+	if r.Unaccounted != 0 {
+		fmt.Fprintf(&b, ", UNACCOUNTED %d", r.Unaccounted)
+	}
+	if r.SendErrors != 0 {
+		fmt.Fprintf(&b, " (send errors %d, not sent)", r.SendErrors)
+	}
+	fmt.Fprintf(&b, "\n  policy %s, Jain fairness %.4f\n", r.Policy, r.Jain)
+	for _, q := range r.Queues {
+		fmt.Fprintf(&b, "  queue %d: %d frames\n", q.Queue, q.Packets)
+	}
+	for _, e := range r.Endpoints {
+		share := 0.0
+		if r.Received > 0 {
+			share = 100 * float64(e.Packets) / float64(r.Received)
+		}
+		fmt.Fprintf(&b, "  %s: %d packets (%.1f%%)\n", e.Name, e.Packets, share)
+	}
+	d := r.Drops
+	fmt.Fprintf(&b, "  drops: veth %d, xdp-pass %d, xsk rx-dropped %d, xsk rx-ring-full %d, xsk invalid %d, unmatched %d, malformed %d, endpoint ring-full %d, closed %d\n",
+		d.Veth, d.XDPPass, d.XSKRxDropped, d.XSKRingFull, d.XSKInvalid, d.Unmatched, d.Malformed, d.RingFull, d.Closed)
+	fmt.Fprintf(&b, "  lab deleted; no XDP program left\n")
+	io.WriteString(w, b.String())
+}
+
+// newDemoSender opens the generator in the lab's send namespace: txgen
+// (AF_XDP, else AF_PACKET), or ordinary UDP sockets when txgen fails.
+func newDemoSender(lab *netlab.Lab, dst netip.AddrPort, cfg demoConfig, stderr io.Writer) (*demoSender, error) {
+	s := &demoSender{dst: dst}
+	logf := func(format string, args ...any) {
+		if !cfg.json {
+			fmt.Fprintf(stderr, format+"\n", args...)
+		}
+	}
+	gerr := lab.InSend(func() (err error) {
+		s.gen, err = txgen.New(txgen.Config{
+			Ifname: lab.SendIf,
+			Dst:    dst,
+			Flows:  cfg.flows,
+			Rate:   cfg.rate,
+			Size:   cfg.size,
+			Logf:   logf,
+		})
+		return err
+	})
+	if gerr == nil {
+		s.backend = "txgen/" + s.gen.Backend()
+		return s, nil
+	}
+	logf("xdpmux demo: txgen unavailable (%v); sending from UDP sockets", gerr)
+	err := lab.InSend(func() error {
+		for i := range min(cfg.flows, 256) {
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.SendAddr, uint16(txgen.FirstSrcPort+i))))
+			if err != nil {
+				return err
+			}
+			s.conns = append(s.conns, c)
+		}
+		return nil
+	})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("udp senders: %w (after txgen: %w)", err, gerr)
+	}
+	s.backend = "udp sockets"
+	return s, nil
+}
+
+// run sends until ctx is done.
+func (s *demoSender) run(ctx context.Context, cfg demoConfig) error {
+	if s.gen != nil {
+		var prev txgen.Stats
+		st, err := s.gen.Run(ctx, func(st txgen.Stats) {
+			if dt := (st.Elapsed - prev.Elapsed).Seconds(); dt > 0 {
+				s.rate.Store(uint64(float64(st.Sent-prev.Sent) / dt))
+			}
+			prev = st
+			s.sent.Store(st.Sent)
+			s.errs.Store(st.Errors)
+		})
+		s.sent.Store(st.Sent)
+		s.errs.Store(st.Errors)
+		return err
+	}
+	payload := make([]byte, max(cfg.size-42, 0))
+	start := time.Now()
+	var n, prevN uint64
+	prevT := start
+	for i := 0; ctx.Err() == nil; i++ {
+		if cfg.rate > 0 {
+			due := uint64(time.Since(start).Seconds() * cfg.rate)
+			if n >= due {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+		}
+		c := s.conns[i%len(s.conns)]
+		if _, err := c.WriteToUDPAddrPort(payload, s.dst); err != nil {
+			s.errs.Add(1)
+		} else {
+			n++
+			s.sent.Store(n)
+		}
+		if dt := time.Since(prevT); dt >= time.Second {
+			s.rate.Store(uint64(float64(n-prevN) / dt.Seconds()))
+			prevN, prevT = n, time.Now()
+		}
+	}
+	return nil
+}
+
+func (s *demoSender) close() error {
+	var errs []error
+	if s.gen != nil {
+		errs = append(errs, s.gen.Close())
+	}
+	for _, c := range s.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
