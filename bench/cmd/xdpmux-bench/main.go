@@ -1,0 +1,199 @@
+// Command xdpmux-bench runs xdpmux's end-to-end receive benchmark (package
+// bench/lab) in a throwaway veth lab and writes the report:
+//
+//	xdpmux-bench                     # full run: bench/results/<date>.json, latest.json, latest.png
+//	xdpmux-bench -quick -o FILE      # CI smoke run (well under 2 minutes)
+//	xdpmux-bench -check FILE         # check a report's JSON shape (never speed)
+//
+// It needs root. See docs/BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xdpmux/xdpmux/bench/lab"
+	"github.com/xdpmux/xdpmux/localgroup"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "xdpmux-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q: not a number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func run() error {
+	var (
+		quick    = flag.Bool("quick", false, "smoke run: short windows, small disruption test")
+		outDir   = flag.String("dir", "bench/results", "directory for <date>.json, latest.json and latest.png")
+		outFile  = flag.String("o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
+		plotFile = flag.String("plot", "", "write the PNG plot here (default: latest.png in -dir unless -o is given)")
+		check    = flag.String("check", "", "only check the shape of this JSON report and exit")
+		sockets  = flag.String("sockets", "", "group sizes, comma separated (default 1,2,4,8)")
+		warmup   = flag.Duration("warmup", 0, "generator warm-up before each window (default 1s; quick 300ms)")
+		window   = flag.Duration("window", 0, "measured window per run (default 3s; quick 700ms)")
+		rate     = flag.Float64("rate", -1, "fixed offered load in pps, measured next to saturation (0: none; default 150000, quick 0)")
+		gen      = flag.String("gen", "auto", "generator: auto (trafgen if installed), trafgen or txgen")
+		genCPUs  = flag.Int("gen-cpus", 0, "trafgen --cpus (default: all CPUs)")
+		backend  = flag.String("txgen-backend", "auto", "txgen backend: auto, afxdp or afpacket")
+		flows    = flag.Int("flows", 0, "generator flows (source ports; default 4096, quick 1024)")
+		size     = flag.Int("size", 0, "frame size in bytes without FCS (default 64)")
+		ring     = flag.Int("ring", 0, "xdpmux endpoint ring size (default dataplane.DefaultRingSize)")
+		frames   = flag.Int("frames", 0, "UMEM frames per queue (default 16384, quick 4096)")
+		rcvbuf   = flag.Int("rcvbuf", 0, "SO_RCVBUF for the kernel sockets (default: system default)")
+		dflows   = flag.Int("disruption-flows", 0, "flows in the disruption test (default 2048, quick 512)")
+		dmembers = flag.String("disruption-members", "", "group sizes of the disruption test (default 8)")
+		policies = flag.String("policies", "", "xdpmux policies of the disruption test (default threshold,modulo,maglev)")
+		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,xdpmux,kernel-reuseport")
+		profile  = flag.String("profile", "", "directory for CPU profiles (pprof) of the xdpmux and kernel saturation windows")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flag.Arg(0))
+	}
+	if *check != "" {
+		b, err := os.ReadFile(*check)
+		if err != nil {
+			return err
+		}
+		r, err := lab.CheckJSON(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *check, err)
+		}
+		fmt.Printf("%s: well formed: %d runs, %d disruption results\n", *check, len(r.Runs), len(r.Disruption))
+		return nil
+	}
+
+	var cfg lab.Config
+	if *quick {
+		cfg = lab.Quick()
+	} else {
+		cfg.FixedRate = 150000
+	}
+	var err error
+	if *sockets != "" {
+		if cfg.Sockets, err = parseInts(*sockets); err != nil {
+			return fmt.Errorf("-sockets: %w", err)
+		}
+	}
+	if *dmembers != "" {
+		if cfg.DisruptionMembers, err = parseInts(*dmembers); err != nil {
+			return fmt.Errorf("-disruption-members: %w", err)
+		}
+	}
+	if *policies != "" {
+		for _, s := range strings.Split(*policies, ",") {
+			p, err := localgroup.ParsePolicy(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("-policies: %w", err)
+			}
+			cfg.Policies = append(cfg.Policies, p)
+		}
+	}
+	if *skip != "" {
+		cfg.Skip = map[string]bool{}
+		for _, s := range strings.Split(*skip, ",") {
+			cfg.Skip[strings.TrimSpace(s)] = true
+		}
+	}
+	if *warmup > 0 {
+		cfg.Warmup = *warmup
+	}
+	if *window > 0 {
+		cfg.Window = *window
+	}
+	if *rate >= 0 {
+		cfg.FixedRate = *rate
+	}
+	cfg.Generator, cfg.GenCPUs, cfg.TxgenBackend = *gen, *genCPUs, *backend
+	for _, kv := range []struct {
+		flag int
+		dst  *int
+	}{{*flows, &cfg.Flows}, {*size, &cfg.Size}, {*ring, &cfg.RingSize}, {*frames, &cfg.NumFrames},
+		{*rcvbuf, &cfg.RcvBuf}, {*dflows, &cfg.DisruptionFlows}} {
+		if kv.flag > 0 {
+			*kv.dst = kv.flag
+		}
+	}
+	if *profile != "" {
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
+			return err
+		}
+		cfg.ProfileDir = *profile
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (network namespaces, XDP, AF_XDP)")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	t0 := time.Now()
+	rep, err := lab.Measure(ctx, cfg)
+	if rep == nil {
+		return err
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xdpmux-bench: incomplete:", err)
+	}
+	if cerr := rep.Check(); cerr != nil {
+		return fmt.Errorf("report: %w", cerr)
+	}
+	b, jerr := json.MarshalIndent(rep, "", "  ")
+	if jerr != nil {
+		return jerr
+	}
+	b = append(b, '\n')
+	var files []string
+	png := *plotFile
+	if *outFile != "" {
+		files = []string{*outFile}
+	} else {
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			return err
+		}
+		name := time.Now().UTC().Format("2006-01-02T150405Z") + ".json"
+		files = []string{filepath.Join(*outDir, name), filepath.Join(*outDir, "latest.json")}
+		if png == "" {
+			png = filepath.Join(*outDir, "latest.png")
+		}
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Println("wrote", f)
+	}
+	if png != "" {
+		if err := rep.Plot(png); err != nil {
+			return err
+		}
+		fmt.Println("wrote", png)
+	}
+	fmt.Printf("done in %s\n", time.Since(t0).Round(time.Second))
+	return err
+}

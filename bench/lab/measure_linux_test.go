@@ -1,0 +1,51 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestMeasureQuick runs a shortened benchmark end to end and checks the
+// report's shape (never speed). It is gated like bench/rxdrop: set
+// XDPMUX_BENCH=1 and run as root.
+func TestMeasureQuick(t *testing.T) {
+	if os.Getenv("XDPMUX_BENCH") != "1" {
+		t.Skip("benchmark: set XDPMUX_BENCH=1 to run")
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
+			t.Fatal("needs root and XDPMUX_PRIVILEGED=1 is set")
+		}
+		t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
+	}
+	cfg := Quick()
+	cfg.Generator = "txgen"
+	cfg.Sockets = []int{1, 2}
+	cfg.DisruptionMembers = []int{4}
+	cfg.Warmup, cfg.Window = 200*time.Millisecond, 300*time.Millisecond
+	cfg.Logf = t.Logf
+	rep, err := Measure(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Measure: %v (notes %v)", err, rep)
+	}
+	if err := rep.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sys := range []string{SystemXDPDrop, SystemRxdrop, SystemXDPMux, SystemKernel} {
+		found := false
+		for _, r := range rep.Runs {
+			found = found || r.System == sys
+		}
+		if !found {
+			t.Errorf("no %s run; notes %v", sys, rep.Notes)
+		}
+	}
+	if len(rep.Disruption) != 4 {
+		t.Errorf("got %d disruption results, want 3 policies + kernel", len(rep.Disruption))
+	}
+	if len(rep.Notes) > 0 {
+		t.Errorf("notes: %v", rep.Notes)
+	}
+}

@@ -1,0 +1,166 @@
+package lab
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestJain(t *testing.T) {
+	tests := []struct {
+		name string
+		x    []uint64
+		want float64
+	}{
+		{"empty", nil, 0},
+		{"all zero", []uint64{0, 0, 0}, 0},
+		{"one", []uint64{7}, 1},
+		{"equal", []uint64{5, 5, 5, 5}, 1},
+		{"one gets all of 4", []uint64{9, 0, 0, 0}, 0.25},
+		{"two of four", []uint64{3, 3, 0, 0}, 0.5},
+		{"1 and 3", []uint64{1, 3}, 16.0 / 20.0},
+	}
+	for _, tt := range tests {
+		if got := Jain(tt.x); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("%s: Jain(%v) = %v, want %v", tt.name, tt.x, got, tt.want)
+		}
+	}
+}
+
+const procStat = `cpu  10132153 290696 3084719 46828483 16683 0 25195 7 0 0
+cpu0 1393280 32966 572056 13343292 6130 0 17875 0 0 0
+cpu1 1335091 33393 555424 13364810 3720 0 5012 7 0 0
+intr 1462898 0 0 0
+ctxt 2120 0
+btime 1700000000
+`
+
+func TestParseProcStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    CPUTimes
+		wantErr bool
+	}{
+		{"full", procStat, CPUTimes{
+			Busy: 10132153 + 290696 + 3084719 + 0 + 25195 + 7,
+			Idle: 46828483 + 16683,
+		}, false},
+		{"old kernel, 4 columns", "cpu 1 2 3 4\n", CPUTimes{Busy: 6, Idle: 4}, false},
+		{"no cpu line", "cpu0 1 2 3 4\nintr 5\n", CPUTimes{}, true},
+		{"short", "cpu 1 2\n", CPUTimes{}, true},
+		{"garbage", "cpu 1 x 3 4 5\n", CPUTimes{}, true},
+		{"empty", "", CPUTimes{}, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseProcStat([]byte(tt.in))
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err %v, want error %v", tt.name, err, tt.wantErr)
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrParse) {
+			t.Errorf("%s: err %v is not ErrParse", tt.name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCPUTimesArithmetic(t *testing.T) {
+	a := CPUTimes{Busy: 100, Idle: 50}
+	b := CPUTimes{Busy: 250, Idle: 100}
+	d := b.Sub(a)
+	if d != (CPUTimes{Busy: 150, Idle: 50}) {
+		t.Fatalf("Sub: got %+v", d)
+	}
+	if got, want := d.BusyNanos(), 150*1e9/UserHZ; got != want {
+		t.Errorf("BusyNanos: got %v, want %v", got, want)
+	}
+	if got := d.BusyShare(); got != 0.75 {
+		t.Errorf("BusyShare: got %v, want 0.75", got)
+	}
+	if got := (CPUTimes{}).BusyShare(); got != 0 {
+		t.Errorf("BusyShare of nothing: got %v, want 0", got)
+	}
+}
+
+const snmp = `Ip: Forwarding DefaultTTL InReceives
+Ip: 2 64 100
+Icmp: InMsgs InErrors
+Icmp: 3 0
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 1000 5 42 7 40 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
+Tcp: RtoAlgorithm MaxConn
+Tcp: 1 -1
+`
+
+func TestParseSNMP(t *testing.T) {
+	udp, err := ParseSNMP([]byte(snmp), "Udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]uint64{"InDatagrams": 1000, "NoPorts": 5, "InErrors": 42, "RcvbufErrors": 40, "MemErrors": 0} {
+		if udp[k] != want {
+			t.Errorf("Udp %s = %d, want %d", k, udp[k], want)
+		}
+	}
+	tcp, err := ParseSNMP([]byte(snmp), "Tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tcp["MaxConn"] != 0 || tcp["RtoAlgorithm"] != 1 {
+		t.Errorf("Tcp: got %v, want MaxConn 0 (negative), RtoAlgorithm 1", tcp)
+	}
+	for _, tt := range []struct{ name, in, proto string }{
+		{"missing section", snmp, "Sctp"},
+		{"count mismatch", "Udp: A B\nUdp: 1\n", "Udp"},
+		{"garbage", "Udp: A\nUdp: x\n", "Udp"},
+		{"names only", "Udp: A B\n", "Udp"},
+	} {
+		if _, err := ParseSNMP([]byte(tt.in), tt.proto); !errors.Is(err, ErrParse) {
+			t.Errorf("%s: err %v, want ErrParse", tt.name, err)
+		}
+	}
+}
+
+func TestMoved(t *testing.T) {
+	tests := []struct {
+		name          string
+		before, after map[uint16]int
+		share         float64
+		common        int
+	}{
+		{"none", nil, nil, 0, 0},
+		{"same", map[uint16]int{1: 0, 2: 1}, map[uint16]int{1: 0, 2: 1}, 0, 2},
+		{"one of four", map[uint16]int{1: 0, 2: 1, 3: 2, 4: 3}, map[uint16]int{1: 0, 2: 1, 3: 2, 4: 0}, 0.25, 4},
+		{"lost flows left out", map[uint16]int{1: 0, 2: 1, 3: 2}, map[uint16]int{1: 1, 9: 0}, 1, 1},
+		{"all moved", map[uint16]int{1: 0, 2: 1}, map[uint16]int{1: 1, 2: 0}, 1, 2},
+	}
+	for _, tt := range tests {
+		share, common := Moved(tt.before, tt.after)
+		if share != tt.share || common != tt.common {
+			t.Errorf("%s: got (%v, %d), want (%v, %d)", tt.name, share, common, tt.share, tt.common)
+		}
+	}
+}
+
+func TestFlowOwners(t *testing.T) {
+	got := FlowOwners([]map[uint16]uint32{
+		{1: 3, 2: 1},
+		nil,
+		{2: 5, 3: 1},
+		{3: 1},
+	})
+	want := map[uint16]int{1: 0, 2: 2, 3: 2} // 3: tie between 2 and 3, lowest index
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("flow %d: member %d, want %d", k, got[k], v)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package lab
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+var (
+	colXDPMux = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	colKernel = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	colDrop   = color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff}
+	colRxdrop = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
+)
+
+// series returns (N, f(run)) for the saturation runs of system, by N.
+func (r *Report) series(system string, f func(*Run) float64) plotter.XYs {
+	var xy plotter.XYs
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		if run.System == system && run.Load == LoadSaturation {
+			xy = append(xy, plotter.XY{X: float64(run.Sockets), Y: f(run)})
+		}
+	}
+	sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
+	return xy
+}
+
+func addLine(p *plot.Plot, name string, xy plotter.XYs, c color.Color, dashed bool) error {
+	if len(xy) == 0 {
+		return nil
+	}
+	l, pts, err := plotter.NewLinePoints(xy)
+	if err != nil {
+		return err
+	}
+	l.Color, pts.Color = c, c
+	l.Width = vg.Points(1.5)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	}
+	p.Add(l, pts)
+	p.Legend.Add(name, l, pts)
+	return nil
+}
+
+// flat is a horizontal line at the mean of a system's saturation runs,
+// spanning the group sizes measured.
+func (r *Report) flat(system string, xmin, xmax float64) plotter.XYs {
+	xy := r.series(system, func(run *Run) float64 { return run.ReceivedPPS / 1e6 })
+	if len(xy) == 0 {
+		return nil
+	}
+	var sum float64
+	for _, v := range xy {
+		sum += v.Y
+	}
+	m := sum / float64(len(xy))
+	return plotter.XYs{{X: xmin, Y: m}, {X: xmax, Y: m}}
+}
+
+// Plot writes a PNG of the saturation runs: received Mpps by group size
+// (xdpmux, kernel, and the XDP_DROP and rxdrop ceilings as flat lines) and
+// Jain's fairness index by group size.
+func (r *Report) Plot(path string) error {
+	pps := plot.New()
+	pps.Title.Text = "Received at saturation"
+	pps.X.Label.Text = "group members N"
+	pps.Y.Label.Text = "Mpps"
+	pps.Y.Min = 0
+	pps.Legend.Top = true
+	pps.Legend.Left = true
+	mpps := func(run *Run) float64 { return run.ReceivedPPS / 1e6 }
+	xm := r.series(SystemXDPMux, mpps)
+	kn := r.series(SystemKernel, mpps)
+	xmin, xmax := 1.0, 8.0
+	for _, s := range []plotter.XYs{xm, kn} {
+		if len(s) > 0 {
+			xmin, xmax = min(xmin, s[0].X), max(xmax, s[len(s)-1].X)
+		}
+	}
+	for _, l := range []struct {
+		name   string
+		xy     plotter.XYs
+		c      color.Color
+		dashed bool
+	}{
+		{"XDP_DROP (ceiling)", r.flat(SystemXDPDrop, xmin, xmax), colDrop, true},
+		{"AF_XDP rxdrop", r.flat(SystemRxdrop, xmin, xmax), colRxdrop, true},
+		{"xdpmux", xm, colXDPMux, false},
+		{"kernel SO_REUSEPORT", kn, colKernel, false},
+	} {
+		if err := addLine(pps, l.name, l.xy, l.c, l.dashed); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+	}
+
+	fair := plot.New()
+	fair.Title.Text = "Fairness (Jain) at saturation"
+	fair.X.Label.Text = "group members N"
+	fair.Y.Label.Text = "Jain's index"
+	fair.Y.Min, fair.Y.Max = 0.9, 1.0
+	fair.Legend.Left = true
+	jain := func(run *Run) float64 { return max(run.Jain, 0.9) }
+	if err := addLine(fair, "xdpmux", r.series(SystemXDPMux, jain), colXDPMux, false); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if err := addLine(fair, "kernel SO_REUSEPORT", r.series(SystemKernel, jain), colKernel, false); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	// Leave room above the highest line for the legend.
+	var top float64
+	for i := range r.Runs {
+		top = max(top, r.Runs[i].ReceivedPPS/1e6)
+	}
+	pps.Y.Max = max(top*1.45, 0.1)
+	for _, p := range []*plot.Plot{pps, fair} {
+		p.X.Min, p.X.Max = xmin-0.5, xmax+0.5
+		p.Add(plotter.NewGrid())
+	}
+
+	const w, h = 11 * vg.Inch, 4.5 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{{pps, fair}}, tiles, dc)
+	pps.Draw(canvases[0][0])
+	fair.Draw(canvases[0][1])
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return f.Close()
+}

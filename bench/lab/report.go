@@ -1,0 +1,227 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Systems measured, as they appear in Run.System.
+const (
+	SystemXDPDrop = "xdp-drop"
+	SystemRxdrop  = "afxdp-rxdrop"
+	SystemXDPMux  = "xdpmux"
+	SystemKernel  = "kernel-reuseport"
+)
+
+// Loads: LoadSaturation sends as fast as the generator can; LoadFixed at
+// Config.FixedRate, the same for every system.
+const (
+	LoadSaturation = "saturation"
+	LoadFixed      = "fixed"
+)
+
+// Report is the benchmark's output, written as bench/results/<date>.json
+// and bench/results/latest.json.
+type Report struct {
+	Date    string  `json:"date"`
+	Machine Machine `json:"machine"`
+	// Setup describes the lab, the generator and the options used.
+	Setup      Setup        `json:"setup"`
+	Runs       []Run        `json:"runs"`
+	Disruption []Disruption `json:"disruption"`
+	// Notes carries anything the run noticed (a phase that failed, a
+	// generator fallback).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Machine is where the report was made.
+type Machine struct {
+	Kernel string `json:"kernel"`
+	CPUs   int    `json:"cpus"`
+	Model  string `json:"cpu_model,omitempty"`
+	GoVer  string `json:"go"`
+}
+
+// Setup is the configuration a report was made with.
+type Setup struct {
+	Queues     int     `json:"queues"`
+	Generator  string  `json:"generator"`
+	Flows      int     `json:"flows"`
+	FrameSize  int     `json:"frame_size"`
+	WarmupSec  float64 `json:"warmup_s"`
+	WindowSec  float64 `json:"window_s"`
+	FixedRate  float64 `json:"fixed_rate_pps,omitempty"`
+	SocketMode string  `json:"afxdp_mode,omitempty"`
+	NumFrames  int     `json:"umem_frames_per_queue"`
+	RingSize   int     `json:"endpoint_ring"`
+	RcvBuf     int     `json:"kernel_rcvbuf"`
+	Quick      bool    `json:"quick"`
+}
+
+// Run is one measurement: one system, one group size, one load.
+type Run struct {
+	System  string  `json:"system"`
+	Sockets int     `json:"sockets"`
+	Load    string  `json:"load"`
+	Policy  string  `json:"policy,omitempty"`
+	Seconds float64 `json:"seconds"`
+	// OfferedPPS is what reached the receiving interface: the sending
+	// veth's tx_packets + tx_dropped over the window.
+	OfferedPPS  float64 `json:"offered_pps"`
+	ReceivedPPS float64 `json:"received_pps"`
+	// Dropped sums DropsByReason over the window.
+	Dropped       uint64            `json:"dropped"`
+	DropsByReason map[string]uint64 `json:"drops_by_reason"`
+	Jain          float64           `json:"jain"`
+	PerMember     []uint64          `json:"per_member"`
+	// CPUNsPerPkt is the busy CPU time of the whole machine (all CPUs,
+	// generator included) over the window, divided by the packets
+	// delivered. SelfCPUNsPerPkt counts only this process (the receivers
+	// and, for xdpmux, the workers; not the generator or softirq work
+	// done on other processes' time).
+	CPUNsPerPkt     float64 `json:"cpu_ns_per_pkt"`
+	SelfCPUNsPerPkt float64 `json:"self_cpu_ns_per_pkt"`
+	CPUBusy         float64 `json:"cpu_busy"`
+	GeneratorPPS    float64 `json:"generator_pps,omitempty"`
+}
+
+// Disruption is the share of flows that changed member when one member of
+// a group of Members left.
+type Disruption struct {
+	System  string  `json:"system"`
+	Policy  string  `json:"policy"`
+	Members int     `json:"members"`
+	Moved   float64 `json:"moved"`
+	// Flows is how many flows were seen before and after; Ideal is 1/Members
+	// (only the leaving member's flows move).
+	Flows int     `json:"flows"`
+	Ideal float64 `json:"ideal"`
+}
+
+// ErrBadReport is returned (wrapped) by Check.
+var ErrBadReport = errors.New("lab: bad report")
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadReport, fmt.Sprintf(format, args...))
+}
+
+func finite(name string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return bad("%s = %v: want a finite number >= 0", name, v)
+	}
+	return nil
+}
+
+// Check verifies that r has the documented shape: at least one run, known
+// systems and loads, sockets >= 1, finite non-negative figures, Jain's
+// index and moved shares in [0, 1], per-member counts matching sockets.
+// It never looks at speed.
+func (r *Report) Check() error {
+	if len(r.Runs) == 0 {
+		return bad("no runs")
+	}
+	for i, run := range r.Runs {
+		where := fmt.Sprintf("runs[%d] (%s/%d)", i, run.System, run.Sockets)
+		switch run.System {
+		case SystemXDPDrop, SystemRxdrop, SystemXDPMux, SystemKernel:
+		default:
+			return bad("%s: unknown system %q", where, run.System)
+		}
+		switch run.Load {
+		case LoadSaturation, LoadFixed:
+		default:
+			return bad("%s: unknown load %q", where, run.Load)
+		}
+		if run.Sockets < 1 {
+			return bad("%s: sockets %d", where, run.Sockets)
+		}
+		for name, v := range map[string]float64{
+			"seconds": run.Seconds, "offered_pps": run.OfferedPPS, "received_pps": run.ReceivedPPS,
+			"jain": run.Jain, "cpu_ns_per_pkt": run.CPUNsPerPkt, "self_cpu_ns_per_pkt": run.SelfCPUNsPerPkt,
+			"cpu_busy": run.CPUBusy, "generator_pps": run.GeneratorPPS,
+		} {
+			if err := finite(where+" "+name, v); err != nil {
+				return err
+			}
+		}
+		if run.Jain > 1+1e-9 {
+			return bad("%s: jain %v > 1", where, run.Jain)
+		}
+		if len(run.PerMember) != run.Sockets {
+			return bad("%s: %d per-member counts for %d sockets", where, len(run.PerMember), run.Sockets)
+		}
+		var sum uint64
+		for _, v := range run.DropsByReason {
+			sum += v
+		}
+		if sum != run.Dropped {
+			return bad("%s: dropped %d but reasons sum to %d", where, run.Dropped, sum)
+		}
+	}
+	for i, d := range r.Disruption {
+		where := fmt.Sprintf("disruption[%d] (%s/%s)", i, d.System, d.Policy)
+		if d.System != SystemXDPMux && d.System != SystemKernel {
+			return bad("%s: unknown system", where)
+		}
+		if d.Policy == "" || d.Members < 2 {
+			return bad("%s: policy %q, members %d", where, d.Policy, d.Members)
+		}
+		if err := finite(where+" moved", d.Moved); err != nil {
+			return err
+		}
+		if d.Moved > 1 || d.Ideal > 1 || d.Ideal < 0 {
+			return bad("%s: moved %v, ideal %v: want shares in [0, 1]", where, d.Moved, d.Ideal)
+		}
+	}
+	return nil
+}
+
+// CheckJSON decodes a report and checks it: the keys the contract names
+// must be present (not merely zero), then Check.
+func CheckJSON(b []byte) (*Report, error) {
+	var raw struct {
+		Runs       []map[string]json.RawMessage `json:"runs"`
+		Disruption []map[string]json.RawMessage `json:"disruption"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
+	}
+	if raw.Disruption == nil {
+		return nil, bad(`no "disruption" array`)
+	}
+	for i, run := range raw.Runs {
+		for _, k := range []string{"system", "sockets", "offered_pps", "received_pps", "dropped", "jain"} {
+			if _, ok := run[k]; !ok {
+				return nil, bad("runs[%d]: no %q", i, k)
+			}
+		}
+	}
+	for i, d := range raw.Disruption {
+		for _, k := range []string{"system", "policy", "members", "moved"} {
+			if _, ok := d[k]; !ok {
+				return nil, bad("disruption[%d]: no %q", i, k)
+			}
+		}
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
+	}
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Find returns the first run of system with that many sockets and load,
+// or nil.
+func (r *Report) Find(system string, sockets int, load string) *Run {
+	for i := range r.Runs {
+		if run := &r.Runs[i]; run.System == system && run.Sockets == sockets && run.Load == load {
+			return run
+		}
+	}
+	return nil
+}
