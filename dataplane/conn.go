@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,10 +12,12 @@ import (
 	"github.com/xdpmux/xdpmux/pcb"
 )
 
-// PacketConn returns a net.PacketConn reading from the endpoint. ReadFrom
-// copies each payload out and releases the frame at once; it suits code
-// written for sockets, at the cost of one copy. Closing the PacketConn
-// closes the endpoint. Sending is not supported yet.
+// PacketConn returns a net.PacketConn over the endpoint, for code written
+// for sockets (such as a DNS server library). ReadFrom copies each payload
+// out and releases the frame at once; WriteTo sends through the endpoint's
+// WriteTo (to a peer it has received from), at the cost of a copy each way:
+// Receive and Reply avoid both. Deadlines work for both directions.
+// Closing the PacketConn closes the endpoint.
 func (e *Endpoint) PacketConn() net.PacketConn {
 	return &packetConn{ep: e, deadlineCh: make(chan struct{}, 1)}
 }
@@ -22,9 +25,10 @@ func (e *Endpoint) PacketConn() net.PacketConn {
 type packetConn struct {
 	ep *Endpoint
 
-	mu         sync.Mutex
-	deadline   time.Time
-	deadlineCh chan struct{} // cap 1: a new deadline was set
+	mu            sync.Mutex
+	deadline      time.Time
+	writeDeadline time.Time
+	deadlineCh    chan struct{} // cap 1: a new deadline was set
 
 	rmu   sync.Mutex // one ReadFrom at a time owns batch
 	batch [1]Frame
@@ -88,9 +92,35 @@ func addrOf(p pcb.Proto, ap netip.AddrPort) net.Addr {
 	return net.UDPAddrFromAddrPort(ap)
 }
 
-// WriteTo is not supported yet: sending comes later.
+// WriteTo sends p to addr, which must be a peer the endpoint has received
+// from (a *net.UDPAddr, or any net.Addr whose String is an address:port).
+// Past the write deadline it fails with os.ErrDeadlineExceeded.
 func (c *packetConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	return 0, c.opError("write", fmt.Errorf("send: %w", ErrNotSupported))
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case nil:
+		return 0, c.opError("write", errors.New("no destination address"))
+	default:
+		var err error
+		if ap, err = netip.ParseAddrPort(addr.String()); err != nil {
+			return 0, c.opError("write", fmt.Errorf("destination %v: %w", addr, err))
+		}
+	}
+	c.mu.Lock()
+	dl := c.writeDeadline
+	c.mu.Unlock()
+	if !dl.IsZero() && !time.Now().Before(dl) {
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	if err := c.ep.writeTo(p, ap, dl); err != nil {
+		if errors.Is(err, ErrTimeout) && !dl.IsZero() {
+			err = os.ErrDeadlineExceeded
+		}
+		return 0, c.opError("write", err)
+	}
+	return len(p), nil
 }
 
 // Close closes the endpoint.
@@ -99,8 +129,14 @@ func (c *packetConn) Close() error { return c.ep.Close() }
 // LocalAddr returns the bound address.
 func (c *packetConn) LocalAddr() net.Addr { return addrOf(c.ep.spec.Proto, c.ep.spec.Local) }
 
-func (c *packetConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+// SetDeadline sets the read and write deadlines.
+func (c *packetConn) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.SetReadDeadline(t)
+}
 
+// SetReadDeadline sets the read deadline; it applies to a ReadFrom already
+// blocked too.
 func (c *packetConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.deadline = t
@@ -112,5 +148,11 @@ func (c *packetConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline does nothing: writes are not supported.
-func (c *packetConn) SetWriteDeadline(t time.Time) error { return nil }
+// SetWriteDeadline sets the write deadline: a WriteTo waiting for room in
+// the endpoint's stage gives up then.
+func (c *packetConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writeDeadline = t
+	c.mu.Unlock()
+	return nil
+}

@@ -14,8 +14,9 @@ var (
 	// ErrClosed is returned (possibly wrapped) by the methods of a closed
 	// Dataplane or Endpoint. It is net.ErrClosed.
 	ErrClosed = net.ErrClosed
-	// ErrNotSupported is returned (wrapped) for what the dataplane cannot do
-	// yet, such as sending.
+	// ErrNotSupported is returned (wrapped) for what the dataplane cannot
+	// do, such as sending on a queue without a TX ring or from a TCP
+	// endpoint (docs/REPLIES.md).
 	ErrNotSupported = errors.New("not supported")
 	// ErrInvalidConfig is returned (wrapped) by New and Bind for bad options.
 	ErrInvalidConfig = errors.New("invalid dataplane config")

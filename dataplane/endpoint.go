@@ -22,8 +22,9 @@ type Frame struct {
 	Queue   int            // the queue it was received on
 	Hash    uint32         // its Toeplitz hash
 
-	r    *ring
-	addr uint64
+	r      *ring
+	addr   uint64
+	l3, l4 uint16 // offsets of the IP and transport headers in Data
 }
 
 // Endpoint is a bound endpoint. Any number of goroutines may call its
@@ -46,6 +47,10 @@ type Endpoint struct {
 	closed    bool
 	postClose bool // the dataplane is closed: release straight to the source
 	next      int  // round-robin start queue
+	peers     peerCache
+
+	// txMu serializes the producers of the rings' stages (WriteTo).
+	txMu sync.Mutex
 }
 
 func newEndpoint(d *Dataplane, id pcb.EndpointID, spec pcb.Spec, opts EndpointOptions, size int) *Endpoint {
@@ -168,7 +173,9 @@ func (e *Endpoint) take(batch []Frame) int {
 			continue
 		}
 		for ; cons != prod && n < len(batch); cons++ {
-			r.frame(&r.slots[cons&r.mask], &batch[n])
+			f := &batch[n]
+			r.frame(&r.slots[cons&r.mask], f)
+			e.peers.learn(f)
 			n++
 		}
 		r.consA = cons
@@ -195,6 +202,7 @@ func (r *ring) frame(s *slot, f *Frame) {
 	f.Hash = s.hash
 	f.r = r
 	f.addr = s.addr
+	f.l3, f.l4 = s.l3Off, s.l4Off
 	ip, l4 := data[s.l3Off:], data[s.l4Off:]
 	sp, dp := binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
 	if ip[0]>>4 == 4 {
@@ -220,30 +228,60 @@ func (e *Endpoint) Release(frames []Frame) {
 		}
 		if r.ep != e {
 			e.mu.Unlock()
-			r.ep.Release(frames[i : i+1])
+			r.ep.releaseOne(f)
 			e.mu.Lock()
 			continue
 		}
-		if e.postClose {
-			e.d.recycleDirect(r, f.addr)
-		} else {
-			r.slots[r.relA&r.mask].addr = f.addr
-			r.relA++
-		}
-		*f = Frame{}
+		e.putLocked(r, f)
 	}
-	if !e.postClose {
-		for _, r := range e.rings {
-			if r.relA != r.rel.Load() {
-				r.rel.Store(r.relA)
-				w := e.d.workers[r.queue]
-				if w.returns.Swap(1) == 0 {
-					w.wake()
-				}
+	e.publishLocked()
+	e.mu.Unlock()
+}
+
+// releaseOne releases one frame, through the endpoint that received it.
+func (e *Endpoint) releaseOne(f *Frame) {
+	r := f.r
+	if r == nil {
+		return
+	}
+	if r.ep != e {
+		r.ep.releaseOne(f)
+		return
+	}
+	e.mu.Lock()
+	e.putLocked(r, f)
+	e.publishLocked()
+	e.mu.Unlock()
+}
+
+// putLocked writes f's address into r's next released slot (or, after the
+// dataplane closed, gives it straight back) and clears f. e.mu held.
+func (e *Endpoint) putLocked(r *ring, f *Frame) {
+	if e.postClose {
+		e.d.recycleDirect(r, f.addr)
+	} else {
+		sl := &r.slots[r.relA&r.mask]
+		sl.addr, sl.len = f.addr, 0
+		r.relA++
+	}
+	*f = Frame{}
+}
+
+// publishLocked publishes the rings' release indices and tells their
+// workers. e.mu held.
+func (e *Endpoint) publishLocked() {
+	if e.postClose {
+		return
+	}
+	for _, r := range e.rings {
+		if r.relA != r.rel.Load() {
+			r.rel.Store(r.relA)
+			w := e.d.workers[r.queue]
+			if w.returns.Swap(1) == 0 {
+				w.wake()
 			}
 		}
 	}
-	e.mu.Unlock()
 }
 
 // recycleDirect gives one released frame back to its source after the

@@ -9,7 +9,9 @@ import (
 // slot is one entry of a delivery ring: a frame by reference plus what the
 // worker learned about it, so the application never parses it again. When
 // the application releases a frame it writes the frame's address back into
-// a slot it has already consumed (see ring).
+// a slot it has already consumed (see ring), with len 0; when it replies in
+// place (Endpoint.Reply) it writes the reply's start address and length
+// instead, and the worker transmits the frame rather than recycling it.
 type slot struct {
 	addr   uint64
 	len    uint32
@@ -33,7 +35,8 @@ type cacheLinePad [64]byte
 //	[cons, prod)  queued: delivered, not yet taken by the application
 //	[rel, cons)   held by the application (their slots are spare)
 //	[done, rel)   released: the slot holds the address of a frame the
-//	              application gave back, for the worker to recycle
+//	              application gave back, for the worker to recycle (len
+//	              0) or to transmit (len > 0: a reply built in place)
 //
 // Frames are released in any order; the application writes each released
 // address into the next spare slot (rel), which it consumed earlier, so a
@@ -75,6 +78,11 @@ type ring struct {
 
 	mask  uint32
 	slots []slot
+	// stage carries datagrams the application built outside the UMEM
+	// (WriteTo) to the worker, which copies each into a free frame and
+	// transmits it. Created on the first WriteTo to this queue.
+	stage atomic.Pointer[txStage]
+
 	ep    *Endpoint
 	id    pcb.EndpointID
 	queue int

@@ -122,7 +122,8 @@ var ErrFrameLeak = errors.New("frame accounting mismatch")
 
 // CheckFrames verifies, for every queue, that the source's frames (fill,
 // rx, free) plus those held by the worker plus those on delivery rings
-// (queued, held by applications, released but not yet recycled) add up to
+// (queued, held by applications, released but not yet recycled) plus those
+// on their way out (TX and completion rings) add up to
 // the UMEM's frame count (SPEC section 1). Each worker counts between two
 // batches, so CheckFrames may run while traffic flows; after Close it
 // counts directly.
@@ -145,8 +146,8 @@ func (d *Dataplane) CheckFrames() error {
 	var errs []error
 	for q, a := range acc {
 		if got := a.sum(); got != a.src.Total {
-			errs = append(errs, fmt.Errorf("%w: queue %d: fill %d + rx %d + free %d + worker %d + rings %d (queued %d, held %d, released %d) = %d, want %d",
-				ErrFrameLeak, q, a.src.Fill, a.src.RX, a.src.Free, a.worker, a.rings, a.queued, a.held, a.released, got, a.src.Total))
+			errs = append(errs, fmt.Errorf("%w: queue %d: fill %d + rx %d + free %d + worker %d + rings %d (queued %d, held %d, released %d) + tx %d = %d, want %d",
+				ErrFrameLeak, q, a.src.Fill, a.src.RX, a.src.Free, a.worker, a.rings, a.queued, a.held, a.released, a.tx, got, a.src.Total))
 		}
 	}
 	return errors.Join(errs...)

@@ -24,11 +24,13 @@ const idleWait = 100 * time.Millisecond
 type counters struct {
 	rx, delivered, unmatched, ringFull, closedDropped, resteered uint64
 	malformed                                                    [packet.NumReasons]uint64
+	txSent, txDropped                                            uint64
 }
 
 type queueCounters struct {
 	rx, delivered, unmatched, ringFull, closedDropped, resteered atomic.Uint64
 	malformed                                                    [packet.NumReasons]atomic.Uint64
+	txSent, txDropped, txInflight                                atomic.Uint64
 }
 
 // worker serves one queue: it owns the queue's Source (Receive, Recycle,
@@ -54,6 +56,7 @@ type worker struct {
 
 	c   counters
 	pub queueCounters
+	tx  txSide // the transmit side (tx.go)
 
 	// returns is set by applications after releasing frames into a ring
 	// of this queue (any goroutine); the worker clears it and collects.
@@ -68,7 +71,7 @@ type worker struct {
 }
 
 func newWorker(d *Dataplane, q int, src rxq.Source, table *pcb.Table) *worker {
-	return &worker{
+	w := &worker{
 		d:       d,
 		queue:   q,
 		src:     src,
@@ -80,6 +83,8 @@ func newWorker(d *Dataplane, q int, src rxq.Source, table *pcb.Table) *worker {
 		eps:     make([]*ring, 1),
 		kick:    make(chan struct{}, 1),
 	}
+	w.initTX(src)
+	return w
 }
 
 // wake makes the worker look at its mailbox and returns soon. Any goroutine.
@@ -120,7 +125,11 @@ func (w *worker) run() {
 			w.flush()
 			continue
 		}
-		if err := w.src.Wait(idleWait); errors.Is(err, ErrClosed) {
+		wait := idleWait
+		if w.tx.inflight > 0 {
+			wait = txPollWait
+		}
+		if err := w.src.Wait(wait); errors.Is(err, ErrClosed) {
 			w.srcClosed = true
 		}
 	}
@@ -210,11 +219,17 @@ func (w *worker) deliver(r *ring, s *slot) bool {
 	return true
 }
 
-// collect recycles the frames the application released into r.
+// collect recycles the frames the application released into r, and queues
+// for transmission those it replied with in place.
 func (w *worker) collect(r *ring) {
 	rel := r.rel.Load()
 	for ; r.done != rel; r.done++ {
-		w.recycleAddr(r.slots[r.done&r.mask].addr)
+		s := &r.slots[r.done&r.mask]
+		if s.len != 0 {
+			w.txAdd(s.addr, s.len)
+		} else {
+			w.recycleAddr(s.addr)
+		}
 	}
 }
 
@@ -224,10 +239,12 @@ func (w *worker) collectReturns() {
 	w.returns.Store(0)
 	for _, r := range w.active {
 		w.collect(r)
+		w.drainStage(r)
 	}
 	for i := 0; i < len(w.retiring); {
 		r := w.retiring[i]
 		w.collect(r)
+		w.drainStage(r)
 		if r.done == r.prodW {
 			last := len(w.retiring) - 1
 			w.retiring[i] = w.retiring[last]
@@ -260,6 +277,10 @@ func (w *worker) flush() {
 		}
 	}
 	w.touched = w.touched[:0]
+	w.txFlush()
+	if w.tx.inflight > 0 {
+		w.txComplete()
+	}
 	if len(w.recycle) > 0 {
 		w.src.Recycle(w.recycle)
 		w.recycle = w.recycle[:0]
@@ -278,6 +299,9 @@ func (w *worker) publish() {
 	for i := range c.malformed {
 		p.malformed[i].Store(c.malformed[i])
 	}
+	p.txSent.Store(c.txSent)
+	p.txDropped.Store(c.txDropped)
+	p.txInflight.Store(uint64(w.tx.inflight))
 }
 
 // allRings returns the rings the worker still knows: bound and retiring.
@@ -350,9 +374,24 @@ func (w *worker) handle(m *ctlMsg) (stop bool) {
 		}
 		w.collectReturns()
 		w.flush()
+		w.drainTX()
 		return true
 	}
 	return false
+}
+
+// drainTX waits a little for the frames in flight to come back from the
+// completion ring, before the worker exits. Frames still out afterwards
+// stay counted as in flight.
+func (w *worker) drainTX() {
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for w.tx.inflight > 0 && time.Now().Before(deadline) {
+		w.txComplete()
+		if w.tx.inflight > 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	w.publish()
 }
 
 func (w *worker) apply(m *ctlMsg) error {
@@ -429,16 +468,17 @@ type frameAccount struct {
 	src                           rxq.FrameStats
 	worker                        int
 	queued, held, released, rings int
+	tx                            int // on the TX or completion ring
 }
 
 func (a frameAccount) sum() int {
-	return a.src.Fill + a.src.RX + a.src.Free + a.worker + a.rings
+	return a.src.Fill + a.src.RX + a.src.Free + a.worker + a.rings + a.tx
 }
 
 // account counts the queue's frames. It runs on the worker between batches
 // (it holds no frame then), or after the worker is gone.
 func (w *worker) account() frameAccount {
-	a := frameAccount{src: w.src.FrameStats(), worker: len(w.recycle)}
+	a := frameAccount{src: w.src.FrameStats(), worker: len(w.recycle) + len(w.tx.descs), tx: w.tx.inflight}
 	for _, rs := range [][]*ring{w.active, w.retiring} {
 		for _, r := range rs {
 			cons, rel := r.cons.Load(), r.rel.Load()

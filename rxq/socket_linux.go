@@ -482,6 +482,9 @@ func (s *Socket) AllocFrame() (uint64, bool) { return s.alloc.Alloc() }
 // the frame.
 func (s *Socket) FreeFrame(addr uint64) { s.alloc.Free(addr) }
 
+// CanTransmit reports whether the socket has a TX ring (TXRingSize > 0).
+func (s *Socket) CanTransmit() bool { return s.tx != nil }
+
 // Transmit queues as many of descs as fit on the TX ring and returns how
 // many; their frames belong to the kernel until Complete. It kicks the
 // kernel with sendto: always in copy mode, else when it asks for it.

@@ -52,3 +52,34 @@ type Source interface {
 	// Close releases everything the source holds.
 	Close() error
 }
+
+// Transmitter is the optional transmit side of a Source: a Source that can
+// also send frames from its UMEM on its queue implements it (rxq.Socket,
+// when opened with a TX ring; rxqtest.Source, when given one). The same
+// goroutine that calls Receive (the queue's worker) calls these methods;
+// they are not safe for concurrent use.
+//
+// A frame handed to Transmit belongs to the kernel until Complete takes it
+// back, onto the source's free list. Such frames are not in FrameStats'
+// Fill, RX or Free: their user counts them (submitted - completed).
+//
+// A source may have the methods without being able to send (an rxq.Socket
+// opened without a TX ring: Transmit then always returns 0). A source that
+// knows says so with a CanTransmit() bool method.
+type Transmitter interface {
+	// FrameSize is the size of one UMEM frame: a frame to send, with its
+	// headroom, fits in one.
+	FrameSize() int
+	// AllocFrame takes a free frame to build a packet in.
+	AllocFrame() (uint64, bool)
+	// FreeFrame gives back a frame that will not be sent; addr may point
+	// anywhere inside it.
+	FreeFrame(addr uint64)
+	// Transmit queues as many of descs as fit on the TX ring and returns
+	// how many. A descriptor's Addr may point inside a frame; Addr+Len
+	// must not cross the frame's end.
+	Transmit(descs []Desc) int
+	// Complete takes back the frames the kernel has finished sending and
+	// returns how many.
+	Complete() int
+}

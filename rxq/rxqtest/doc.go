@@ -14,6 +14,14 @@
 // Recycle of a frame the caller does not hold is a bug in the caller and
 // panics, so double frees show up in tests instead of as corrupt data.
 //
+// With Options.TXRingSize > 0 the Source also implements rxq.Transmitter:
+// AllocFrame takes a frame from the fill ring (which doubles as the free
+// list), Transmit queues descriptors on a TX ring, and the test goroutine
+// plays the kernel's sending side with TakeSent (look at each frame, put it
+// on the completion ring), from which Complete returns frames to the fill
+// ring. Frames on the TX or completion ring are counted as held by the
+// user, as rxq.Socket does.
+//
 // A mutex inside the Source stands in for the kernel's ring protocol: Inject
 // may run concurrently with the worker. Receive and Recycle never allocate.
 package rxqtest

@@ -11,10 +11,13 @@ import (
 	"github.com/xdpmux/xdpmux/rxq"
 )
 
-// Options sizes a Source's UMEM.
+// Options sizes a Source's UMEM and rings.
 type Options struct {
 	NumFrames int // frames in the UMEM
 	FrameSize int // bytes per frame
+	// TXRingSize is the capacity of the TX ring (and of the completion
+	// ring); 0 means a receive-only source, whose CanTransmit is false.
+	TXRingSize int
 }
 
 // DefaultOptions returns 4096 frames of 2048 bytes, the AF_XDP defaults.
@@ -30,6 +33,8 @@ const (
 	inFill uint8 = iota
 	inRX
 	held
+	inTX   // on the TX ring, not yet taken by the stand-in kernel
+	inComp // sent, on the completion ring
 )
 
 // Source is an in-memory rxq.Source. Inject, Wake, Close, FrameStats and the
@@ -43,23 +48,33 @@ type Source struct {
 	mu     sync.Mutex
 	fill   addrQueue // free frames, ready for Inject
 	rx     descQueue // injected, not yet received
-	state  []uint8   // per frame: inFill, inRX or held
+	state  []uint8   // per frame: inFill, inRX, held, inTX or inComp
 	closed bool
+	tx     descQueue // TX ring: descriptors queued by Transmit
+	comp   addrQueue // completion ring: frames TakeSent has sent
+	txSize int
 
 	wake     chan struct{} // cap 1: Inject and Wake post, Wait takes
 	done     chan struct{} // closed by Close
 	timer    *time.Timer   // Wait's timer, used only by the worker
 	injected atomic.Uint64
 	empty    atomic.Uint64 // Injects that found no free frame
+	sent     atomic.Uint64 // frames TakeSent has taken off the TX ring
 	closeMu  sync.Once
 }
 
-var _ rxq.Source = (*Source)(nil)
+var (
+	_ rxq.Source      = (*Source)(nil)
+	_ rxq.Transmitter = (*Source)(nil)
+)
 
 // New returns a Source for queue with all its frames in the fill ring.
 func New(queue int, opts Options) (*Source, error) {
 	if opts.NumFrames <= 0 || opts.FrameSize <= 0 {
 		return nil, fmt.Errorf("rxqtest: %d frames of %d bytes: %w", opts.NumFrames, opts.FrameSize, ErrBadOptions)
+	}
+	if opts.TXRingSize < 0 {
+		return nil, fmt.Errorf("rxqtest: TX ring size %d: %w", opts.TXRingSize, ErrBadOptions)
 	}
 	s := &Source{
 		queue:     queue,
@@ -70,6 +85,11 @@ func New(queue int, opts Options) (*Source, error) {
 		state:     make([]uint8, opts.NumFrames),
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
+		txSize:    opts.TXRingSize,
+	}
+	if opts.TXRingSize > 0 {
+		s.tx = descQueue{buf: make([]rxq.Desc, opts.TXRingSize)}
+		s.comp = addrQueue{buf: make([]uint64, opts.NumFrames)}
 	}
 	for i := range opts.NumFrames {
 		s.fill.push(uint64(i) * s.frameSize)
@@ -268,4 +288,128 @@ func (q *descQueue) pop() (rxq.Desc, bool) {
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
 	return d, true
+}
+
+// The transmit side (rxq.Transmitter). A test goroutine plays the kernel
+// with TakeSent: it takes the descriptors off the TX ring, looks at the
+// frames and puts them on the completion ring, from which the worker's
+// Complete returns them to the fill ring. Frames on the TX or completion
+// ring are not in FrameStats: like an rxq.Socket, the Source counts them as
+// held by its user.
+
+// CanTransmit reports whether the Source has a TX ring (Options.TXRingSize).
+func (s *Source) CanTransmit() bool { return s.txSize > 0 }
+
+// FrameSize returns the size of one UMEM frame.
+func (s *Source) FrameSize() int { return int(s.frameSize) }
+
+// AllocFrame takes a free frame (from the fill ring, which doubles as the
+// free list) for the caller to build a frame to send in.
+func (s *Source) AllocFrame() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.fill.pop()
+	if ok {
+		s.state[a/s.frameSize] = held
+	}
+	return a, ok
+}
+
+// FreeFrame gives back a frame the caller holds; it panics on a frame the
+// caller does not hold, like Recycle.
+func (s *Source) FreeFrame(addr uint64) {
+	s.mu.Lock()
+	i := addr / s.frameSize
+	if i >= uint64(len(s.state)) || s.state[i] != held {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("rxqtest: queue %d: free of frame %#x not held by the caller", s.queue, addr))
+	}
+	s.state[i] = inFill
+	s.fill.push(i * s.frameSize)
+	s.mu.Unlock()
+}
+
+// Transmit queues as many of descs as fit on the TX ring and returns how
+// many. A descriptor must lie inside one frame the caller holds; otherwise
+// Transmit panics, as the kernel would count it invalid and lose the frame.
+func (s *Source) Transmit(descs []rxq.Desc) int {
+	if s.txSize == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	n := 0
+	for _, d := range descs {
+		if s.tx.n == len(s.tx.buf) {
+			break
+		}
+		i := d.Addr / s.frameSize
+		if i >= uint64(len(s.state)) || s.state[i] != held || d.Len == 0 ||
+			d.Addr+uint64(d.Len) > (i+1)*s.frameSize {
+			s.mu.Unlock()
+			panic(fmt.Sprintf("rxqtest: queue %d: transmit of invalid descriptor %+v", s.queue, d))
+		}
+		s.state[i] = inTX
+		s.tx.push(d)
+		n++
+	}
+	s.mu.Unlock()
+	return n
+}
+
+// Complete moves the frames TakeSent has sent from the completion ring back
+// to the fill ring and returns how many.
+func (s *Source) Complete() int {
+	if s.txSize == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	n := 0
+	for {
+		a, ok := s.comp.pop()
+		if !ok {
+			break
+		}
+		s.state[a/s.frameSize] = inFill
+		s.fill.push(a)
+		n++
+	}
+	s.mu.Unlock()
+	return n
+}
+
+// TakeSent plays the kernel sending: it takes every descriptor off the TX
+// ring, in order, calls fn (if not nil) with the frame's bytes, valid only
+// during the call, and puts the frame on the completion ring. It returns
+// how many frames it took. Any goroutine may call it; fn must not call the
+// Source.
+func (s *Source) TakeSent(fn func(frame []byte)) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for {
+		d, ok := s.tx.pop()
+		if !ok {
+			break
+		}
+		if fn != nil {
+			fn(s.umem[d.Addr : d.Addr+uint64(d.Len)])
+		}
+		i := d.Addr / s.frameSize
+		s.state[i] = inComp
+		s.comp.push(i * s.frameSize)
+		n++
+	}
+	s.sent.Add(uint64(n))
+	return n
+}
+
+// Sent returns how many frames TakeSent has taken off the TX ring.
+func (s *Source) Sent() uint64 { return s.sent.Load() }
+
+// TXPending returns how many frames wait on the TX ring and the completion
+// ring together.
+func (s *Source) TXPending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tx.n + s.comp.n
 }

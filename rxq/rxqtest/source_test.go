@@ -99,3 +99,55 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceTransmit(t *testing.T) {
+	s, err := New(0, Options{NumFrames: 4, FrameSize: 64, TXRingSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.CanTransmit() || s.FrameSize() != 64 {
+		t.Fatalf("CanTransmit %v FrameSize %d", s.CanTransmit(), s.FrameSize())
+	}
+	var addrs []uint64
+	for range 3 {
+		a, ok := s.AllocFrame()
+		if !ok {
+			t.Fatal("alloc failed")
+		}
+		copy(s.UMEM()[a+8:], "hi")
+		addrs = append(addrs, a)
+	}
+	descs := []rxq.Desc{{Addr: addrs[0] + 8, Len: 2}, {Addr: addrs[1] + 8, Len: 2}, {Addr: addrs[2] + 8, Len: 2}}
+	if n := s.Transmit(descs); n != 2 {
+		t.Fatalf("transmit: got %d, want 2 (ring of 2)", n)
+	}
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, Fill: 1}); got != want {
+		t.Fatalf("stats with 2 on the TX ring and 1 held: got %+v, want %+v", got, want)
+	}
+	var sent []string
+	if n := s.TakeSent(func(b []byte) { sent = append(sent, string(b)) }); n != 2 || len(sent) != 2 || sent[0] != "hi" {
+		t.Fatalf("take sent: got %d %q", n, sent)
+	}
+	if s.TXPending() != 2 || s.Sent() != 2 {
+		t.Fatalf("pending %d sent %d, want 2, 2", s.TXPending(), s.Sent())
+	}
+	if n := s.Complete(); n != 2 {
+		t.Fatalf("complete: got %d, want 2", n)
+	}
+	s.FreeFrame(addrs[2] + 5)
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, Fill: 4}); got != want {
+		t.Fatalf("stats after completion: got %+v, want %+v", got, want)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("transmit of a free frame did not panic")
+			}
+		}()
+		s.Transmit(descs[:1])
+	}()
+	ro, _ := New(0, Options{NumFrames: 1, FrameSize: 64})
+	if ro.CanTransmit() || ro.Transmit(descs[:1]) != 0 {
+		t.Error("receive-only source transmits")
+	}
+}

@@ -1,0 +1,214 @@
+// Command dnsserver is an authoritative DNS server for example.test. built
+// on github.com/miekg/dns, unmodified: its dns.Server reads and writes
+// through net.PacketConn, and the PacketConns here are xdpmux endpoints, a
+// SO_REUSEPORT group of -members of them on the -listen address, served by
+// the AF_XDP queues of -iface (XDP program, one socket and worker per
+// queue, replies on each queue's TX ring). With -kernel the same handler
+// runs on -members kernel SO_REUSEPORT UDP sockets instead, for comparison
+// (-iface is then unused).
+//
+//	dnsserver -iface eth1 -members 4 -listen 0.0.0.0:53
+//	dnsserver -kernel -members 4 -listen 0.0.0.0:53
+//
+// Run it in the network namespace of the interface (ip netns exec). It
+// serves until SIGINT or SIGTERM, then prints the dataplane's counters.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// options configure a server.
+type options struct {
+	Iface   string
+	Queues  []int // nil: every queue
+	Members int
+	Listen  netip.AddrPort
+	Kernel  bool
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dnsserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	iface := fs.String("iface", "", "interface to serve (xdpmux variant)")
+	queues := fs.String("queues", "", "comma-separated receive queues (default: all)")
+	members := fs.Int("members", 2, "number of reuseport endpoints or sockets")
+	listen := fs.String("listen", "0.0.0.0:53", "address and port to answer on")
+	kernel := fs.Bool("kernel", false, "use kernel SO_REUSEPORT UDP sockets instead of xdpmux")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o := options{Iface: *iface, Members: *members, Kernel: *kernel}
+	var err error
+	if o.Listen, err = netip.ParseAddrPort(*listen); err != nil {
+		fmt.Fprintf(stderr, "dnsserver: -listen %q: %v\n", *listen, err)
+		return 2
+	}
+	if *queues != "" {
+		for _, f := range strings.Split(*queues, ",") {
+			q, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				fmt.Fprintf(stderr, "dnsserver: -queues %q: %v\n", *queues, err)
+				return 2
+			}
+			o.Queues = append(o.Queues, q)
+		}
+	}
+	if !o.Kernel && o.Iface == "" {
+		fmt.Fprintln(stderr, "dnsserver: -iface is required (or -kernel)")
+		return 2
+	}
+	if o.Members < 1 {
+		fmt.Fprintf(stderr, "dnsserver: -members %d: must be at least 1\n", o.Members)
+		return 2
+	}
+	s, err := start(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "dnsserver: %v\n", err)
+		return 1
+	}
+	variant := "xdpmux on " + o.Iface
+	if o.Kernel {
+		variant = "kernel SO_REUSEPORT"
+	}
+	fmt.Fprintf(stdout, "dnsserver: serving %s on %s, %d members (%s)\n", Zone, o.Listen, o.Members, variant)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case err = <-s.failed:
+		fmt.Fprintf(stderr, "dnsserver: %v\n", err)
+	}
+	s.report(stdout)
+	if cerr := s.close(); cerr != nil {
+		fmt.Fprintf(stderr, "dnsserver: %v\n", cerr)
+		return 1
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// server is a running set of dns.Servers, one per PacketConn.
+type server struct {
+	ifc    *dataplane.Interface // nil for -kernel
+	pcs    []net.PacketConn
+	srvs   []*dns.Server
+	failed chan error
+}
+
+// socketOptions are the AF_XDP socket options of the xdpmux variant: the
+// defaults plus a TX ring, which replies need.
+func socketOptions() rxq.SocketOptions {
+	so := rxq.DefaultSocketOptions()
+	so.TXRingSize = 2048
+	so.CompletionRingSize = 2048
+	return so
+}
+
+// start opens the PacketConns (in the calling OS thread's network
+// namespace) and starts a dns.Server on each; it returns once all serve.
+func start(o options) (_ *server, err error) {
+	s := &server{failed: make(chan error, o.Members)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.close())
+		}
+	}()
+	if o.Kernel {
+		for range o.Members {
+			pc, err := listenReusePort(o.Listen.String())
+			if err != nil {
+				return nil, err
+			}
+			s.pcs = append(s.pcs, pc)
+		}
+	} else {
+		s.ifc, err = dataplane.OpenInterface(dataplane.InterfaceConfig{
+			Ifname: o.Iface,
+			Queues: o.Queues,
+			Socket: socketOptions(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		for range o.Members {
+			ep, err := s.ifc.Bind(pcb.Spec{Proto: pcb.UDP, Local: o.Listen, ReusePort: o.Members > 1,
+				Owner: pcb.Owner("dnsserver")}, dataplane.EndpointOptions{})
+			if err != nil {
+				return nil, err
+			}
+			s.pcs = append(s.pcs, ep.PacketConn())
+		}
+	}
+	for _, pc := range s.pcs {
+		started := make(chan struct{})
+		srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(handler),
+			NotifyStartedFunc: func() { close(started) }}
+		s.srvs = append(s.srvs, srv)
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				s.failed <- fmt.Errorf("serve %v: %w", pc.LocalAddr(), err)
+			}
+		}()
+		<-started
+	}
+	return s, nil
+}
+
+// report prints the dataplane's counters (xdpmux variant).
+func (s *server) report(w io.Writer) {
+	if s.ifc == nil {
+		return
+	}
+	t := s.ifc.Stats().Totals()
+	var sent, dropped uint64
+	for _, q := range s.ifc.TXStats() {
+		sent += q.Sent
+		dropped += q.Dropped
+	}
+	fmt.Fprintf(w, "dnsserver: rx %d delivered %d unmatched %d malformed %d ring-full %d; tx sent %d dropped %d\n",
+		t.RX, t.Delivered, t.Unmatched, t.MalformedTotal(), t.RingFull, sent, dropped)
+}
+
+// close stops the servers and closes the PacketConns and the interface.
+func (s *server) close() error {
+	var errs []error
+	for _, srv := range s.srvs {
+		if err := srv.Shutdown(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.srvs = nil
+	for _, pc := range s.pcs {
+		pc.Close()
+	}
+	s.pcs = nil
+	if s.ifc != nil {
+		if err := s.ifc.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.ifc = nil
+	}
+	return errors.Join(errs...)
+}

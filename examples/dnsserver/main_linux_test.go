@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+)
+
+const labPrefix = "xmdns"
+
+// needRoot skips a privileged test when not root, or fails it under
+// XDPMUX_PRIVILEGED=1.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
+		t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
+	}
+	t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
+}
+
+func newLab(t testing.TB, queues int) *netlab.Lab {
+	t.Helper()
+	netlab.Cleanup(labPrefix)
+	lab, err := netlab.New(netlab.Config{Queues: queues, Prefix: labPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	return lab
+}
+
+// startIn starts a server in the lab's receiving namespace, stopped when
+// the test ends.
+func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
+	t.Helper()
+	o.Iface = lab.RecvIf
+	var s *server
+	if err := lab.InRecv(func() (err error) {
+		s, err = start(o)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// TestServeXDP: queries from the sending namespace get correct answers
+// through xdpmux, from the right address and port; a burst is answered
+// without loss; every frame is back afterwards.
+func TestServeXDP(t *testing.T) {
+	needRoot(t)
+	lab := newLab(t, 2)
+	server := netip.AddrPortFrom(lab.RecvAddr, 53)
+	s := startIn(t, lab, options{Members: 3, Listen: netip.MustParseAddrPort("0.0.0.0:53")})
+
+	tests := []struct {
+		name  string
+		qtype uint16
+		rcode int
+		want  []string
+	}{
+		{"www.example.test.", dns.TypeA, dns.RcodeSuccess, []string{"198.18.200.2", "198.18.200.3"}},
+		{"WWW.Example.Test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:db8::2"}},
+		{"v6.example.test.", dns.TypeA, dns.RcodeSuccess, nil},
+		{"v6.example.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:db8::6"}},
+		{"nope.example.test.", dns.TypeA, dns.RcodeNameError, nil},
+		{"example.org.", dns.TypeA, dns.RcodeRefused, nil},
+	}
+	err := lab.InSend(func() error {
+		for _, tc := range tests {
+			// An unconnected socket, so that a reply from any address
+			// would be seen (and rejected below).
+			pc, err := net.ListenPacket("udp4", lab.SendAddr.String()+":0")
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			q := new(dns.Msg)
+			q.SetQuestion(tc.name, tc.qtype)
+			b, _ := q.Pack()
+			if _, err := pc.WriteTo(b, net.UDPAddrFromAddrPort(server)); err != nil {
+				return err
+			}
+			pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			buf := make([]byte, 1500)
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", tc.name, dns.TypeToString[tc.qtype], err)
+			}
+			if got := from.(*net.UDPAddr).AddrPort(); netip.AddrPortFrom(got.Addr().Unmap(), got.Port()) != server {
+				t.Errorf("%s: reply from %v, want %v", tc.name, got, server)
+			}
+			var r dns.Msg
+			if err := r.Unpack(buf[:n]); err != nil {
+				return err
+			}
+			if r.Id != q.Id || r.Rcode != tc.rcode {
+				t.Errorf("%s %s: id %d rcode %s, want id %d rcode %s", tc.name, dns.TypeToString[tc.qtype],
+					r.Id, dns.RcodeToString[r.Rcode], q.Id, dns.RcodeToString[tc.rcode])
+			}
+			var got []string
+			for _, rr := range r.Answer {
+				switch rr := rr.(type) {
+				case *dns.A:
+					got = append(got, rr.A.String())
+				case *dns.AAAA:
+					got = append(got, rr.AAAA.String())
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("%s %s: got %v, want %v", tc.name, dns.TypeToString[tc.qtype], got, tc.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A burst from many source ports (spread over queues and members) at
+	// a moderate rate: every query answered.
+	const burst = 2000
+	var lost int
+	err = lab.InSend(func() error {
+		var err error
+		lost, err = burstQueries(lab.SendAddr, server, burst, 50, 20*time.Microsecond)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost != 0 {
+		t.Errorf("burst: %d of %d queries lost", lost, burst)
+	}
+
+	if path, err := exec.LookPath("kdig"); err == nil {
+		var out []byte
+		err := lab.InSend(func() (err error) {
+			out, err = exec.Command(path, "@"+lab.RecvAddr.String(), "+short", "+timeout=2", "+retry=0", "www.example.test.", "AAAA").CombinedOutput()
+			return err
+		})
+		if err != nil || strings.TrimSpace(string(out)) != "2001:db8::2" {
+			t.Errorf("kdig AAAA: got %q, %v, want 2001:db8::2", out, err)
+		}
+	}
+
+	// Every frame back: nothing in flight, accounting exact.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		inflight := 0
+		for _, q := range s.ifc.TXStats() {
+			inflight += q.InFlight
+		}
+		if inflight == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.ifc.CheckFrames(); err != nil {
+		t.Error(err)
+	}
+	var sent uint64
+	for _, q := range s.ifc.TXStats() {
+		if !q.Supported || q.Dropped != 0 {
+			t.Errorf("TX stats: %+v", q)
+		}
+		sent += q.Sent
+	}
+	// Everything went through xdpmux, not the kernel's stack.
+	tot := s.ifc.Stats().Totals()
+	if min := uint64(burst + len(tests)); tot.Delivered < min || sent < min {
+		t.Errorf("delivered %d, sent %d: want at least %d each", tot.Delivered, sent, min)
+	}
+	t.Logf("rx %d delivered %d, tx sent %d", tot.RX, tot.Delivered, sent)
+}
+
+// burstQueries sends n A queries from ports sockets, one every gap, and
+// reads the answers; it returns how many were not answered (or answered
+// wrongly) within a second of the last query.
+func burstQueries(src netip.Addr, server netip.AddrPort, n, ports int, gap time.Duration) (int, error) {
+	conns := make([]net.PacketConn, ports)
+	for i := range conns {
+		pc, err := net.ListenPacket("udp4", src.String()+":0")
+		if err != nil {
+			return n, err
+		}
+		defer pc.Close()
+		conns[i] = pc
+	}
+	got := make(chan uint16, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, pc := range conns {
+		go func() {
+			buf := make([]byte, 1500)
+			for ctx.Err() == nil {
+				pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				k, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					continue
+				}
+				var r dns.Msg
+				if from.(*net.UDPAddr).Port != int(server.Port()) || r.Unpack(buf[:k]) != nil ||
+					len(r.Answer) != 2 {
+					continue
+				}
+				got <- r.Id
+			}
+		}()
+	}
+	dst := net.UDPAddrFromAddrPort(server)
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.test.", dns.TypeA)
+	next := time.Now()
+	for i := range n {
+		q.Id = uint16(i)
+		b, _ := q.Pack()
+		if _, err := conns[i%ports].WriteTo(b, dst); err != nil {
+			return n, err
+		}
+		next = next.Add(gap)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	seen := make(map[uint16]bool, n)
+	timeout := time.After(time.Second + time.Duration(n)*gap)
+	for len(seen) < n {
+		select {
+		case id := <-got:
+			seen[id] = true
+		case <-timeout:
+			return n - len(seen), nil
+		}
+	}
+	return 0, nil
+}
+
+// TestDNSPerf compares the xdpmux and kernel variants with dnsperf from
+// the sending namespace. It runs only with XDPMUX_DNSPERF=1 (it takes a
+// while and measures, which tests otherwise never do); figures go to the
+// test log. XDPMUX_DNSPERF_QPS sets the offered rate (-Q) of the paced
+// runs (default 20000).
+func TestDNSPerf(t *testing.T) {
+	if os.Getenv("XDPMUX_DNSPERF") != "1" {
+		t.Skip("set XDPMUX_DNSPERF=1 to measure with dnsperf")
+	}
+	needRoot(t)
+	path, err := exec.LookPath("dnsperf")
+	if err != nil {
+		t.Skip("dnsperf not installed")
+	}
+	qps := 20000
+	if v, err := strconv.Atoi(os.Getenv("XDPMUX_DNSPERF_QPS")); err == nil {
+		qps = v
+	}
+	dir := t.TempDir()
+	data := dir + "/queries"
+	var qs bytes.Buffer
+	for _, n := range []string{"www", "ns", "mail", "v6", ""} {
+		name := strings.TrimPrefix(n+".example.test", ".")
+		fmt.Fprintf(&qs, "%s A\n%s AAAA\n", name, name)
+	}
+	if err := os.WriteFile(data, qs.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, kernel := range []bool{false, true} {
+		name := "xdpmux"
+		if kernel {
+			name = "kernel"
+		}
+		t.Run(name, func(t *testing.T) {
+			lab := newLab(t, 2)
+			startIn(t, lab, options{Members: 2, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel})
+			for _, rate := range []int{qps, 0} {
+				args := []string{"-s", lab.RecvAddr.String(), "-d", data, "-l", "10", "-c", "8", "-T", "2", "-q", "500", "-t", "2", "-v"}
+				if rate > 0 {
+					args = append(args, "-Q", strconv.Itoa(rate))
+				}
+				var out []byte
+				err := lab.InSend(func() (err error) {
+					out, err = exec.Command(path, args...).CombinedOutput()
+					return err
+				})
+				if err != nil {
+					t.Fatalf("dnsperf %v: %v\n%s", args, err, out)
+				}
+				t.Logf("%s, offered %s: %s", name, rateName(rate), summarize(out))
+			}
+		})
+	}
+}
+
+func rateName(r int) string {
+	if r == 0 {
+		return "max"
+	}
+	return strconv.Itoa(r) + " qps"
+}
+
+var perfLines = regexp.MustCompile(`(?m)^\s*(Queries sent|Queries completed|Queries lost|Queries per second|Average Latency|Latency StdDev).*$`)
+
+// summarize keeps dnsperf's summary lines and adds latency percentiles
+// from its per-query lines (-v: "> NOERROR name type latency").
+func summarize(out []byte) string {
+	var b strings.Builder
+	var lat []float64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != ">" || f[1] == "T" {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			lat = append(lat, v)
+		}
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		p := func(q float64) float64 { return lat[min(len(lat)-1, int(q*float64(len(lat))))] * 1e3 }
+		fmt.Fprintf(&b, "\n    latency ms: p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f (%d answers)",
+			p(0.5), p(0.9), p(0.99), p(0.999), lat[len(lat)-1]*1e3, len(lat))
+	}
+	for _, m := range perfLines.FindAll(out, -1) {
+		b.WriteString("\n    ")
+		b.WriteString(strings.TrimSpace(string(m)))
+	}
+	return b.String()
+}
