@@ -30,38 +30,24 @@ func (b bindArg) String() string {
 // parseBind parses PROTO/ADDR:PORT[/COUNT], e.g. udp/0.0.0.0:53/4 or
 // tcp/[::]:443/8.
 func parseBind(s string) (bindArg, error) {
-	fail := func(format string, args ...any) (bindArg, error) {
-		return bindArg{}, fmt.Errorf("%w %q: %s", errBadBind, s, fmt.Sprintf(format, args...))
+	local, count, hasCount := s, "", false
+	// The COUNT is after a second slash; addresses hold none.
+	if i := strings.Index(s, "/"); i >= 0 {
+		if j := strings.Index(s[i+1:], "/"); j >= 0 {
+			local, count, hasCount = s[:i+1+j], s[i+2+j:], true
+		}
 	}
-	proto, rest, ok := strings.Cut(s, "/")
-	if !ok {
-		return fail("want PROTO/ADDR:PORT[/COUNT]")
+	proto, ap, err := pcb.ParseLocal(local)
+	if se := (*pcb.SyntaxError)(nil); errors.As(err, &se) {
+		return bindArg{}, fmt.Errorf("%w %q: %s", errBadBind, s, se.Why)
+	} else if err != nil {
+		return bindArg{}, fmt.Errorf("%w %q: %w", errBadBind, s, err)
 	}
-	var b bindArg
-	switch strings.ToLower(proto) {
-	case "udp":
-		b.Proto = pcb.UDP
-	case "tcp":
-		b.Proto = pcb.TCP
-	default:
-		return fail("protocol %q: want udp or tcp", proto)
-	}
-	addrPort, count, hasCount := strings.Cut(rest, "/")
-	ap, err := netip.ParseAddrPort(addrPort)
-	if err != nil {
-		return fail("address %q: want ADDR:PORT, with IPv6 in brackets", addrPort)
-	}
-	if ap.Addr().Zone() != "" {
-		return fail("address %q: zones are not supported", addrPort)
-	}
-	if ap.Port() == 0 {
-		return fail("port 0: a BIND needs a fixed port")
-	}
-	b.Local = ap
+	b := bindArg{Proto: proto, Local: ap}
 	if hasCount {
 		n, err := strconv.Atoi(count)
 		if err != nil || n < 1 {
-			return fail("count %q: want an integer >= 1", count)
+			return bindArg{}, fmt.Errorf("%w %q: count %q: want an integer >= 1", errBadBind, s, count)
 		}
 		b.Count = n
 	}

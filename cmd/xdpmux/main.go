@@ -15,6 +15,8 @@ usage: xdpmux COMMAND [flags]
 
 commands:
   replay   run the dataplane's per-packet logic on a pcap/pcapng capture (no root)
+  run      attach to an interface's queues and serve endpoints (root)
+  stats    show the counters of a running 'xdpmux run' (control socket)
   demo     build a veth lab, run the dataplane on it with a live per-queue/per-member view (root)
   gen      send pktgen-style UDP test traffic on an interface (root)
   help     show this text
@@ -35,6 +37,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "stats":
+		return cmdStats(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "gen":

@@ -1,0 +1,276 @@
+package ctl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/pcb"
+)
+
+// Options tune Listen.
+type Options struct {
+	// ReusePort asks to join (or start) the local group of PROTO/ADDR:PORT:
+	// allowed only with endpoints of the same owner (the same uid) that
+	// also set it.
+	ReusePort bool
+	// DualStack (IPv6 wildcard only) also receives IPv4 traffic.
+	DualStack bool
+}
+
+// Endpoint is an endpoint bound through the control socket: the client's
+// end of one connection. It implements net.PacketConn for reading; WriteTo
+// fails (sending is not supported yet). ReadBatch and ReadFrom may be
+// called from several goroutines; they take turns.
+type Endpoint struct {
+	conn   *net.UnixConn
+	proto  pcb.Proto
+	local  netip.AddrPort
+	id     pcb.EndpointID
+	name   string
+	queues int
+
+	mu      sync.Mutex
+	buf     []byte // the last message read
+	pending []byte // its records not yet returned
+	left    int    // how many records pending holds
+	err     error  // sticky: the connection is over
+	one     [1]Message
+}
+
+var _ net.PacketConn = (*Endpoint)(nil)
+
+// Listen connects to the control socket at path and binds spec
+// (PROTO/ADDR:PORT, e.g. "udp/0.0.0.0:53") with the caller's uid as owner.
+// A refused bind returns an error that matches pcb.ErrAddrInUse,
+// pcb.ErrGroupFull or pcb.ErrInvalidSpec with errors.Is.
+func Listen(path, spec string, opts Options) (*Endpoint, error) {
+	proto, local, err := ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dial(path)
+	if err != nil {
+		return nil, err
+	}
+	var flags byte
+	if opts.ReusePort {
+		flags |= FlagReusePort
+	}
+	if opts.DualStack {
+		flags |= FlagDualStack
+	}
+	fail := func(err error) (*Endpoint, error) {
+		conn.Close()
+		return nil, fmt.Errorf("listen %s: %w", spec, err)
+	}
+	if _, err := conn.Write(appendBind(nil, spec, flags)); err != nil {
+		return fail(err)
+	}
+	buf := make([]byte, MaxMessage)
+	body, err := readMessage(conn, buf, TypeBound)
+	if err != nil {
+		return fail(err)
+	}
+	if len(body) < 6 {
+		return fail(fmt.Errorf("%w: bound message of %d bytes", ErrProtocol, len(body)+HeaderLen))
+	}
+	return &Endpoint{
+		conn:   conn,
+		proto:  proto,
+		local:  local,
+		id:     pcb.EndpointID(uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])),
+		queues: int(body[4])<<8 | int(body[5]),
+		name:   string(body[6:]),
+		buf:    buf,
+	}, nil
+}
+
+func dial(path string) (*net.UnixConn, error) {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return conn, nil
+}
+
+// readMessage reads one message into buf and returns its body if its type
+// is want. An Error message comes back as a *RemoteError; end of file as
+// ErrDisconnected.
+func readMessage(conn *net.UnixConn, buf []byte, want byte) ([]byte, error) {
+	n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, ErrDisconnected
+	}
+	if flags&syscall.MSG_TRUNC != 0 {
+		return nil, fmt.Errorf("%w: message longer than %d bytes", ErrProtocol, len(buf))
+	}
+	typ, err := header(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	body := buf[HeaderLen:n]
+	switch typ {
+	case want:
+		return body, nil
+	case TypeError:
+		return nil, parseError(body)
+	}
+	return nil, fmt.Errorf("%w: message type %d, want %d", ErrProtocol, typ, want)
+}
+
+// ID returns the endpoint's ID in the server's dataplane.
+func (e *Endpoint) ID() pcb.EndpointID { return e.id }
+
+// Name returns the endpoint's name in the server's stats, e.g.
+// "udp/0.0.0.0:53#c7".
+func (e *Endpoint) Name() string { return e.name }
+
+// Queues returns the number of queues of the server's dataplane.
+func (e *Endpoint) Queues() int { return e.queues }
+
+// ReadBatch waits for frames, then fills msgs with as many as are at hand
+// (at least one) and returns how many. The Payload slices point into the
+// Endpoint's buffer: they stay valid until the next ReadBatch or ReadFrom
+// call. After the server ended the connection it returns an error matching
+// ErrDisconnected (and the server's reason, a *RemoteError, if it gave
+// one); after Close, net.ErrClosed. Read deadlines apply.
+func (e *Endpoint) ReadBatch(msgs []Message) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.readBatch(msgs)
+}
+
+func (e *Endpoint) readBatch(msgs []Message) (int, error) {
+	for e.left == 0 {
+		if e.err != nil {
+			return 0, e.err
+		}
+		body, err := readMessage(e.conn, e.buf, TypeFrames)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, err // not sticky: the next read may succeed
+			}
+			switch {
+			case errors.Is(err, net.ErrClosed):
+			case errors.As(err, new(*RemoteError)):
+				err = fmt.Errorf("%w: %w", ErrDisconnected, err)
+			case errors.Is(err, ErrDisconnected), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+				err = ErrDisconnected
+			}
+			e.err = err
+			return 0, err
+		}
+		if len(body) < 4 {
+			e.err = fmt.Errorf("%w: frames message of %d bytes", ErrProtocol, len(body)+HeaderLen)
+			return 0, e.err
+		}
+		e.left = int(body[0])<<8 | int(body[1])
+		e.pending = body[4:]
+	}
+	n := 0
+	for n < len(msgs) && e.left > 0 {
+		rest, err := parseFrame(e.pending, &msgs[n])
+		if err != nil {
+			e.err = err
+			e.left = 0
+			return n, nil // the next call returns the error
+		}
+		e.pending = rest
+		e.left--
+		n++
+	}
+	if e.left == 0 && len(e.pending) != 0 {
+		e.err = fmt.Errorf("%w: %d bytes after the last frame record", ErrProtocol, len(e.pending))
+	}
+	return n, nil
+}
+
+// ReadFrom reads one payload into p (truncating a longer one, as a UDP
+// socket does) and returns the remote address: a *net.UDPAddr, or a
+// *net.TCPAddr for a TCP endpoint.
+func (e *Endpoint) ReadFrom(p []byte) (int, net.Addr, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.readBatch(e.one[:]); err != nil {
+		return 0, nil, &net.OpError{Op: "read", Net: e.proto.String(), Addr: e.LocalAddr(), Err: err}
+	}
+	m := &e.one[0]
+	n := copy(p, m.Payload)
+	return n, addrOf(e.proto, m.Src), nil
+}
+
+func addrOf(p pcb.Proto, ap netip.AddrPort) net.Addr {
+	if p == pcb.TCP {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return net.UDPAddrFromAddrPort(ap)
+}
+
+// WriteTo is not supported: the dataplane does not send yet.
+func (e *Endpoint) WriteTo(p []byte, addr net.Addr) (int, error) {
+	return 0, &net.OpError{Op: "write", Net: e.proto.String(), Addr: e.LocalAddr(),
+		Err: fmt.Errorf("send: %w", dataplane.ErrNotSupported)}
+}
+
+// Close ends the connection; the server closes the endpoint.
+func (e *Endpoint) Close() error { return e.conn.Close() }
+
+// LocalAddr returns the bound address.
+func (e *Endpoint) LocalAddr() net.Addr { return addrOf(e.proto, e.local) }
+
+// SetDeadline sets the read deadline.
+func (e *Endpoint) SetDeadline(t time.Time) error { return e.conn.SetReadDeadline(t) }
+
+// SetReadDeadline sets the deadline of ReadBatch and ReadFrom.
+func (e *Endpoint) SetReadDeadline(t time.Time) error { return e.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline does nothing: writes are not supported.
+func (e *Endpoint) SetWriteDeadline(t time.Time) error { return nil }
+
+// Stats asks the server at path for a snapshot of its counters.
+func Stats(path string) (StatsSnapshot, error) {
+	conn, err := dial(path)
+	if err != nil {
+		return StatsSnapshot{}, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(appendHeader(nil, TypeStats)); err != nil {
+		return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
+	}
+	buf := make([]byte, MaxMessage)
+	var doc []byte
+	for {
+		body, err := readMessage(conn, buf, TypeStatsReply)
+		if err != nil {
+			return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
+		}
+		if len(body) < 1 {
+			return StatsSnapshot{}, fmt.Errorf("stats: %w: empty reply", ErrProtocol)
+		}
+		doc = append(doc, body[1:]...)
+		if body[0]&flagMore == 0 {
+			break
+		}
+	}
+	var snap StatsSnapshot
+	if err := json.Unmarshal(doc, &snap); err != nil {
+		return StatsSnapshot{}, fmt.Errorf("stats: %w: %w", ErrProtocol, err)
+	}
+	return snap, nil
+}

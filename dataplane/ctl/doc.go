@@ -1,0 +1,101 @@
+// Package ctl is xdpmux's control socket: the protocol, the server that
+// `xdpmux run` puts on a dataplane, and the Go client applications use to
+// bind endpoints on it from other processes.
+//
+// # Role in the data path
+//
+// Endpoints bound in the xdpmux process itself (dataplane.Bind) read frames
+// by reference from the UMEM. A process outside cannot map that memory, so
+// the control socket serves it copies: for each client endpoint the server
+// runs one goroutine that receives a batch from the endpoint's delivery
+// rings, copies every frame's addresses, queue, hash and payload into
+// messages, releases the frames at once (they go back to their queue's fill
+// ring before the copies are even sent), and writes the messages on the
+// client's connection. A slow client only fills its own delivery rings,
+// whose overflow the dataplane drops and counts (RingFull); it never holds
+// UMEM frames, and never slows the workers or other clients.
+//
+// # Owners
+//
+// The server learns the client's uid from the kernel (SO_PEERCRED, recorded
+// at connect time) and binds the client's endpoint with owner
+// pcb.UIDOwner(uid). The pcb rule "only endpoints of the same owner share an
+// address with reuseport" therefore holds across processes: two processes of
+// one user can form a reuseport group (and join the group of command-line
+// BINDs of `xdpmux run` when run by that user), while a process of another
+// user gets EADDRINUSE and can never take a share of someone else's traffic.
+//
+// # Transport
+//
+// A unix socket of type SOCK_SEQPACKET (Go network "unixpacket"), by default
+// at DefaultPath; its directory is created with mode 0755 and the socket
+// with mode 0666 so that every user may connect (the owner rule, not file
+// permissions, decides what a user may bind). SOCK_SEQPACKET keeps message
+// boundaries and is connection-oriented: one read returns one whole message,
+// and the server sees the client leave (close or death) as end of file.
+//
+// One connection binds at most one endpoint. When the connection ends, for
+// whatever reason, the server closes the endpoint: frames still queued on it
+// are dropped and counted ClosedDropped, as for any dataplane endpoint
+// (docs/DATAPLANE.md, Closing).
+//
+// # Messages (version 1)
+//
+// Every message starts with a 4-byte header, then a body whose layout
+// depends on the type. Integers are big-endian. No message is longer than
+// MaxMessage (65536) bytes.
+//
+//	offset size
+//	0      2    magic "XM"
+//	2      1    version, 1
+//	3      1    type
+//
+// Client to server:
+//
+//	Bind (type 1), at most MaxRequest bytes:
+//	  4  1   flags: bit 0 reuseport, bit 1 dual-stack (IPv6 only); others 0
+//	  5  ... spec: PROTO/ADDR:PORT in text, e.g. "udp/0.0.0.0:53",
+//	         "tcp/[::]:443" (ParseSpec), 1 to 128 bytes
+//	Stats (type 2): no body.
+//
+// Server to client:
+//
+//	Bound (type 129), the answer to Bind:
+//	  4  4   endpoint ID in the dataplane
+//	  8  2   number of dataplane queues
+//	  10 ... endpoint name, text (e.g. "udp/0.0.0.0:53#c7")
+//	Frames (type 130), one or more after Bound, until the connection ends:
+//	  4  2   count of frame records that follow
+//	  6  2   reserved, 0
+//	  8  ... count records, each FrameHeaderLen (46) bytes + payload:
+//	         0  1   family: 4 or 6
+//	         1  1   protocol: 17 (UDP) or 6 (TCP)
+//	         2  2   queue the frame arrived on (dataplane queue)
+//	         4  4   Toeplitz hash
+//	         8  16  source (remote) address, IPv4 as ::ffff:a.b.c.d
+//	         24 2   source port
+//	         26 16  destination (local) address, IPv4 as ::ffff:a.b.c.d
+//	         42 2   destination port
+//	         44 2   payload length L
+//	         46 L   transport payload
+//	Stats reply (type 131), the answer to Stats, in one or more parts:
+//	  4  1   flags: bit 0 "more parts follow"
+//	  5  ... a part of the JSON document; the parts, concatenated, are one
+//	         StatsSnapshot
+//	Error (type 132), then the server closes the connection:
+//	  4  1   code (Code*: 1 protocol, 2 address in use, 3 group full,
+//	         4 invalid spec, 5 internal, 6 permission, 7 shutting down)
+//	  5  ... message, text
+//
+// A connection starts unbound. Unbound, a client may send any number of
+// Stats requests and then at most one Bind; once bound it sends nothing more
+// and only reads. Anything else (bad magic, unknown version or type, a
+// malformed body, a message too long, any message after Bind) is a protocol
+// error: the server answers Error with CodeProtocol, closes that connection
+// (and its endpoint), and goes on serving everyone else. A failed Bind is
+// answered with Error too, with the code of the cause. A zero-length message
+// reads as end of file.
+//
+// A future version changes the version byte; a server answers a version it
+// does not speak with Error (CodeProtocol) naming the versions it speaks.
+package ctl

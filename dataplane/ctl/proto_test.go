@@ -1,0 +1,130 @@
+package ctl
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/pcb"
+)
+
+func TestParseSpec(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		proto pcb.Proto
+		local string
+		ok    bool
+	}{
+		{"udp/0.0.0.0:53", pcb.UDP, "0.0.0.0:53", true},
+		{"TCP/[::]:443", pcb.TCP, "[::]:443", true},
+		{"udp/198.18.0.2:5353", pcb.UDP, "198.18.0.2:5353", true},
+		{"udp/[2001:db8::1]:1", pcb.UDP, "[2001:db8::1]:1", true},
+		{"udp/0.0.0.0:0", 0, "", false},
+		{"udp/0.0.0.0:53/4", 0, "", false},
+		{"sctp/0.0.0.0:53", 0, "", false},
+		{"udp/[fe80::1%eth0]:53", 0, "", false},
+		{"udp0.0.0.0:53", 0, "", false},
+		{"udp/::1:53", 0, "", false},
+		{"", 0, "", false},
+	} {
+		p, ap, err := ParseSpec(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseSpec(%q) error %v, want ok %v", tc.in, err, tc.ok)
+			continue
+		}
+		if !tc.ok {
+			if !errors.Is(err, pcb.ErrInvalidSpec) {
+				t.Errorf("ParseSpec(%q) error %v does not wrap ErrInvalidSpec", tc.in, err)
+			}
+			continue
+		}
+		if p != tc.proto || ap.String() != tc.local {
+			t.Errorf("ParseSpec(%q) = %v %v, want %v %v", tc.in, p, ap, tc.proto, tc.local)
+		}
+	}
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	for _, f := range []dataplane.Frame{
+		{Src: netip.MustParseAddrPort("198.18.0.1:1234"), Dst: netip.MustParseAddrPort("198.18.0.2:53"), Queue: 3, Hash: 0xdeadbeef, Payload: []byte("hello")},
+		{Src: netip.MustParseAddrPort("[2001:db8::1]:1"), Dst: netip.MustParseAddrPort("[2001:db8::2]:65535"), Queue: 0, Hash: 1, Payload: nil},
+		{Src: netip.MustParseAddrPort("[::ffff:1.2.3.4]:9"), Dst: netip.MustParseAddrPort("[::]:9"), Payload: bytes.Repeat([]byte{7}, 4000)},
+	} {
+		b := appendFrame(nil, pcb.TCP, &f)
+		if len(b) != frameRecordLen(&f) {
+			t.Errorf("record of %d bytes, frameRecordLen says %d", len(b), frameRecordLen(&f))
+		}
+		var m Message
+		rest, err := parseFrame(b, &m)
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("parseFrame: %v, %d bytes left", err, len(rest))
+		}
+		if m.Src != f.Src || m.Dst != f.Dst || m.Queue != f.Queue || m.Hash != f.Hash || m.Proto != pcb.TCP || !bytes.Equal(m.Payload, f.Payload) {
+			t.Errorf("round trip: got %+v, want %+v", m, f)
+		}
+	}
+}
+
+func TestRemoteErrorIs(t *testing.T) {
+	for code, want := range map[byte]error{
+		CodeProtocol: ErrProtocol, CodeAddrInUse: pcb.ErrAddrInUse, CodeGroupFull: pcb.ErrGroupFull,
+		CodeInvalidSpec: pcb.ErrInvalidSpec, CodePermission: dataplane.ErrPermission, CodeShutdown: ErrDisconnected,
+	} {
+		err := parseError(append([]byte{code}, "x"...))
+		if !errors.Is(err, want) {
+			t.Errorf("code %d does not match %v", code, want)
+		}
+		if codeOf(want) != code && code != CodePermission && code != CodeShutdown {
+			t.Errorf("codeOf(%v) = %d, want %d", want, codeOf(want), code)
+		}
+	}
+}
+
+// FuzzRequest feeds the server's request decoding: it must never panic,
+// and a Bind it accepts must carry a spec ParseSpec accepts.
+func FuzzRequest(f *testing.F) {
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort))
+	f.Add(appendBind(nil, "tcp/[::]:443", FlagDualStack))
+	f.Add(appendHeader(nil, TypeStats))
+	f.Add([]byte("XM\x02\x01"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		typ, err := header(msg)
+		if err != nil || typ != TypeBind {
+			return
+		}
+		req, err := parseBind(msg[HeaderLen:])
+		if err != nil {
+			return
+		}
+		if _, _, err := ParseSpec(string(msg[HeaderLen+1:])); err != nil || req.Local.Port() == 0 {
+			t.Fatalf("accepted %q", msg)
+		}
+	})
+}
+
+// FuzzFrames feeds the client's Frames decoding: it must never panic, and
+// what it decodes must encode back to the same bytes.
+func FuzzFrames(f *testing.F) {
+	fr := dataplane.Frame{Src: netip.MustParseAddrPort("198.18.0.1:1234"), Dst: netip.MustParseAddrPort("198.18.0.2:53"), Payload: []byte("hi")}
+	f.Add(appendFrame(appendFrame(nil, pcb.UDP, &fr), pcb.UDP, &fr))
+	f.Add(make([]byte, FrameHeaderLen))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for len(b) > 0 {
+			var m Message
+			rest, err := parseFrame(b, &m)
+			if err != nil {
+				return
+			}
+			rec := b[:len(b)-len(rest)]
+			back := appendFrame(nil, m.Proto, &dataplane.Frame{Src: m.Src, Dst: m.Dst, Queue: m.Queue, Hash: m.Hash, Payload: m.Payload})
+			// Byte 0 (family) and the reserved bits of queue may differ
+			// only where the input was non-canonical.
+			if len(back) != len(rec) || !bytes.Equal(back[8:], rec[8:]) {
+				t.Fatalf("re-encoding %x gave %x", rec, back)
+			}
+			b = rest
+		}
+	})
+}

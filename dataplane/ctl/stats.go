@@ -1,0 +1,92 @@
+package ctl
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/dataplane/packet"
+)
+
+// StatsSnapshot is the answer to a Stats request: the dataplane's counters
+// (dataplane.Stats, with malformed frames keyed by reason name), the
+// control socket's clients, and whatever the server's info function
+// returned (for `xdpmux run`: the interface, the XDP program's and sockets'
+// counters, the command-line sinks).
+type StatsSnapshot struct {
+	Time      time.Time       `json:"time"`
+	Policy    string          `json:"policy"`
+	Queues    []QueueStats    `json:"queues"`
+	Totals    QueueStats      `json:"totals"`
+	Endpoints []EndpointStats `json:"endpoints"`
+	Clients   []ClientInfo    `json:"clients"`
+	Info      json.RawMessage `json:"info,omitempty"`
+}
+
+// QueueStats are dataplane.QueueStats in JSON form. Queue is -1 in Totals.
+type QueueStats struct {
+	Queue         int               `json:"queue"`
+	RX            uint64            `json:"rx"`
+	Delivered     uint64            `json:"delivered"`
+	Unmatched     uint64            `json:"unmatched"`
+	Malformed     map[string]uint64 `json:"malformed"` // by reason; zero counts left out
+	RingFull      uint64            `json:"ring_full"`
+	ClosedDropped uint64            `json:"closed_dropped"`
+	Resteered     uint64            `json:"resteered"`
+	FillEmpty     uint64            `json:"fill_empty"`
+}
+
+// MalformedTotal returns the sum of Malformed.
+func (q *QueueStats) MalformedTotal() uint64 {
+	var n uint64
+	for _, v := range q.Malformed {
+		n += v
+	}
+	return n
+}
+
+// EndpointStats are dataplane.EndpointStats in JSON form.
+type EndpointStats struct {
+	ID        uint32 `json:"id"`
+	Name      string `json:"name"`
+	Spec      string `json:"spec"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
+	Queued    uint64 `json:"queued"`
+}
+
+// ClientInfo describes one control-socket client.
+type ClientInfo struct {
+	ID       uint64 `json:"id"`
+	PID      int32  `json:"pid"`
+	UID      uint32 `json:"uid"`
+	Endpoint string `json:"endpoint,omitempty"` // its endpoint's name, once bound
+	Sent     uint64 `json:"sent"`               // frames written to it
+}
+
+// FromDataplane converts a dataplane.Stats.
+func FromDataplane(st dataplane.Stats) (queues []QueueStats, totals QueueStats, eps []EndpointStats) {
+	queues = make([]QueueStats, 0, len(st.Queues))
+	for _, q := range st.Queues {
+		queues = append(queues, queueStats(q))
+	}
+	totals = queueStats(st.Totals())
+	eps = make([]EndpointStats, 0, len(st.Endpoints))
+	for _, e := range st.Endpoints {
+		eps = append(eps, EndpointStats{ID: uint32(e.ID), Name: e.Name, Spec: e.Spec,
+			Delivered: e.Delivered, Dropped: e.Dropped, Queued: e.Queued})
+	}
+	return queues, totals, eps
+}
+
+func queueStats(q dataplane.QueueStats) QueueStats {
+	out := QueueStats{Queue: q.Queue, RX: q.RX, Delivered: q.Delivered, Unmatched: q.Unmatched,
+		Malformed: map[string]uint64{}, RingFull: q.RingFull, ClosedDropped: q.ClosedDropped,
+		Resteered: q.Resteered, FillEmpty: q.FillEmpty}
+	for _, r := range packet.Reasons() {
+		if n := q.Malformed[r]; n > 0 {
+			out.Malformed[r.String()] = n
+		}
+	}
+	return out
+}
