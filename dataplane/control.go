@@ -76,7 +76,7 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 	id := d.allocID()
 	if err := d.auth.Bind(id, spec); err != nil {
 		d.freeIDs = append(d.freeIDs, id)
-		return nil, fmt.Errorf("bind %s: %w", spec, err)
+		return nil, err // pcb's error names the spec
 	}
 	k := claimKey{spec.Proto, spec.Local.Port()}
 	if d.claims[k] == 0 && d.cfg.Claimer != nil {

@@ -175,7 +175,7 @@ func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs 
 			spec.Name = fmt.Sprintf("%s#%d", base, nextIndex[base])
 			id := pcb.EndpointID(len(r.names))
 			if err := table.Bind(id, spec); err != nil {
-				return nil, fmt.Errorf("BIND %s: %w", arg, err)
+				return nil, err // names the spec and, on a conflict, the binding in the way
 			}
 			nextIndex[base]++
 			r.names = append(r.names, spec.Name)
