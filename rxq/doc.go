@@ -69,6 +69,39 @@
 // opposite roles over the same memory talk to each other: tests and the
 // in-memory source (rxqtest) stand in for the kernel that way.
 //
+// # Waiting
+//
+// An idle worker sleeps in Socket.Wait, parked on the Go netpoller, not in a
+// blocking poll(2): the socket is non-blocking and registered once with the
+// runtime's epoll (an os.File and its RawConn, in rxq/internal), and Wait
+// runs RawConn.Read with a check of the rx ring. The parked goroutine holds
+// no OS thread and no P, so on a machine with few CPUs the goroutines the
+// worker feeds run at once instead of waiting for sysmon to take the P
+// back from a thread stuck in poll(2).
+//
+// The registration is edge-triggered, which AF_XDP supports in copy and
+// zero-copy mode: xsk_poll puts the epoll entry on the socket's wait queue,
+// and the kernel wakes that queue (sock_def_readable) once per batch it
+// publishes on the rx ring, right after storing the producer index
+// (xsk_flush, called at the end of the NAPI poll, or per frame from
+// xsk_generic_rcv in generic mode). An edge is not a level, though: frames
+// left in the ring by a partial Receive raise no new event. So Wait looks
+// at the ring before parking, and again at every wake-up, after RawConn
+// has armed the poll descriptor (an event between the check and the park
+// is kept).
+// TestWaitFrameArrives checks it on veth in copy mode, including partial
+// receives.
+//
+// Since no poll(2) runs any more, Wait does what xsk_poll did on the way
+// to sleep: recvfrom when the fill ring's need-wakeup flag is set (in
+// zero-copy mode that makes the driver refill; in copy mode the flag is
+// not seen set), and sendto when frames wait on the TX ring in copy mode.
+// Wake sets a flag the check reads and, if a Wait is parked, moves the
+// socket's read deadline into the past; Close does the same before it
+// waits for calls in progress, unmaps the rings and closes the fd through
+// its os.File (which takes it off the netpoller). A timeout is not an
+// error. SocketOptions.BusyPoll skips waiting altogether.
+//
 // # Concurrency
 //
 // One goroutine per queue (the worker) owns a Socket's rings and free list;

@@ -66,8 +66,8 @@ type SocketOptions struct {
 	// when it needs a syscall to make progress, and no syscall is made
 	// otherwise.
 	NeedWakeup bool
-	// BusyPoll makes Wait return at once instead of sleeping in poll(2):
-	// the worker spins on its rings.
+	// BusyPoll makes Wait return at once instead of parking on the Go
+	// netpoller: the worker spins on its rings.
 	BusyPoll bool
 	// SharedUMEM, when set, binds this socket with XDP_SHARED_UMEM on that
 	// socket's UMEM (another queue of the same device, or the same queue).

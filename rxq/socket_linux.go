@@ -26,7 +26,7 @@ var _ Source = (*Socket)(nil)
 // concurrent use. Wake, Close, Stats, Mode, FD and Queue may be called from
 // any goroutine.
 type Socket struct {
-	fd, efd   int
+	fd        int // owned by poll once open succeeds
 	ifindex   int
 	queue     int
 	mode      Mode
@@ -48,6 +48,14 @@ type Socket struct {
 	txReserve int // free frames Recycle leaves for AllocFrame
 
 	scratch [BatchSize]uint64
+
+	// Waiting: Wait parks on the Go netpoller through poll, with ready
+	// (s.ready, made once) as the check it runs before parking and at
+	// each readiness event.
+	poll   *internal.Poller
+	ready  func(fd uintptr) bool
+	woken  atomic.Bool // set by Wake, cleared when Wait returns
+	parked atomic.Bool // a Wait may be parked: Wake must interrupt it
 
 	users  atomic.Int32 // worker calls and Wakes in progress
 	closed atomic.Bool
@@ -158,7 +166,7 @@ func NewSocket(ifindex, queue int, opts *SocketOptions) (*Socket, error) {
 // open does NewSocket's work for one set of bind flags. On error, all it
 // set up is undone.
 func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, err error) {
-	s := &Socket{fd: -1, efd: -1, ifindex: ifindex, queue: queue,
+	s := &Socket{fd: -1, ifindex: ifindex, queue: queue,
 		frameSize: uint32(o.FrameSize), busyPoll: o.BusyPoll,
 		wakeup: bindFlags&unix.XDP_USE_NEED_WAKEUP != 0}
 	var borrowed []uint64 // frames taken from the shared UMEM's owner
@@ -171,7 +179,6 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 			internal.Munmap(b)
 		}
 		internal.Close(s.fd)
-		internal.Close(s.efd)
 		if s.umem != nil {
 			s.umem.put()
 		}
@@ -314,9 +321,12 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 	if v&unix.XDP_OPTIONS_ZEROCOPY != 0 {
 		s.mode = ModeZeroCopy
 	}
-	if s.efd, err = internal.Eventfd(); err != nil {
-		return nil, err
+	// Last: from here on the poller owns the fd (and closes it on error).
+	if s.poll, err = internal.NewPoller(s.fd, "xsk"); err != nil {
+		s.fd = -1
+		return nil, fmt.Errorf("queue %d: %w", queue, err)
 	}
+	s.ready = s.readyToWake
 	borrowed = nil
 	return s, nil
 }
@@ -419,20 +429,29 @@ func (s *Socket) Recycle(addrs []uint64) {
 
 // Wait blocks until the RX ring holds descriptors (or, without an RX ring,
 // the TX ring has room), Wake is called, timeout passes (negative: no
-// limit) or the socket is closed (ErrClosed). With BusyPoll it does not
-// sleep.
+// limit) or the socket is closed (ErrClosed). A timeout is not an error:
+// Wait then returns nil. With BusyPoll it does not sleep.
+//
+// Wait parks the goroutine on the Go netpoller (the socket is registered
+// with the runtime's epoll, edge-triggered) rather than blocking a thread
+// in poll(2): an idle worker holds no OS thread and no P, so on a machine
+// with few CPUs the goroutines it wakes (endpoints, applications) run at
+// once. Before parking, and at each wake-up, it checks the ring itself
+// and kicks the kernel when the fill ring's need-wakeup flag asks for it
+// (or frames wait on the TX ring in copy mode), as poll(2) did.
 func (s *Socket) Wait(timeout time.Duration) error {
 	if !s.enter() {
 		return ErrClosed
 	}
-	defer s.exit()
-	var events int16 = unix.POLLIN
-	if s.rx != nil {
-		if s.rx.r.prod != s.rx.r.cons || s.rx.Len() > 0 {
-			return nil
-		}
-	} else {
-		events = unix.POLLOUT
+	err := s.wait(timeout)
+	s.woken.Store(false)
+	s.exit()
+	return err
+}
+
+func (s *Socket) wait(timeout time.Duration) error {
+	if s.rx != nil && (s.rx.r.prod != s.rx.r.cons || s.rx.Len() > 0) {
+		return nil
 	}
 	if s.busyPoll {
 		if s.wakeup && s.fill.NeedWakeup() {
@@ -440,23 +459,71 @@ func (s *Socket) Wait(timeout time.Duration) error {
 		}
 		return nil
 	}
-	_, _, err := internal.Wait(s.fd, events, s.efd, timeout)
-	if s.closed.Load() {
+	if timeout == 0 {
+		s.kick()
+		return nil
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	s.parked.Store(true)
+	err := s.poll.Wait(deadline, s.rx == nil, s.ready)
+	s.parked.Store(false)
+	switch {
+	case s.closed.Load():
 		return ErrClosed
+	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("wait on queue %d: %w", s.queue, err)
+	return fmt.Errorf("wait on queue %d: %w", s.queue, err)
+}
+
+// readyToWake is Wait's check, run on the netpoller's RawConn before the
+// goroutine parks and after each readiness event: epoll reports an edge
+// (a new batch on the rx ring), not a level, so the ring is looked at
+// here, after RawConn armed the poll descriptor. Returning false parks.
+func (s *Socket) readyToWake(uintptr) bool {
+	if s.woken.Load() || s.closed.Load() {
+		return true
 	}
-	return nil
+	if s.rx != nil {
+		if s.rx.Len() > 0 {
+			return true
+		}
+	} else if s.tx.Len() < s.tx.Size() {
+		return true
+	}
+	s.kick()
+	return false
+}
+
+// kick does what poll(2) on the socket would do before sleeping: wake the
+// kernel when the fill ring asks for it (need-wakeup; in zero-copy mode it
+// then refills the driver's queue), and push frames still waiting on the
+// TX ring (in copy mode only a syscall sends them).
+func (s *Socket) kick() {
+	if s.wakeup && s.fill.NeedWakeup() {
+		internal.Kick(s.fd, true)
+	}
+	if s.tx != nil && s.tx.Len() > 0 && (s.mode == ModeCopy || !s.wakeup || s.tx.NeedWakeup()) {
+		internal.Kick(s.fd, false)
+	}
 }
 
 // Wake makes a pending or the next Wait return early. Any goroutine may
-// call it.
+// call it. A Wake while no Wait is parked costs one atomic swap; waking a
+// parked Wait moves the socket's deadline into the past.
 func (s *Socket) Wake() {
 	if !s.enter() {
 		return
 	}
-	internal.Signal(s.efd)
+	// A Wait stores parked before it sets its deadline and checks woken
+	// after: either it sees woken, or this sees parked and interrupts it.
+	// Wake already true means an earlier Wake did the same.
+	if !s.woken.Swap(true) && s.parked.Load() {
+		s.poll.Interrupt()
+	}
 	s.exit()
 }
 
@@ -569,7 +636,9 @@ func (s *Socket) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	internal.Signal(s.efd)
+	// A parked Wait sees closed when interrupted; one that sets its
+	// deadline after this sees closed in its check before parking.
+	s.poll.Interrupt()
 	for s.users.Load() != 0 {
 		time.Sleep(20 * time.Microsecond)
 	}
@@ -578,10 +647,11 @@ func (s *Socket) Close() error {
 		errs = append(errs, internal.Munmap(b))
 		s.rings[i] = nil
 	}
-	if err := internal.Close(s.fd); err != nil {
-		errs = append(errs, os.NewSyscallError("close", err))
+	// No call uses the fd any more: close it through its os.File, which
+	// takes it off the netpoller first.
+	if err := s.poll.Close(); err != nil {
+		errs = append(errs, err)
 	}
-	internal.Close(s.efd)
 	errs = append(errs, s.umem.put())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close queue %d: %w", s.queue, err)

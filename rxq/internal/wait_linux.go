@@ -1,56 +1,90 @@
 package internal
 
 import (
+	"fmt"
 	"os"
+	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Eventfd opens a non-blocking eventfd used to wake a waiting worker.
-func Eventfd() (int, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return -1, os.NewSyscallError("eventfd", err)
+// Poller parks goroutines on the Go runtime's netpoller until an fd is
+// ready, the way net.Conn does: the fd is non-blocking and registered once
+// with the runtime's epoll instance (edge-triggered), and a waiter runs
+// RawConn.Read (or Write) with a callback that checks for work; the
+// callback returning false parks the goroutine until epoll reports the fd
+// readable (writable) or the deadline passes, and then runs again. The
+// parked goroutine holds no OS thread and no P.
+//
+// Edge-triggered readiness is reported once per wake-up of the socket
+// (for an AF_XDP socket, once per sk_data_ready: each batch the kernel
+// publishes on the rx ring), not while the ring stays non-empty, so the
+// callback must look at the ring itself before it lets the goroutine park;
+// RawConn.Read arms the poll descriptor before the first call, so an event
+// between the check and the park is not lost.
+//
+// Interrupt moves the deadlines into the past: a parked waiter returns
+// os.ErrDeadlineExceeded. Any goroutine may call Interrupt and Close; one
+// goroutine at a time calls Wait.
+type Poller struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+// interruptTime is a deadline in the past.
+var interruptTime = time.Unix(1, 0)
+
+// NewPoller puts fd in non-blocking mode and registers it with the
+// netpoller. From then on the Poller owns fd: Close closes it. On error,
+// fd is closed too. Never call Fd on the file: it would make fd blocking.
+func NewPoller(fd int, name string) (*Poller, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
 	}
-	return fd, nil
-}
-
-// Signal adds one to the eventfd's counter.
-func Signal(efd int) {
-	v := uint64(1)
-	unix.Write(efd, unsafe.Slice((*byte)(unsafe.Pointer(&v)), 8))
-}
-
-// drain resets the eventfd's counter.
-func drain(efd int) {
-	var v uint64
-	unix.Read(efd, unsafe.Slice((*byte)(unsafe.Pointer(&v)), 8))
-}
-
-// Wait polls xfd for events (POLLIN or POLLOUT) and efd for a wakeup, up to
-// timeout (negative: forever). It reports whether xfd is ready and whether
-// efd was signalled (its counter is then reset). EINTR counts as a timeout.
-func Wait(xfd int, events int16, efd int, timeout time.Duration) (ready, woken bool, err error) {
-	ms := -1
-	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	f := os.NewFile(uintptr(fd), name)
+	if f == nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("newfile", unix.EBADF)
 	}
-	fds := [2]unix.PollFd{{Fd: int32(xfd), Events: events}, {Fd: int32(efd), Events: unix.POLLIN}}
-	_, err = unix.Poll(fds[:], ms)
+	// A file the netpoller refused (epoll_ctl failed) has no deadlines:
+	// waiting on it would block a thread, or fail.
+	if err := f.SetDeadline(time.Time{}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fd not pollable by the netpoller: %w", err)
+	}
+	rc, err := f.SyscallConn()
 	if err != nil {
-		if err == unix.EINTR {
-			return false, false, nil
+		f.Close()
+		return nil, err
+	}
+	return &Poller{f: f, rc: rc}, nil
+}
+
+// Wait sets the read (write, with write true) deadline (zero: none) and
+// runs ready, parking between calls, until ready returns true (nil), the
+// deadline passes or Interrupt is called (os.ErrDeadlineExceeded), or the
+// Poller is closed (os.ErrClosed). ready's argument is the fd; it must not
+// block.
+func (p *Poller) Wait(deadline time.Time, write bool, ready func(fd uintptr) bool) error {
+	if write {
+		if err := p.f.SetWriteDeadline(deadline); err != nil {
+			return err
 		}
-		return false, false, os.NewSyscallError("poll", err)
+		return p.rc.Write(ready)
 	}
-	if fds[1].Revents&unix.POLLIN != 0 {
-		drain(efd)
-		woken = true
+	if err := p.f.SetReadDeadline(deadline); err != nil {
+		return err
 	}
-	if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
-		return false, woken, os.NewSyscallError("poll", unix.EBADF)
-	}
-	return fds[0].Revents&events != 0, woken, nil
+	return p.rc.Read(ready)
 }
+
+// Interrupt makes a parked Wait return os.ErrDeadlineExceeded. A Wait that
+// sets its deadline after Interrupt is not affected: pair Interrupt with a
+// flag that the ready callback checks.
+func (p *Poller) Interrupt() { p.f.SetDeadline(interruptTime) }
+
+// Close deregisters the fd from the netpoller and closes it once no Wait
+// or Interrupt uses it any more.
+func (p *Poller) Close() error { return p.f.Close() }

@@ -165,8 +165,15 @@ func TestGenAuto(t *testing.T) {
 	if st.Elapsed < 1500*time.Millisecond || st.Sent == 0 {
 		t.Errorf("Run: %+v", st)
 	}
+	// Goroutines that Run started may still be returning: give them a
+	// moment before calling one a leak.
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := runtime.NumGoroutine(); n > goroutines {
-		t.Errorf("%d goroutines after Run, %d before", n, goroutines)
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Run, %d before:\n%s", n, goroutines, buf[:runtime.Stack(buf, true)])
 	}
 	// Run again on the same sockets; a cancelled context stops it at once.
 	ctx, cancel := context.WithCancel(context.Background())
