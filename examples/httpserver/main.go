@@ -1,0 +1,446 @@
+// Command httpserver serves HTTP (net/http, unmodified) from N gVisor
+// user-space TCP/IP stacks, one per member of an xdpmux SO_REUSEPORT TCP
+// group bound to -addr on -iface: the seed's picture of one socket per
+// thread, where the packet hash picks the member. A SYN and every later
+// segment of its flow hash alike, so a connection lives entirely in one
+// stack. Each stack reaches net/http through gonet (a net.Listener over
+// the stack). With -kernel the same handler runs on N kernel SO_REUSEPORT
+// TCP listeners instead, for comparison.
+//
+//	httpserver -iface eth1 -addr 198.18.0.1:80 -members 4
+//	httpserver -kernel -addr 198.18.0.1:80 -members 4
+//
+// Paths: / (a short page naming the member), /bytes?n=N (N bytes of a
+// fixed pattern), /stats (JSON: connections and requests per member, Jain's
+// fairness index over connections, and the links' and dataplane's
+// counters). Every response carries X-Member.
+//
+// Run it in the network namespace of the interface (ip netns exec). The
+// stacks own -addr: frames to it on -addr's port are taken by the XDP
+// program, so the kernel's own sockets never see them, while ARP and
+// everything else stay with the kernel. It serves until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/dataplane/netstackep"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// TX paths (-tx).
+const (
+	txAuto   = "auto"   // xdp when the endpoint can send frames, else packet
+	txXDP    = "xdp"    // the endpoint's SendFrame: the queue's AF_XDP TX ring
+	txPacket = "packet" // an AF_PACKET socket on the interface
+)
+
+// options configure a server.
+type options struct {
+	Iface   string
+	Queues  []int // nil: every queue
+	Members int
+	Addr    netip.AddrPort
+	Kernel  bool
+	TX      string
+	// RXChecksum: "verify" (the stacks verify received checksums),
+	// "trust" (they do not: veth delivers partial checksums) or "auto"
+	// (trust on veth, verify elsewhere; the default).
+	RXChecksum string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("httpserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	iface := fs.String("iface", "", "interface to serve (xdpmux variant)")
+	queues := fs.String("queues", "", "comma-separated receive queues (default: all)")
+	members := fs.Int("members", 2, "number of reuseport members (stacks) or kernel listeners")
+	addr := fs.String("addr", "198.18.0.1:80", "address and port to serve; the stacks own the address")
+	kernel := fs.Bool("kernel", false, "use kernel SO_REUSEPORT TCP listeners instead of xdpmux")
+	tx := fs.String("tx", txAuto, "transmit path of the stacks: auto, xdp or packet")
+	rxcsum := fs.String("rx-checksum", "auto", "received checksums: verify, trust (veth: they arrive partial) or auto")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o := options{Iface: *iface, Members: *members, Kernel: *kernel, TX: *tx, RXChecksum: *rxcsum}
+	var err error
+	if o.Addr, err = netip.ParseAddrPort(*addr); err != nil {
+		fmt.Fprintf(stderr, "httpserver: -addr %q: %v\n", *addr, err)
+		return 2
+	}
+	if *queues != "" {
+		for _, f := range strings.Split(*queues, ",") {
+			q, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				fmt.Fprintf(stderr, "httpserver: -queues %q: %v\n", *queues, err)
+				return 2
+			}
+			o.Queues = append(o.Queues, q)
+		}
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(stderr, "httpserver: %v\n", err)
+		return 2
+	}
+	s, err := start(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "httpserver: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "httpserver: serving http://%s, %d members (%s)\n", o.Addr, o.Members, s.variant)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case err = <-s.failed:
+		fmt.Fprintf(stderr, "httpserver: %v\n", err)
+	}
+	b, _ := json.Marshal(s.stats())
+	fmt.Fprintf(stdout, "httpserver: %s\n", b)
+	if cerr := s.close(); cerr != nil {
+		fmt.Fprintf(stderr, "httpserver: %v\n", cerr)
+		return 1
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.Members < 1:
+		return fmt.Errorf("-members %d: must be at least 1", o.Members)
+	case o.Addr.Port() == 0:
+		return fmt.Errorf("-addr %v: port 0", o.Addr)
+	case o.Kernel:
+		return nil
+	case o.Iface == "":
+		return errors.New("-iface is required (or -kernel)")
+	case o.Addr.Addr().IsUnspecified():
+		return fmt.Errorf("-addr %v: the stacks need the address they own, not the wildcard", o.Addr)
+	}
+	switch o.TX {
+	case "":
+		o.TX = txAuto
+	case txAuto, txXDP, txPacket:
+	default:
+		return fmt.Errorf("-tx %q: want auto, xdp or packet", o.TX)
+	}
+	switch o.RXChecksum {
+	case "":
+		o.RXChecksum = "auto"
+	case "auto", "verify", "trust":
+	default:
+		return fmt.Errorf("-rx-checksum %q: want auto, verify or trust", o.RXChecksum)
+	}
+	if o.TX == txXDP && !endpointSends {
+		return fmt.Errorf("-tx xdp: %w: this dataplane's endpoints cannot send whole frames (no SendFrame)",
+			dataplane.ErrNotSupported)
+	}
+	return nil
+}
+
+// endpointSends: dataplane endpoints send whole frames on their queue's
+// AF_XDP TX ring.
+var endpointSends = func() bool {
+	_, ok := any((*dataplane.Endpoint)(nil)).(netstackep.Sender)
+	return ok
+}()
+
+// member is one reuseport member: a stack (xdpmux) or a kernel listener.
+type member struct {
+	id       int
+	ep       *dataplane.Endpoint // xdpmux only
+	link     *netstackep.Link    // xdpmux only
+	stack    *stack.Stack        // xdpmux only
+	ln       net.Listener
+	srv      *http.Server
+	conns    atomic.Uint64
+	requests atomic.Uint64
+}
+
+// server is a running set of members.
+type server struct {
+	variant string
+	ifc     *dataplane.Interface     // nil for -kernel
+	psend   *netstackep.PacketSender // -tx packet
+	members []*member
+	failed  chan error
+}
+
+// socketOptions are the AF_XDP socket options: the defaults, plus a TX ring
+// when the stacks send through their endpoints.
+func socketOptions(tx string) rxq.SocketOptions {
+	so := rxq.DefaultSocketOptions()
+	if tx == txXDP {
+		so.TXRingSize = 2048
+		so.CompletionRingSize = 2048
+	}
+	return so
+}
+
+// start opens the listeners (in the calling OS thread's network namespace)
+// and serves HTTP on each; it returns once all serve.
+func start(o options) (_ *server, err error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	s := &server{failed: make(chan error, o.Members)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.close())
+		}
+	}()
+	for i := range o.Members {
+		s.members = append(s.members, &member{id: i})
+	}
+	if o.Kernel {
+		s.variant = "kernel SO_REUSEPORT"
+		for _, m := range s.members {
+			if m.ln, err = listenReusePort(o.Addr.String()); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := s.startXDP(o); err != nil {
+		return nil, err
+	}
+	for _, m := range s.members {
+		m.srv = &http.Server{Handler: s.handler(m), ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				m.conns.Add(1)
+			}
+		}}
+		go func() {
+			if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.failed <- fmt.Errorf("member %d: %w", m.id, err)
+			}
+		}()
+	}
+	return s, nil
+}
+
+// startXDP opens the interface, binds the group and builds a stack on each
+// member.
+func (s *server) startXDP(o options) error {
+	tx := o.TX
+	if tx == txAuto {
+		tx = txPacket
+		if endpointSends {
+			tx = txXDP
+		}
+	}
+	ni, err := net.InterfaceByName(o.Iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", o.Iface, err)
+	}
+	trust := o.RXChecksum == "trust"
+	if o.RXChecksum == "auto" {
+		trust = isVeth(o.Iface)
+	}
+	rxc := "verify"
+	if trust {
+		rxc = "trust"
+	}
+	s.variant = fmt.Sprintf("xdpmux on %s, gVisor stacks, tx %s, rx checksums %s", o.Iface, tx, rxc)
+	s.ifc, err = dataplane.OpenInterface(dataplane.InterfaceConfig{
+		Ifname: o.Iface,
+		Queues: o.Queues,
+		Socket: socketOptions(tx),
+	})
+	if err != nil {
+		return err
+	}
+	if tx == txPacket {
+		if s.psend, err = netstackep.OpenPacketSender(s.ifc.Info().Ifindex); err != nil {
+			return err
+		}
+	}
+	a := o.Addr.Addr().Unmap()
+	proto := header.IPv4ProtocolNumber
+	if a.Is6() {
+		proto = header.IPv6ProtocolNumber
+	}
+	for _, m := range s.members {
+		m.ep, err = s.ifc.Bind(pcb.Spec{Proto: pcb.TCP, Local: netip.AddrPortFrom(a, o.Addr.Port()),
+			ReusePort: o.Members > 1, Owner: pcb.Owner("httpserver"), Name: fmt.Sprintf("member%d", m.id)},
+			dataplane.EndpointOptions{})
+		if err != nil {
+			return err
+		}
+		lo := netstackep.Options{LinkAddress: ni.HardwareAddr, MTU: uint32(ni.MTU), TrustRXChecksums: trust}
+		if s.psend != nil {
+			lo.Sender = s.psend
+		}
+		if m.link, err = netstackep.New(m.ep, lo); err != nil {
+			return fmt.Errorf("member %d: %w", m.id, err)
+		}
+		if m.stack, err = netstackep.NewStack(m.link, netip.PrefixFrom(a, a.BitLen())); err != nil {
+			return fmt.Errorf("member %d: %w", m.id, err)
+		}
+		m.ln, err = gonet.ListenTCP(m.stack, tcpip.FullAddress{NIC: netstackep.NICID,
+			Addr: tcpip.AddrFromSlice(a.AsSlice()), Port: o.Addr.Port()}, proto)
+		if err != nil {
+			return fmt.Errorf("member %d: %w", m.id, err)
+		}
+	}
+	return nil
+}
+
+// pattern is the byte at offset i of /bytes.
+func pattern(i int) byte { return byte(i*131 + i>>10) }
+
+// handler serves one member's paths.
+func (s *server) handler(m *member) http.Handler {
+	mux := http.NewServeMux()
+	id := strconv.Itoa(m.id)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		m.requests.Add(1)
+		w.Header().Set("X-Member", id)
+		fmt.Fprintf(w, "hello from member %s (%s)\n", id, s.variant)
+	})
+	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
+		m.requests.Add(1)
+		w.Header().Set("X-Member", id)
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 || n > 1<<30 {
+			http.Error(w, "n: want a byte count up to 1 GiB", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		buf := make([]byte, 64<<10)
+		for off := 0; off < n; off += len(buf) {
+			k := min(len(buf), n-off)
+			for i := range k {
+				buf[i] = pattern(off + i)
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		m.requests.Add(1)
+		w.Header().Set("X-Member", id)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.stats())
+	})
+	return mux
+}
+
+// Stats is the /stats document.
+type Stats struct {
+	Variant string        `json:"variant"`
+	Members []MemberStats `json:"members"`
+	// Jain is Jain's fairness index over the members' connection counts:
+	// 1 is a perfectly even spread, 1/n everything on one member.
+	Jain      float64               `json:"jain"`
+	Dataplane *dataplane.QueueStats `json:"dataplane,omitempty"`
+}
+
+// MemberStats are one member's counters.
+type MemberStats struct {
+	Member   int               `json:"member"`
+	Conns    uint64            `json:"conns"`
+	Requests uint64            `json:"requests"`
+	Link     *netstackep.Stats `json:"link,omitempty"`
+}
+
+func (s *server) stats() Stats {
+	st := Stats{Variant: s.variant}
+	xs := make([]float64, len(s.members))
+	for i, m := range s.members {
+		ms := MemberStats{Member: m.id, Conns: m.conns.Load(), Requests: m.requests.Load()}
+		if m.link != nil {
+			ls := m.link.Stats()
+			ms.Link = &ls
+		}
+		st.Members = append(st.Members, ms)
+		xs[i] = float64(ms.Conns)
+	}
+	st.Jain = jain(xs)
+	if s.ifc != nil {
+		t := s.ifc.Stats().Totals()
+		st.Dataplane = &t
+	}
+	return st
+}
+
+// jain returns Jain's fairness index (Σx)² / (n·Σx²); 1 for no data.
+func jain(xs []float64) float64 {
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+		sq += x * x
+	}
+	if sq == 0 {
+		return 1
+	}
+	return sum * sum / (float64(len(xs)) * sq)
+}
+
+// close stops the members and closes the interface.
+func (s *server) close() error {
+	errs := []error{s.stopMembers()}
+	if s.ifc != nil {
+		if err := s.ifc.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.ifc = nil
+	}
+	if s.psend != nil {
+		if err := s.psend.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.psend = nil
+	}
+	return errors.Join(errs...)
+}
+
+// stopMembers stops the HTTP servers, destroys the stacks and closes the
+// endpoints: afterwards the dataplane holds no frame for them.
+func (s *server) stopMembers() error {
+	var errs []error
+	for _, m := range s.members {
+		if m.srv != nil {
+			if err := m.srv.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		} else if m.ln != nil {
+			m.ln.Close()
+		}
+		if m.stack != nil {
+			m.stack.Destroy() // also stops the link's receive goroutine
+		}
+		if m.ep != nil {
+			if err := m.ep.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.members = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+)
+
+const labPrefix = "xmhttp"
+
+// needRoot skips a privileged test when not root, or fails it under
+// XDPMUX_PRIVILEGED=1.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
+		t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
+	}
+	t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
+}
+
+// newLab builds a lab that is deleted when the test ends, and checks that
+// its namespaces are gone then.
+func newLab(t testing.TB, queues int) *netlab.Lab {
+	t.Helper()
+	netlab.Cleanup(labPrefix)
+	lab, err := netlab.New(netlab.Config{Queues: queues, Prefix: labPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // runs after lab.Close below
+		for _, ns := range []string{lab.RecvNS, lab.SendNS} {
+			if _, err := os.Stat(filepath.Join("/run/netns", ns)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("namespace %s left behind (%v)", ns, err)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	return lab
+}
+
+// startIn starts a server in the lab's receiving namespace, stopped when
+// the test ends.
+func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
+	t.Helper()
+	o.Iface = lab.RecvIf
+	if !o.Addr.IsValid() {
+		o.Addr = netip.AddrPortFrom(lab.RecvAddr, 80)
+	}
+	var s *server
+	if err := lab.InRecv(func() (err error) {
+		s, err = start(o)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// labClient returns an HTTP client whose connections are made in the lab's
+// sending namespace (each dial runs on a thread switched into it; the
+// socket stays there), and a counter of its dials.
+func labClient(lab *netlab.Lab, keepAlive bool) (*http.Client, func() int) {
+	var mu sync.Mutex
+	dials := 0
+	tr := &http.Transport{
+		DisableKeepAlives: !keepAlive,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := lab.InSend(func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			if err == nil {
+				mu.Lock()
+				dials++
+				mu.Unlock()
+			}
+			return c, err
+		},
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return dials
+	}
+}
+
+// get fetches url and returns the body and the serving member.
+func get(t testing.TB, c *http.Client, url string) ([]byte, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return b, resp.Header.Get("X-Member")
+}
+
+func patternSum(n int) [32]byte {
+	h := sha256.New()
+	buf := make([]byte, 64<<10)
+	for off := 0; off < n; off += len(buf) {
+		k := min(len(buf), n-off)
+		for i := range k {
+			buf[i] = pattern(off + i)
+		}
+		h.Write(buf[:k])
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// exercise runs the checks both variants share: a page, a 10 MB body,
+// keep-alive, and connections spread over the members.
+func exercise(t *testing.T, lab *netlab.Lab, s *server, members int) {
+	base := "http://" + netip.AddrPortFrom(lab.RecvAddr, 80).String()
+
+	c, dials := labClient(lab, true)
+	page, m1 := get(t, c, base+"/")
+	if !strings.HasPrefix(string(page), "hello from member "+m1+" ") {
+		t.Errorf("GET /: %q from member %q", page, m1)
+	}
+	const big = 10 << 20
+	body, m2 := get(t, c, base+fmt.Sprintf("/bytes?n=%d", big))
+	if len(body) != big || sha256.Sum256(body) != patternSum(big) {
+		t.Errorf("GET /bytes: %d bytes, checksum mismatch or short (want %d)", len(body), big)
+	}
+	if n := dials(); n != 1 || m1 != m2 {
+		t.Errorf("keep-alive: %d dials, members %q and %q; want 1 dial, one member", n, m1, m2)
+	}
+	c.CloseIdleConnections()
+
+	// Many connections (new source port each): they spread.
+	const conns = 48
+	nc, ndials := labClient(lab, false)
+	seen := map[string]int{}
+	for range conns {
+		_, m := get(t, nc, base+"/")
+		seen[m]++
+	}
+	if ndials() != conns {
+		t.Errorf("%d dials for %d requests without keep-alive", ndials(), conns)
+	}
+	if len(seen) < 2 {
+		t.Errorf("%d connections all served by members %v; want a spread over %d", conns, seen, members)
+	}
+	t.Logf("connections per member (X-Member): %v", seen)
+
+	// /stats agrees: every connection counted once, on the member that
+	// answered it.
+	b, _ := get(t, nc, base+"/stats")
+	var st Stats
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("/stats: %v: %s", err, b)
+	}
+	var total uint64
+	for _, m := range st.Members {
+		total += m.Conns
+	}
+	if want := uint64(1 + conns + 1); total != want {
+		t.Errorf("/stats: %d connections, want %d: %s", total, want, b)
+	}
+	t.Logf("/stats: %s", b)
+}
+
+// TestServeXDP: HTTP through xdpmux into gVisor stacks, one per member of a
+// TCP reuseport group, from Go's client in the sending namespace.
+func TestServeXDP(t *testing.T) {
+	needRoot(t)
+	lab := newLab(t, 2)
+	const members = 3
+	s := startIn(t, lab, options{Members: members})
+	t.Logf("variant: %s", s.variant)
+	exercise(t, lab, s, members)
+	for _, m := range s.members {
+		if st := m.link.Stats(); st.TXNoPeer != 0 || st.RXDropped != 0 {
+			t.Errorf("member %d link: %+v", m.id, st)
+		}
+	}
+	// Every UMEM frame is back once the stacks and endpoints are gone.
+	ifc := s.ifc
+	if err := s.stopMembers(); err != nil {
+		t.Error(err)
+	}
+	if err := ifc.CheckFrames(); err != nil {
+		t.Error(err)
+	}
+	tot := ifc.Stats().Totals()
+	if tot.RX == 0 || tot.Unmatched != 0 || tot.MalformedTotal() != 0 {
+		t.Errorf("dataplane totals: %+v", tot)
+	}
+}
+
+// TestServeKernel: the same handler on kernel SO_REUSEPORT listeners.
+func TestServeKernel(t *testing.T) {
+	needRoot(t)
+	lab := newLab(t, 2)
+	const members = 3
+	s := startIn(t, lab, options{Members: members, Kernel: true})
+	exercise(t, lab, s, members)
+}
