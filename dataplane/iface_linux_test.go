@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,39 +17,11 @@ import (
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 
 const ifaceLabPrefix = "xmif"
-
-// needRoot skips a privileged test when not root, or fails it under
-// XDPMUX_PRIVILEGED=1.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-}
-
-// newNetLab builds a lab that is deleted when the test ends.
-func newNetLab(t *testing.T, queues int) *netlab.Lab {
-	t.Helper()
-	netlab.Cleanup(ifaceLabPrefix)
-	lab, err := netlab.New(netlab.Config{Queues: queues, Prefix: ifaceLabPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return lab
-}
 
 // openLabInterface opens the lab's receive interface, closed when the test
 // ends (before the lab is deleted), and checks no program is left.
@@ -89,8 +60,8 @@ func checkDetached(t *testing.T, lab *netlab.Lab) {
 }
 
 func TestOpenInterfaceErrors(t *testing.T) {
-	needRoot(t)
-	lab := newNetLab(t, 2)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: ifaceLabPrefix})
 	tests := []struct {
 		name   string
 		cfg    InterfaceConfig
@@ -131,8 +102,8 @@ func TestOpenInterfaceErrors(t *testing.T) {
 }
 
 func TestOpenInterfaceSubset(t *testing.T) {
-	needRoot(t)
-	lab := newNetLab(t, 2)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: ifaceLabPrefix})
 	ifc := openLabInterface(t, lab, InterfaceConfig{Queues: []int{1}})
 	in := ifc.Info()
 	if in.Ifname != lab.RecvIf || len(in.Queues) != 1 || in.Queues[0] != 1 || in.RxQueues != 2 {
@@ -322,13 +293,13 @@ func sendSeq(lab *netlab.Lab, dst netip.AddrPort, from, to int, after func(next 
 // members each read by its own goroutine. Every datagram sent is delivered
 // exactly once or counted as dropped, also when a member closes mid-stream.
 func TestInterfaceReuseportGroup(t *testing.T) {
-	needRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	const (
 		members = 4
 		n       = 4000
 		port    = 7000
 	)
-	lab := newNetLab(t, 2)
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: ifaceLabPrefix})
 	ifc := openLabInterface(t, lab, InterfaceConfig{})
 	if in := ifc.Info(); len(in.Queues) != 2 || in.XDPMode != "native" || in.SocketMode != "copy" {
 		t.Errorf("info %+v: want 2 queues, native XDP, copy-mode sockets", in)

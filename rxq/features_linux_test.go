@@ -1,25 +1,13 @@
 package rxq
 
 import (
-	"os"
 	"testing"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
-// requireRoot skips a privileged test when not root, and fails instead
-// under XDPMUX_PRIVILEGED=1.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_NET_ADMIN) and XDPMUX_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_NET_ADMIN)")
-}
-
 func TestHaveNeedWakeup(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN")
 	ok, err := HaveNeedWakeup()
 	if err != nil {
 		t.Fatalf("HaveNeedWakeup: %v", err)
@@ -34,7 +22,7 @@ func TestHaveNeedWakeup(t *testing.T) {
 }
 
 func TestHaveZeroCopy(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN")
 	lo, err := loopbackIndex()
 	if err != nil {
 		t.Fatal(err)

@@ -14,33 +14,9 @@ import (
 
 	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
-
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-}
-
-func newLab(t *testing.T, queues int) *netlab.Lab {
-	t.Helper()
-	lab, err := netlab.New(netlab.Config{Queues: queues})
-	if err != nil {
-		t.Fatalf("netlab.New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab.Close: %v", err)
-		}
-	})
-	return lab
-}
 
 const udpPort = 7777
 
@@ -60,7 +36,7 @@ func payload(i int) []byte {
 // exactly once with the right bytes, on both queues, and that every frame
 // is accounted for afterwards.
 func TestSocketReceive(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	for _, shared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
 			testReceive(t, shared)
@@ -70,7 +46,7 @@ func TestSocketReceive(t *testing.T) {
 
 func testReceive(t *testing.T, shared bool) {
 	const count = 2000
-	lab := newLab(t, 2)
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2})
 	var prog *xdpprog.Program
 	socks := make([]*rxq.Socket, 2)
 	closeAll := func() {
@@ -277,8 +253,8 @@ func checkFrame(f []byte, seen *[2000]atomic.Int32) string {
 // Wait makes it return at once, and that Close from another goroutine ends a
 // Wait with ErrClosed.
 func TestWaitWakeClose(t *testing.T) {
-	requireRoot(t)
-	lab := newLab(t, 1)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1})
 	var s *rxq.Socket
 	if err := lab.InRecv(func() (err error) {
 		s, err = rxq.OpenQueue(lab.RecvIf, 0, nil)
@@ -323,8 +299,8 @@ func TestWaitWakeClose(t *testing.T) {
 }
 
 func TestOpenQueueErrors(t *testing.T) {
-	requireRoot(t)
-	lab := newLab(t, 2)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2})
 	err := lab.InRecv(func() error {
 		_, err := rxq.OpenQueue("nosuchif0", 0, nil)
 		if !errors.Is(err, rxq.ErrNoInterface) || !strings.Contains(err.Error(), `interface "nosuchif0": not found`) {
@@ -380,8 +356,8 @@ func countLines(t *testing.T, path string) int {
 // TestNoLeaks opens and closes sockets (and fails to open some) and checks
 // that no fd or mapping outlives them.
 func TestNoLeaks(t *testing.T) {
-	requireRoot(t)
-	lab := newLab(t, 2)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2})
 	// Warm up the lab's and the runtime's own fds and mappings.
 	if err := lab.InRecv(func() error {
 		s, err := rxq.OpenQueue(lab.RecvIf, 0, nil)

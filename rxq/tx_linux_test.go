@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // buildUDP writes an Ethernet/IPv4/UDP frame into f and returns its length.
@@ -48,9 +50,9 @@ func buildUDP(f []byte, dstMAC, srcMAC net.HardwareAddr, src, dst netip.AddrPort
 // checks that they arrive and that every frame comes back through the
 // completion ring.
 func TestSocketTransmit(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	const count = 300
-	lab := newLab(t, 1)
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1})
 	var s *rxq.Socket
 	var conn *net.UDPConn
 	dst := netip.AddrPortFrom(lab.SendAddr, 9999)

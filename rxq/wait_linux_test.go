@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 
@@ -26,7 +28,7 @@ const waitPort = 7788
 // 0. Everything is released in t.Cleanup.
 func claimedSocket(t *testing.T, opts *rxq.SocketOptions) (*rxq.Socket, *net.UDPConn, netip.AddrPort) {
 	t.Helper()
-	lab := newLab(t, 1)
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1})
 	var prog *xdpprog.Program
 	var s *rxq.Socket
 	t.Cleanup(func() {
@@ -83,7 +85,7 @@ func checkGoroutines(t *testing.T, before int) {
 // the edge-triggered trap: the next Wait must return at once, with no new
 // frame to signal.
 func TestWaitFrameArrives(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	s, c, dst := claimedSocket(t, nil)
 	before := runtime.NumGoroutine()
 	const rounds = 200
@@ -146,7 +148,7 @@ func TestWaitFrameArrives(t *testing.T) {
 // TestWaitTimeout checks that Wait on an idle socket returns nil once its
 // timeout has passed.
 func TestWaitTimeout(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	s, _, _ := claimedSocket(t, nil)
 	for _, timeout := range []time.Duration{0, time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond} {
 		t.Run(timeout.String(), func(t *testing.T) {
@@ -166,7 +168,7 @@ func TestWaitTimeout(t *testing.T) {
 // TestWaitTXOnly checks that Wait on a socket without an RX ring returns
 // at once while its TX ring has room.
 func TestWaitTXOnly(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	o := rxq.DefaultSocketOptions()
 	o.RXRingSize = 0
 	o.TXRingSize = 64
@@ -184,7 +186,7 @@ func TestWaitTXOnly(t *testing.T) {
 // Wake before Wait is not lost, and that Wakes racing Waits neither lose a
 // Wait nor leak goroutines.
 func TestWaitWakeParked(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	s, _, _ := claimedSocket(t, nil)
 	before := runtime.NumGoroutine()
 	for _, timeout := range []time.Duration{-1, time.Hour} {
@@ -248,7 +250,7 @@ func TestWaitWakeParked(t *testing.T) {
 // TestWaitCloseParked closes a socket while Waits of every kind are parked
 // on it: each must return ErrClosed, and the socket's fd must be gone.
 func TestWaitCloseParked(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	for _, timeout := range []time.Duration{-1, time.Hour, 50 * time.Millisecond} {
 		t.Run(timeout.String(), func(t *testing.T) {
 			s, _, _ := claimedSocket(t, nil)
@@ -293,7 +295,7 @@ func TestWaitCloseParked(t *testing.T) {
 
 // TestWaitAllocs checks that Wait and Wake allocate nothing.
 func TestWaitAllocs(t *testing.T) {
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	s, _, _ := claimedSocket(t, nil)
 	cases := []struct {
 		name string
@@ -319,7 +321,7 @@ func TestWaitPingPong(t *testing.T) {
 	if os.Getenv("XDPMUX_PINGPONG") != "1" {
 		t.Skip("set XDPMUX_PINGPONG=1 to measure")
 	}
-	requireRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	o := rxq.DefaultSocketOptions()
 	o.TXRingSize = 256
 	s, c, dst := claimedSocket(t, &o)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // TestMeasureQuick runs a shortened benchmark end to end and checks the
@@ -14,12 +16,7 @@ func TestMeasureQuick(t *testing.T) {
 	if os.Getenv("XDPMUX_BENCH") != "1" {
 		t.Skip("benchmark: set XDPMUX_BENCH=1 to run")
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-			t.Fatal("needs root and XDPMUX_PRIVILEGED=1 is set")
-		}
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-	}
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	cfg := Quick()
 	cfg.Generator = "txgen"
 	cfg.Sockets = []int{1, 2}

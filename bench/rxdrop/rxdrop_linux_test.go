@@ -17,6 +17,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 
@@ -72,12 +73,7 @@ func TestRxdrop(t *testing.T) {
 	if os.Getenv("XDPMUX_BENCH") != "1" {
 		t.Skip("benchmark: set XDPMUX_BENCH=1 to run")
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-			t.Fatal("needs root and XDPMUX_PRIVILEGED=1 is set")
-		}
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-	}
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	trafgen, err := exec.LookPath("trafgen")
 	if err != nil {
 		t.Skip("trafgen (netsniff-ng) not installed")
@@ -87,11 +83,7 @@ func TestRxdrop(t *testing.T) {
 	busy := os.Getenv("XDPMUX_BENCH_BUSYPOLL") == "1"
 	const queues = 2
 
-	lab, err := netlab.New(netlab.Config{Queues: queues})
-	if err != nil {
-		t.Fatalf("netlab.New: %v", err)
-	}
-	t.Cleanup(func() { lab.Close() })
+	lab := labtest.NewLab(t, netlab.Config{Queues: queues})
 
 	opts := rxq.DefaultSocketOptions()
 	opts.BusyPoll = busy

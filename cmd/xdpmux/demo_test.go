@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 func runDemoCmd(args ...string) (code int, stdout, stderr string) {
@@ -82,12 +84,7 @@ func labNamespaces(t *testing.T) []string {
 }
 
 func TestDemoJSON(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-			t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
-		}
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-	}
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	code, out, errOut := runDemoCmd("-duration", "3s", "-json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 
@@ -68,31 +69,11 @@ func TestGenHelp(t *testing.T) {
 	}
 }
 
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (XDPMUX_PRIVILEGED=1 forbids skipping)")
-	}
-	t.Skip("needs root")
-}
-
 // TestGenNetns runs `xdpmux gen -netns` into a lab and checks the JSON
 // summary against what the XDP program on the receiving end counted.
 func TestGenNetns(t *testing.T) {
-	requirePrivileged(t)
 	const count = 5000
-	lab, err := netlab.New(netlab.Config{Queues: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab.Close: %v", err)
-		}
-	})
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2})
 	var prog *xdpprog.Program
 	if err := lab.InRecv(func() (err error) {
 		prog, err = xdpprog.Attach(lab.RecvIndex, xdpprog.Options{DropClaimed: true})

@@ -21,33 +21,9 @@ import (
 
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-			t.Fatal("needs root (XDPMUX_PRIVILEGED=1)")
-		}
-		t.Skip("needs root")
-	}
-}
-
-func newRunLab(t *testing.T, queues int) *netlab.Lab {
-	t.Helper()
-	netlab.Cleanup("xr")
-	lab, err := netlab.New(netlab.Config{Queues: queues, Prefix: "xr"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return lab
-}
 
 // attached reports whether any XDP program is on the lab's receive side.
 func attached(t *testing.T, lab *netlab.Lab) bool {
@@ -81,8 +57,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestRunEndToEnd(t *testing.T) {
-	requireRoot(t)
-	lab := newRunLab(t, 2)
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: "xr"})
 	sock := filepath.Join(t.TempDir(), "run", "xdpmux.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -303,8 +278,7 @@ func TestRunChild(t *testing.T) {
 }
 
 func TestRunKilled(t *testing.T) {
-	requireRoot(t)
-	lab := newRunLab(t, 2)
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: "xr"})
 	sock := filepath.Join(t.TempDir(), "xdpmux.sock")
 	exe, err := os.Executable()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
 	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // TestHelperProcess is the child of the process tests: with
@@ -122,12 +123,7 @@ func TestChildDeathClosesEndpoint(t *testing.T) {
 // as nobody (uid 65534) may bind a port of its own, but not join root's
 // group, nor bind over it.
 func TestOtherUserCannotJoin(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-			t.Fatal("needs root to run a child as another user")
-		}
-		t.Skip("needs root to run a child as another user")
-	}
+	labtest.RequirePrivileged(t, "CAP_SETUID, CAP_SETGID: runs a child as another user")
 	// A directory nobody can reach, for the socket and the test binary.
 	dir, err := os.MkdirTemp("", "xdpmux-ctl-")
 	if err != nil {

@@ -18,37 +18,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 const labPrefix = "xmdns"
-
-// needRoot skips a privileged test when not root, or fails it under
-// XDPMUX_PRIVILEGED=1.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-}
-
-func newLab(t testing.TB, queues int) *netlab.Lab {
-	t.Helper()
-	netlab.Cleanup(labPrefix)
-	lab, err := netlab.New(netlab.Config{Queues: queues, Prefix: labPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return lab
-}
 
 // startIn starts a server in the lab's receiving namespace, stopped when
 // the test ends.
@@ -74,8 +47,8 @@ func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 // through xdpmux, from the right address and port; a burst is answered
 // without loss; every frame is back afterwards.
 func TestServeXDP(t *testing.T) {
-	needRoot(t)
-	lab := newLab(t, 2)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix})
 	server := netip.AddrPortFrom(lab.RecvAddr, 53)
 	s := startIn(t, lab, options{Members: 3, Listen: netip.MustParseAddrPort("0.0.0.0:53")})
 
@@ -271,7 +244,7 @@ func TestDNSPerf(t *testing.T) {
 	if os.Getenv("XDPMUX_DNSPERF") != "1" {
 		t.Skip("set XDPMUX_DNSPERF=1 to measure with dnsperf")
 	}
-	needRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	path, err := exec.LookPath("dnsperf")
 	if err != nil {
 		t.Skip("dnsperf not installed")
@@ -296,7 +269,7 @@ func TestDNSPerf(t *testing.T) {
 			name = "kernel"
 		}
 		t.Run(name, func(t *testing.T) {
-			lab := newLab(t, 2)
+			lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix})
 			startIn(t, lab, options{Members: 2, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel})
 			for _, rate := range []int{qps, 0} {
 				args := []string{"-s", lab.RecvAddr.String(), "-d", data, "-l", "10", "-c", "8", "-T", "2", "-q", "500", "-t", "2", "-v"}

@@ -13,19 +13,9 @@ import (
 	"time"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
-
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF)")
-}
 
 // rig is a netlab lab with the XDP program on the receiving end, dropping
 // and counting the frames for one UDP port.
@@ -37,17 +27,8 @@ type rig struct {
 
 func newRig(t testing.TB, queues int) *rig {
 	t.Helper()
-	requireRoot(t)
-	netlab.Cleanup("")
-	lab, err := netlab.New(netlab.Config{Queues: queues})
-	if err != nil {
-		t.Fatalf("netlab.New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab.Close: %v", err)
-		}
-	})
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: queues})
 	r := &rig{lab: lab, dst: netip.AddrPortFrom(lab.RecvAddr, 4242)}
 	if err := lab.InRecv(func() (err error) {
 		r.prog, err = xdpprog.Attach(lab.RecvIndex, xdpprog.Options{DropClaimed: true})

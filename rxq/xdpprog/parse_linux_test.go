@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // The program's parser, exercised through BPF_PROG_TEST_RUN on hand-built
@@ -25,7 +27,7 @@ var testClaims = map[[2]uint16]bool{
 
 func loadForTest(t testing.TB) *xdpmuxObjects {
 	t.Helper()
-	requirePrivileged(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	objs := new(xdpmuxObjects)
 	if err := loadXdpmuxObjects(objs, nil); err != nil {
 		t.Fatalf("load: %v", err)

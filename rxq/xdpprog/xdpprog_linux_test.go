@@ -19,18 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
-
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (XDPMUX_PRIVILEGED=1 forbids skipping)")
-	}
-	t.Skip("needs root")
-}
 
 func TestClaimKey(t *testing.T) {
 	for _, tt := range []struct {
@@ -60,7 +50,7 @@ func TestClaimKey(t *testing.T) {
 }
 
 func TestHaveXDPLink(t *testing.T) {
-	requirePrivileged(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	if err := HaveXDPLink(); err != nil {
 		t.Fatalf("HaveXDPLink: %v", err)
 	}
@@ -68,22 +58,6 @@ func TestHaveXDPLink(t *testing.T) {
 	if err := HaveXDPLink(); err != nil {
 		t.Fatalf("HaveXDPLink (cached): %v", err)
 	}
-}
-
-func newLab(t *testing.T, queues int) *netlab.Lab {
-	t.Helper()
-	requirePrivileged(t)
-	netlab.Cleanup(netlab.DefaultPrefix)
-	l, err := netlab.New(netlab.Config{Queues: queues})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab Close: %v", err)
-		}
-	})
-	return l
 }
 
 // attach attaches the program to the lab's receive side and detaches it at
@@ -206,7 +180,7 @@ func TestAttachPassAndDrop(t *testing.T) {
 		claimed   = 9000
 		unclaimed = 9001
 	)
-	l := newLab(t, queues)
+	l := labtest.NewLab(t, netlab.Config{Queues: queues})
 	p := attach(t, l, Options{})
 	if p.Mode() != ModeNative {
 		t.Errorf("Mode() = %v, want native on veth", p.Mode())
@@ -306,7 +280,7 @@ func TestAttachPassAndDrop(t *testing.T) {
 
 func TestAttachGeneric(t *testing.T) {
 	const count = 100
-	l := newLab(t, 2)
+	l := labtest.NewLab(t, netlab.Config{Queues: 2})
 	p := attach(t, l, Options{ForceGeneric: true, DropClaimed: true})
 	if p.Mode() != ModeGeneric {
 		t.Errorf("Mode() = %v, want generic", p.Mode())
@@ -326,7 +300,7 @@ func TestAttachGeneric(t *testing.T) {
 }
 
 func TestAttachErrors(t *testing.T) {
-	l := newLab(t, 1)
+	l := labtest.NewLab(t, netlab.Config{Queues: 1})
 	p := attach(t, l, Options{})
 	// A second program on the same interface is refused, and the first
 	// stays attached.
@@ -408,7 +382,7 @@ func TestHelperProcess(t *testing.T) {
 }
 
 func TestKilledProcessDetaches(t *testing.T) {
-	l := newLab(t, 1)
+	l := labtest.NewLab(t, netlab.Config{Queues: 1})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", helperEnv, l.RecvNS, l.RecvIndex))
 	out, err := cmd.StdoutPipe()

@@ -1,0 +1,66 @@
+package labtest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+)
+
+// EnvPrivileged names the environment variable that, set to "1", says
+// privileged tests must run: a test that would skip for lack of root fails.
+const EnvPrivileged = "XDPMUX_PRIVILEGED"
+
+// RequirePrivileged returns when running as root; otherwise it skips t, or
+// fails it when XDPMUX_PRIVILEGED=1 says privileged tests must run. needs
+// says what the test needs, e.g. "CAP_NET_ADMIN, CAP_BPF"; it may be empty.
+func RequirePrivileged(t testing.TB, needs string) {
+	t.Helper()
+	skip, fail := decide(os.Geteuid(), os.Getenv(EnvPrivileged))
+	switch {
+	case fail:
+		t.Fatalf("%s and %s=1 is set", message(needs), EnvPrivileged)
+	case skip:
+		t.Skip(message(needs))
+	}
+}
+
+// decide is RequirePrivileged's decision: run as root (euid 0); otherwise
+// skip, or fail when env (the value of XDPMUX_PRIVILEGED) is "1".
+func decide(euid int, env string) (skip, fail bool) {
+	if euid == 0 {
+		return false, false
+	}
+	if env == "1" {
+		return false, true
+	}
+	return true, false
+}
+
+func message(needs string) string {
+	if needs == "" {
+		return "needs root"
+	}
+	return "needs root (" + needs + ")"
+}
+
+// NewLab calls RequirePrivileged, netlab.Cleanup(cfg.Prefix) for stale labs
+// of dead processes, builds a lab and deletes it when the test ends
+// (t.Cleanup, error reported with t.Errorf). Cleanups run last in, first
+// out: register what must go before the lab (sockets, XDP programs,
+// interfaces opened in it) after calling NewLab.
+func NewLab(t testing.TB, cfg netlab.Config) *netlab.Lab {
+	t.Helper()
+	RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	netlab.Cleanup(cfg.Prefix)
+	lab, err := netlab.New(cfg)
+	if err != nil {
+		t.Fatalf("netlab.New(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	return lab
+}
