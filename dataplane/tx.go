@@ -24,6 +24,8 @@ import (
 //   - WriteTo builds the whole frame (headers learned from the peer's
 //     earlier frames) in a per-(queue, endpoint) stage outside the UMEM;
 //     the worker copies it into a free frame and transmits it.
+//   - SendFrame takes a whole frame the application built (a user-space
+//     TCP/IP stack's, any protocol) and copies it into the same stage.
 //
 // A frame in transit is counted by the frame accounting: in a delivery ring
 // until the worker collects it, then held by the worker, then in flight
@@ -46,9 +48,11 @@ var (
 	ErrTimeout = errors.New("transmit stage full")
 
 	errNotSupportedTX = fmt.Errorf("send: %w: the queue's source has no TX ring", ErrNotSupported)
-	errNotUDP         = fmt.Errorf("send: %w: only UDP endpoints send", ErrNotSupported)
+	errNotUDP         = fmt.Errorf("send: %w: Reply and WriteTo are for UDP endpoints (SendFrame sends any frame)", ErrNotSupported)
 	errReplyClosed    = fmt.Errorf("reply: %w", ErrClosed)
 	errWriteClosed    = fmt.Errorf("write: %w", ErrClosed)
+	errSendClosed     = fmt.Errorf("send frame: %w", ErrClosed)
+	errShortFrame     = errors.New("shorter than an Ethernet header")
 )
 
 const (
@@ -66,6 +70,8 @@ const (
 	maxL2 = 14 + 8
 	// replyTTL is the IPv4 TTL and IPv6 hop limit of sent datagrams.
 	replyTTL = 64
+	// minFrame is the shortest frame SendFrame takes: an Ethernet header.
+	minFrame = 14
 )
 
 // Message is one datagram for WriteBatch.
@@ -187,10 +193,11 @@ func (w *worker) drainStage(r *ring) {
 	st.cons.Store(cons)
 }
 
-// txStage is a single-producer (the endpoint's writers, under its txMu),
-// single-consumer (the queue's worker) ring of whole frames built outside
-// the UMEM. Indices are free-running; the producer writes a slot, then
-// publishes prod; the worker reads prod, copies, then publishes cons.
+// txStage is a single-producer (the endpoint's WriteTo and SendFrame
+// callers, under its txMu), single-consumer (the queue's worker) ring of
+// whole frames built outside the UMEM. Indices are free-running; the
+// producer writes a slot, then publishes prod; the worker reads prod,
+// copies, then publishes cons.
 type txStage struct {
 	prod atomic.Uint32 // written by the application
 	_    cacheLinePad
@@ -416,6 +423,50 @@ func (e *Endpoint) writeTo(payload []byte, dst netip.AddrPort, deadline time.Tim
 	return nil
 }
 
+// SendFrame sends one complete Ethernet frame (checksums already computed)
+// on queue's AF_XDP TX ring, through that queue's worker. It copies frame
+// into the (queue, endpoint) stage before returning, so the caller may
+// reuse its buffer at once; the worker copies it into a free UMEM frame,
+// as for WriteTo. Any protocol: this is how a user-space TCP/IP stack on a
+// TCP endpoint sends (dataplane/netstackep). Safe for concurrent callers:
+// the producers of the endpoint's stages are serialized by its txMu.
+//
+// It fails with an error naming the queue when queue is out of range,
+// ErrClosed once the endpoint is closed, ErrNotSupported when the queue
+// cannot transmit (its source has no TX ring), ErrMessageTooLong when
+// frame exceeds a UMEM frame, and ErrTimeout when the stage stays full for
+// a second. A frame shorter than an Ethernet header is refused. Success
+// means the worker has the frame; the kernel may still drop it.
+func (e *Endpoint) SendFrame(queue int, frame []byte) error {
+	if queue < 0 || queue >= len(e.rings) {
+		return fmt.Errorf("send frame: queue %d out of range [0, %d)", queue, len(e.rings))
+	}
+	e.mu.Lock()
+	closed := e.closed || e.postClose
+	e.mu.Unlock()
+	if closed {
+		return errSendClosed
+	}
+	w := e.d.workers[queue]
+	if !w.tx.ok.Load() {
+		return fmt.Errorf("send frame on queue %d: %w", queue, errNotSupportedTX)
+	}
+	if len(frame) > int(w.tx.frameSize) {
+		return fmt.Errorf("send frame on queue %d: %d bytes, UMEM frames hold %d: %w",
+			queue, len(frame), w.tx.frameSize, ErrMessageTooLong)
+	}
+	if len(frame) < minFrame {
+		return fmt.Errorf("send frame on queue %d: %d bytes: %w", queue, len(frame), errShortFrame)
+	}
+	st, out, err := e.stageSlot(w, e.rings[queue], time.Time{})
+	if err != nil {
+		return fmt.Errorf("send frame on queue %d: %w", queue, err)
+	}
+	copy(out, frame)
+	e.stagePublish(w, st, len(frame))
+	return nil
+}
+
 // stage builds a frame from p's link header, src, dst and payload on the
 // stage of p's queue and tells the worker.
 func (e *Endpoint) stage(p *peerEntry, src, dst netip.AddrPort, payload []byte, deadline time.Time) error {
@@ -440,7 +491,23 @@ func (e *Endpoint) stage(p *peerEntry, src, dst netip.AddrPort, payload []byte, 
 	if n > int(w.tx.frameSize) {
 		return fmt.Errorf("%d bytes: %w", len(payload), ErrMessageTooLong)
 	}
-	r := e.rings[q]
+	st, slot, err := e.stageSlot(w, e.rings[q], deadline)
+	if err != nil {
+		return err
+	}
+	out := slot[:n]
+	copy(out, p.l2[:l2])
+	copy(out[hdr:], payload)
+	writeIPUDP(out[l2:], src, dst, ipLen)
+	e.stagePublish(w, st, n)
+	return nil
+}
+
+// stageSlot returns r's stage (made on first use) and its next free slot
+// (frameSize bytes), waiting for the worker while the stage is full, until
+// deadline (zero: stageWait from now; then ErrTimeout). On success e.txMu
+// is held: the caller fills the slot and calls stagePublish.
+func (e *Endpoint) stageSlot(w *worker, r *ring, deadline time.Time) (*txStage, []byte, error) {
 	st := r.stage.Load()
 	if st == nil {
 		e.txMu.Lock()
@@ -450,34 +517,34 @@ func (e *Endpoint) stage(p *peerEntry, src, dst netip.AddrPort, payload []byte, 
 		}
 		e.txMu.Unlock()
 	}
-	if deadline.IsZero() {
-		deadline = time.Now().Add(stageWait)
-	}
 	e.txMu.Lock()
 	for st.prodA-st.cons.Load() > st.mask {
 		e.txMu.Unlock()
 		if w.returns.Swap(1) == 0 {
 			w.wake()
 		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(stageWait)
+		}
 		if !time.Now().Before(deadline) {
-			return ErrTimeout
+			return nil, nil, ErrTimeout
 		}
 		time.Sleep(20 * time.Microsecond)
 		e.txMu.Lock()
 	}
-	i := st.prodA & st.mask
-	out := st.slot(i)[:n]
-	copy(out, p.l2[:l2])
-	copy(out[hdr:], payload)
-	writeIPUDP(out[l2:], src, dst, ipLen)
-	st.lens[i] = uint32(n)
+	return st, st.slot(st.prodA & st.mask), nil
+}
+
+// stagePublish publishes the slot stageSlot returned, now holding an n-byte
+// frame, releases e.txMu and tells the worker.
+func (e *Endpoint) stagePublish(w *worker, st *txStage, n int) {
+	st.lens[st.prodA&st.mask] = uint32(n)
 	st.prodA++
 	st.prod.Store(st.prodA)
 	e.txMu.Unlock()
 	if w.returns.Swap(1) == 0 {
 		w.wake()
 	}
-	return nil
 }
 
 // writeIPUDP writes an IPv4 (ipLen 20) or IPv6 (40) header and a UDP header

@@ -20,11 +20,13 @@ import (
 
 // Sender transmits one whole Ethernet frame on a queue of the dataplane. It
 // must copy frame before it returns: the caller reuses the buffer.
-// (*dataplane.Endpoint).SendFrame is meant to satisfy it: the frame goes
-// out on the AF_XDP TX ring of the queue, through the queue's worker.
+// (*dataplane.Endpoint).SendFrame satisfies it: the frame goes out on the
+// AF_XDP TX ring of the queue, through the queue's worker.
 type Sender interface {
 	SendFrame(queue int, frame []byte) error
 }
+
+var _ Sender = (*dataplane.Endpoint)(nil)
 
 // Receiver is where a Link takes its frames from: a *dataplane.Endpoint.
 type Receiver interface {

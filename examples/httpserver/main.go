@@ -359,6 +359,8 @@ type Stats struct {
 	// 1 is a perfectly even spread, 1/n everything on one member.
 	Jain      float64               `json:"jain"`
 	Dataplane *dataplane.QueueStats `json:"dataplane,omitempty"`
+	// TX are the dataplane queues' transmit counters (-tx xdp).
+	TX []dataplane.TXStats `json:"tx,omitempty"`
 }
 
 // MemberStats are one member's counters.
@@ -385,6 +387,7 @@ func (s *server) stats() Stats {
 	if s.ifc != nil {
 		t := s.ifc.Stats().Totals()
 		st.Dataplane = &t
+		st.TX = s.ifc.TXStats()
 	}
 	return st
 }

@@ -196,30 +196,58 @@ func exercise(t *testing.T, lab *netlab.Lab, s *server, members int) {
 }
 
 // TestServeXDP: HTTP through xdpmux into gVisor stacks, one per member of a
-// TCP reuseport group, from Go's client in the sending namespace.
+// TCP reuseport group, from Go's client in the sending namespace. The
+// stacks send on the queues' AF_XDP TX rings (Endpoint.SendFrame, -tx auto)
+// or through the AF_PACKET fallback (-tx packet).
 func TestServeXDP(t *testing.T) {
 	needRoot(t)
-	lab := newLab(t, 2)
-	const members = 3
-	s := startIn(t, lab, options{Members: members})
-	t.Logf("variant: %s", s.variant)
-	exercise(t, lab, s, members)
-	for _, m := range s.members {
-		if st := m.link.Stats(); st.TXNoPeer != 0 || st.RXDropped != 0 {
-			t.Errorf("member %d link: %+v", m.id, st)
-		}
-	}
-	// Every UMEM frame is back once the stacks and endpoints are gone.
-	ifc := s.ifc
-	if err := s.stopMembers(); err != nil {
-		t.Error(err)
-	}
-	if err := ifc.CheckFrames(); err != nil {
-		t.Error(err)
-	}
-	tot := ifc.Stats().Totals()
-	if tot.RX == 0 || tot.Unmatched != 0 || tot.MalformedTotal() != 0 {
-		t.Errorf("dataplane totals: %+v", tot)
+	for _, tc := range []struct{ tx, want string }{
+		{txAuto, txXDP},
+		{txPacket, txPacket},
+	} {
+		t.Run("tx "+tc.tx, func(t *testing.T) {
+			lab := newLab(t, 2)
+			const members = 3
+			s := startIn(t, lab, options{Members: members, TX: tc.tx})
+			t.Logf("variant: %s", s.variant)
+			if !strings.Contains(s.variant, "tx "+tc.want+",") || (s.psend != nil) != (tc.want == txPacket) {
+				t.Fatalf("variant %q: want the stacks sending with -tx %s", s.variant, tc.want)
+			}
+			exercise(t, lab, s, members)
+			for _, m := range s.members {
+				if st := m.link.Stats(); st.TXNoPeer != 0 || st.RXDropped != 0 || st.TXErrors != 0 {
+					t.Errorf("member %d link: %+v", m.id, st)
+				}
+			}
+			var sent, dropped uint64
+			for _, q := range s.ifc.TXStats() {
+				if q.Supported != (tc.want == txXDP) {
+					t.Errorf("queue %d TX: %+v, want Supported %v", q.Queue, q, tc.want == txXDP)
+				}
+				sent += q.Sent
+				dropped += q.Dropped
+			}
+			switch {
+			case tc.want == txXDP && sent < 10<<20/1514:
+				t.Errorf("%d frames sent on the TX rings, want at least the 10 MB body's", sent)
+			case tc.want == txPacket && sent+dropped != 0:
+				t.Errorf("%d frames sent, %d dropped on the TX rings, want none with -tx packet", sent, dropped)
+			}
+			// A full TX ring drops (TCP retransmits): counted, not a failure.
+			t.Logf("TX rings: %+v", s.ifc.TXStats())
+			// Every UMEM frame is back once the stacks and endpoints are gone.
+			ifc := s.ifc
+			if err := s.stopMembers(); err != nil {
+				t.Error(err)
+			}
+			if err := ifc.CheckFrames(); err != nil {
+				t.Error(err)
+			}
+			tot := ifc.Stats().Totals()
+			if tot.RX == 0 || tot.Unmatched != 0 || tot.MalformedTotal() != 0 {
+				t.Errorf("dataplane totals: %+v", tot)
+			}
+		})
 	}
 }
 

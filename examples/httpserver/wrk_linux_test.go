@@ -14,7 +14,8 @@ import (
 // requests/s, latency and the spread of connections over the members, for
 // xdpmux and the kernel variant in one run. It is a measurement, not a
 // check: it runs only with XDPMUX_WRK=1 (and root), and asserts nothing
-// about speed. XDPMUX_WRK_MEMBERS, _CONNS and _DURATION tune it.
+// about speed. XDPMUX_WRK_MEMBERS, _CONNS, _DURATION and _TX (the xdpmux
+// variant's -tx: auto, xdp or packet) tune it.
 func TestWrk(t *testing.T) {
 	if os.Getenv("XDPMUX_WRK") != "1" {
 		t.Skip("set XDPMUX_WRK=1 to run wrk")
@@ -29,6 +30,7 @@ func TestWrk(t *testing.T) {
 	if dur == "" {
 		dur = "10s"
 	}
+	tx := os.Getenv("XDPMUX_WRK_TX")
 	for _, kernel := range []bool{false, true} {
 		name := "xdpmux"
 		if kernel {
@@ -36,7 +38,7 @@ func TestWrk(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			lab := newLab(t, 2)
-			s := startIn(t, lab, options{Members: members, Kernel: kernel})
+			s := startIn(t, lab, options{Members: members, Kernel: kernel, TX: tx})
 			url := "http://" + netip.AddrPortFrom(lab.RecvAddr, 80).String() + "/"
 			out, err := exec.Command("ip", "netns", "exec", lab.SendNS, "wrk", "-t2",
 				"-c"+strconv.Itoa(conns), "-d"+dur, "--latency", url).CombinedOutput()
