@@ -327,7 +327,21 @@ func (l *Link) stopLocked() {
 
 // Wait implements stack.LinkEndpoint: it waits for the receive goroutine,
 // which Close or Attach(nil) stop.
+//
+// gVisor's Stack.Wait (and so Stack.Destroy) calls Wait while holding the
+// stack's lock, and a receive goroutine in the middle of a delivery may be
+// waiting for that same lock (a reset's route lookup, say): stop the Link
+// with Stop before destroying its stack, as gVisor asks of link endpoints.
 func (l *Link) Wait() { l.wg.Wait() }
+
+// Stop stops the receive goroutine and waits until it has returned. Call it
+// before Stack.Destroy: the goroutine can then finish a delivery that needs
+// the stack's lock, which Destroy would hold while waiting for it. A Link
+// does not start receiving again after Stop.
+func (l *Link) Stop() {
+	l.Close()
+	l.wg.Wait()
+}
 
 // Close implements stack.LinkEndpoint: it stops the receive goroutine. It
 // does not close the dataplane endpoint, which its owner closes.

@@ -219,7 +219,7 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ss.Destroy()
+	defer func() { link.Stop(); ss.Destroy() }()
 
 	// Client -> dataplane: each flow on the queue its port picks.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -311,6 +311,7 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	}
 
 	srv.Close()
+	link.Stop() // before Destroy: see Link.Wait
 	ss.Destroy()
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)

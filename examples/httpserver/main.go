@@ -435,8 +435,11 @@ func (s *server) stopMembers() error {
 		} else if m.ln != nil {
 			m.ln.Close()
 		}
+		if m.link != nil {
+			m.link.Stop() // before Destroy, which would wait for it holding the stack's lock
+		}
 		if m.stack != nil {
-			m.stack.Destroy() // also stops the link's receive goroutine
+			m.stack.Destroy()
 		}
 		if m.ep != nil {
 			if err := m.ep.Close(); err != nil {
