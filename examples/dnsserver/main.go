@@ -31,6 +31,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
 )
@@ -137,7 +138,7 @@ func start(o options) (_ *server, err error) {
 	}()
 	if o.Kernel {
 		for range o.Members {
-			pc, err := listenReusePort(o.Listen.String())
+			pc, err := reuseport.ListenPacket("udp", o.Listen.String())
 			if err != nil {
 				return nil, err
 			}

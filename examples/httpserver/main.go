@@ -45,6 +45,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/netstackep"
+	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
 )
@@ -221,7 +222,7 @@ func start(o options) (_ *server, err error) {
 	if o.Kernel {
 		s.variant = "kernel SO_REUSEPORT"
 		for _, m := range s.members {
-			if m.ln, err = listenReusePort(o.Addr.String()); err != nil {
+			if m.ln, err = reuseport.Listen("tcp", o.Addr.String()); err != nil {
 				return nil, err
 			}
 		}

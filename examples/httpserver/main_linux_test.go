@@ -4,59 +4,26 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 const labPrefix = "xmhttp"
 
-// needRoot skips a privileged test when not root, or fails it under
-// XDPMUX_PRIVILEGED=1.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (CAP_NET_ADMIN, CAP_BPF) and XDPMUX_PRIVILEGED=1 is set")
-	}
-	t.Skip("needs root (CAP_NET_ADMIN, CAP_BPF)")
-}
-
-// newLab builds a lab that is deleted when the test ends, and checks that
-// its namespaces are gone then.
+// newLab builds a lab that is deleted when the test ends.
 func newLab(t testing.TB, queues int) *netlab.Lab {
 	t.Helper()
-	netlab.Cleanup(labPrefix)
-	lab, err := netlab.New(netlab.Config{Queues: queues, Prefix: labPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // runs after lab.Close below
-		for _, ns := range []string{lab.RecvNS, lab.SendNS} {
-			if _, err := os.Stat(filepath.Join("/run/netns", ns)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("namespace %s left behind (%v)", ns, err)
-			}
-		}
-	})
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return lab
+	return labtest.NewLab(t, netlab.Config{Queues: queues, Prefix: labPrefix})
 }
 
 // startIn starts a server in the lab's receiving namespace, stopped when
@@ -200,7 +167,7 @@ func exercise(t *testing.T, lab *netlab.Lab, s *server, members int) {
 // stacks send on the queues' AF_XDP TX rings (Endpoint.SendFrame, -tx auto)
 // or through the AF_PACKET fallback (-tx packet).
 func TestServeXDP(t *testing.T) {
-	needRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	for _, tc := range []struct{ tx, want string }{
 		{txAuto, txXDP},
 		{txPacket, txPacket},
@@ -253,7 +220,7 @@ func TestServeXDP(t *testing.T) {
 
 // TestServeKernel: the same handler on kernel SO_REUSEPORT listeners.
 func TestServeKernel(t *testing.T) {
-	needRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	lab := newLab(t, 2)
 	const members = 3
 	s := startIn(t, lab, options{Members: members, Kernel: true})

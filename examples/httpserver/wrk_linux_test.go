@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // TestWrk measures with wrk (Debian package wrk) from the sending namespace:
@@ -20,7 +22,7 @@ func TestWrk(t *testing.T) {
 	if os.Getenv("XDPMUX_WRK") != "1" {
 		t.Skip("set XDPMUX_WRK=1 to run wrk")
 	}
-	needRoot(t)
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	if _, err := exec.LookPath("wrk"); err != nil {
 		t.Skip("wrk not installed (apt-get install wrk)")
 	}

@@ -1,7 +1,9 @@
 package labtest
 
 import (
+	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
@@ -46,7 +48,8 @@ func message(needs string) string {
 
 // NewLab calls RequirePrivileged, netlab.Cleanup(cfg.Prefix) for stale labs
 // of dead processes, builds a lab and deletes it when the test ends
-// (t.Cleanup, error reported with t.Errorf). Cleanups run last in, first
+// (t.Cleanup; an error, or a namespace still there afterwards, is reported
+// with t.Errorf). Cleanups run last in, first
 // out: register what must go before the lab (sockets, XDP programs,
 // interfaces opened in it) after calling NewLab.
 func NewLab(t testing.TB, cfg netlab.Config) *netlab.Lab {
@@ -60,6 +63,11 @@ func NewLab(t testing.TB, cfg netlab.Config) *netlab.Lab {
 	t.Cleanup(func() {
 		if err := lab.Close(); err != nil {
 			t.Errorf("lab close: %v", err)
+		}
+		for _, ns := range []string{lab.RecvNS, lab.SendNS} {
+			if _, err := os.Stat(filepath.Join("/run/netns", ns)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("namespace %s left behind (%v)", ns, err)
+			}
 		}
 	})
 	return lab
