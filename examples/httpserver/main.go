@@ -15,6 +15,14 @@
 // fairness index over connections, and the links' and dataplane's
 // counters). Every response carries X-Member.
 //
+// Member churn: SIGUSR1 stops the highest-numbered running member (its
+// HTTP server, link, stack and endpoint) while the others keep serving; its
+// connections break, and with the threshold pick some of the survivors'
+// too (docs/NETSTACK.md, "Member churn"). -policy picks the group's pick
+// policy (maglev moves the fewest flows), -drain binds the members with the
+// dataplane's Drain option (frames queued on a stopped member are
+// re-steered to the others instead of dropped).
+//
 // Run it in the network namespace of the interface (ip netns exec). The
 // stacks own -addr: frames to it on -addr's port are taken by the XDP
 // program, so the kernel's own sockets never see them, while ARP and
@@ -35,6 +43,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -46,6 +55,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/netstackep"
 	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
+	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
 )
@@ -71,6 +81,12 @@ type options struct {
 	// "trust" (they do not: veth delivers partial checksums) or "auto"
 	// (trust on veth, verify elsewhere; the default).
 	RXChecksum string
+	// Policy is the group's pick policy: threshold (default), modulo or
+	// maglev.
+	Policy string
+	// Drain binds the members with EndpointOptions.Drain: frames queued on
+	// a member when it stops are re-steered to the remaining members.
+	Drain bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -83,10 +99,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	kernel := fs.Bool("kernel", false, "use kernel SO_REUSEPORT TCP listeners instead of xdpmux")
 	tx := fs.String("tx", txAuto, "transmit path of the stacks: auto, xdp or packet")
 	rxcsum := fs.String("rx-checksum", "auto", "received checksums: verify, trust (veth: they arrive partial) or auto")
+	policy := fs.String("policy", "threshold", "pick policy of the group: threshold, modulo or maglev")
+	drain := fs.Bool("drain", false, "re-steer frames queued on a stopped member to the others (instead of dropping them)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o := options{Iface: *iface, Members: *members, Kernel: *kernel, TX: *tx, RXChecksum: *rxcsum}
+	o := options{Iface: *iface, Members: *members, Kernel: *kernel, TX: *tx, RXChecksum: *rxcsum,
+		Policy: *policy, Drain: *drain}
 	var err error
 	if o.Addr, err = netip.ParseAddrPort(*addr); err != nil {
 		fmt.Fprintf(stderr, "httpserver: -addr %q: %v\n", *addr, err)
@@ -114,10 +133,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "httpserver: serving http://%s, %d members (%s)\n", o.Addr, o.Members, s.variant)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	select {
-	case <-ctx.Done():
-	case err = <-s.failed:
-		fmt.Fprintf(stderr, "httpserver: %v\n", err)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err = <-s.failed:
+			fmt.Fprintf(stderr, "httpserver: %v\n", err)
+			break wait
+		case <-usr1:
+			i := s.lastRunning()
+			if i < 0 {
+				fmt.Fprintln(stderr, "httpserver: SIGUSR1: no member left to stop")
+				continue
+			}
+			if serr := s.stopMember(i, o.Drain); serr != nil {
+				fmt.Fprintf(stderr, "httpserver: SIGUSR1: %v\n", serr)
+				continue
+			}
+			fmt.Fprintf(stdout, "httpserver: SIGUSR1: member %d stopped\n", i)
+		}
 	}
 	b, _ := json.Marshal(s.stats())
 	fmt.Fprintf(stdout, "httpserver: %s\n", b)
@@ -151,6 +189,12 @@ func (o *options) validate() error {
 	default:
 		return fmt.Errorf("-tx %q: want auto, xdp or packet", o.TX)
 	}
+	if o.Policy == "" {
+		o.Policy = localgroup.Threshold.String()
+	}
+	if _, err := localgroup.ParsePolicy(o.Policy); err != nil {
+		return fmt.Errorf("-policy: %w", err)
+	}
 	switch o.RXChecksum {
 	case "":
 		o.RXChecksum = "auto"
@@ -182,6 +226,43 @@ type member struct {
 	srv      *http.Server
 	conns    atomic.Uint64
 	requests atomic.Uint64
+	drain    bool // bound with EndpointOptions.Drain
+
+	stopOnce sync.Once
+	stopped  atomic.Bool
+	stopErr  error
+}
+
+// stop stops the member, once: its HTTP server (closing its connections),
+// its link, its stack (in that order: docs/NETSTACK.md, "Teardown order")
+// and its endpoint. Later calls return the first call's error.
+func (m *member) stop() error {
+	m.stopOnce.Do(func() {
+		m.stopped.Store(true)
+		var errs []error
+		if m.srv != nil {
+			if err := m.srv.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		} else if m.ln != nil {
+			m.ln.Close()
+		}
+		if m.link != nil {
+			m.link.Stop() // before Destroy, which would wait for it holding the stack's lock
+		}
+		if m.stack != nil {
+			m.stack.Destroy()
+		}
+		if m.ep != nil {
+			if err := m.ep.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			m.stopErr = fmt.Errorf("stop member %d: %w", m.id, err)
+		}
+	})
+	return m.stopErr
 }
 
 // server is a running set of members.
@@ -189,8 +270,43 @@ type server struct {
 	variant string
 	ifc     *dataplane.Interface     // nil for -kernel
 	psend   *netstackep.PacketSender // -tx packet
-	members []*member
+	members []*member                // set by start, then only read (nil after stopMembers)
 	failed  chan error
+}
+
+// errBadMember is returned (wrapped) by stopMember for a member that does
+// not exist or whose drain setting cannot be honoured.
+var errBadMember = errors.New("bad member")
+
+// stopMember stops member i at run time while the others keep serving: its
+// HTTP server, its link and stack, then its endpoint, whose Close takes it
+// out of the group in every worker's table (the later members shift down,
+// SPEC section 3). drain says what should happen to the frames still queued
+// on it: dropped (false) or re-steered to the remaining members (true). The
+// dataplane fixes that choice at Bind (EndpointOptions.Drain, here
+// options.Drain), so drain must match it. Stopping a stopped member returns
+// the first stop's error. In the -kernel variant it closes the listener's
+// server: the kernel moves nothing, its connections are closed.
+func (s *server) stopMember(i int, drain bool) error {
+	if i < 0 || i >= len(s.members) {
+		return fmt.Errorf("stop member %d: %w: have %d members", i, errBadMember, len(s.members))
+	}
+	m := s.members[i]
+	if m.ep != nil && drain != m.drain {
+		return fmt.Errorf("stop member %d with drain %v: %w: it was bound with drain %v (set at bind: -drain)",
+			i, drain, errBadMember, m.drain)
+	}
+	return m.stop()
+}
+
+// lastRunning returns the highest-numbered member not stopped, or -1.
+func (s *server) lastRunning() int {
+	for i := len(s.members) - 1; i >= 0; i-- {
+		if !s.members[i].stopped.Load() {
+			return i
+		}
+	}
+	return -1
 }
 
 // socketOptions are the AF_XDP socket options: the defaults, plus a TX ring
@@ -267,11 +383,21 @@ func (s *server) startXDP(o options) error {
 		rxc = "trust"
 	}
 	s.variant = fmt.Sprintf("xdpmux on %s, gVisor stacks, tx %s, rx checksums %s", o.Iface, tx, rxc)
-	s.ifc, err = dataplane.OpenInterface(dataplane.InterfaceConfig{
+	policy, err := localgroup.ParsePolicy(o.Policy)
+	if err != nil {
+		return err
+	}
+	s.variant += ", policy " + policy.String()
+	if o.Drain {
+		s.variant += ", drain"
+	}
+	cfg := dataplane.InterfaceConfig{
 		Ifname: o.Iface,
 		Queues: o.Queues,
 		Socket: socketOptions(tx),
-	})
+	}
+	cfg.Config.Table.Policy = policy
+	s.ifc, err = dataplane.OpenInterface(cfg)
 	if err != nil {
 		return err
 	}
@@ -288,10 +414,11 @@ func (s *server) startXDP(o options) error {
 	for _, m := range s.members {
 		m.ep, err = s.ifc.Bind(pcb.Spec{Proto: pcb.TCP, Local: netip.AddrPortFrom(a, o.Addr.Port()),
 			ReusePort: o.Members > 1, Owner: pcb.Owner("httpserver"), Name: fmt.Sprintf("member%d", m.id)},
-			dataplane.EndpointOptions{})
+			dataplane.EndpointOptions{Drain: o.Drain})
 		if err != nil {
 			return err
 		}
+		m.drain = o.Drain
 		lo := netstackep.Options{LinkAddress: ni.HardwareAddr, MTU: uint32(ni.MTU), TrustRXChecksums: trust}
 		if s.psend != nil {
 			lo.Sender = s.psend
@@ -369,6 +496,7 @@ type MemberStats struct {
 	Member   int               `json:"member"`
 	Conns    uint64            `json:"conns"`
 	Requests uint64            `json:"requests"`
+	Stopped  bool              `json:"stopped,omitempty"`
 	Link     *netstackep.Stats `json:"link,omitempty"`
 }
 
@@ -376,7 +504,8 @@ func (s *server) stats() Stats {
 	st := Stats{Variant: s.variant}
 	xs := make([]float64, len(s.members))
 	for i, m := range s.members {
-		ms := MemberStats{Member: m.id, Conns: m.conns.Load(), Requests: m.requests.Load()}
+		ms := MemberStats{Member: m.id, Conns: m.conns.Load(), Requests: m.requests.Load(),
+			Stopped: m.stopped.Load()}
 		if m.link != nil {
 			ls := m.link.Stats()
 			ms.Link = &ls
@@ -424,28 +553,13 @@ func (s *server) close() error {
 	return errors.Join(errs...)
 }
 
-// stopMembers stops the HTTP servers, destroys the stacks and closes the
-// endpoints: afterwards the dataplane holds no frame for them.
+// stopMembers stops every member not stopped yet (member.stop): afterwards
+// the dataplane holds no frame for them.
 func (s *server) stopMembers() error {
 	var errs []error
 	for _, m := range s.members {
-		if m.srv != nil {
-			if err := m.srv.Close(); err != nil {
-				errs = append(errs, err)
-			}
-		} else if m.ln != nil {
-			m.ln.Close()
-		}
-		if m.link != nil {
-			m.link.Stop() // before Destroy, which would wait for it holding the stack's lock
-		}
-		if m.stack != nil {
-			m.stack.Destroy()
-		}
-		if m.ep != nil {
-			if err := m.ep.Close(); err != nil {
-				errs = append(errs, err)
-			}
+		if err := m.stop(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	s.members = nil
