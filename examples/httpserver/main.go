@@ -562,6 +562,7 @@ func (s *server) stopMembers() error {
 			errs = append(errs, err)
 		}
 	}
-	s.members = nil
+	// s.members stays: /stats may be reading it, and stop runs once per
+	// member anyway.
 	return errors.Join(errs...)
 }
