@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xdpmux/xdpmux/pcb"
 )
@@ -38,10 +39,16 @@ type Endpoint struct {
 	opts  EndpointOptions
 	rings []*ring // by queue
 
-	// notify gets a token (non-blocking send) after each worker batch that
-	// delivered to the endpoint.
-	notify   chan struct{}
-	closedCh chan struct{}
+	// notify gets a token (non-blocking send) after a worker batch that
+	// delivered to the endpoint, when signalled was clear; the worker sets
+	// signalled, receiveOnce clears it before it looks at the rings. The
+	// store of a ring's prod index and the load of signalled (worker), and
+	// the store of signalled and the loads of prod (reader), are
+	// sequentially consistent: either the worker sees signalled clear and
+	// sends, or the reader sees the frames.
+	notify    chan struct{}
+	signalled atomic.Bool
+	closedCh  chan struct{}
 
 	mu        sync.Mutex
 	closed    bool
@@ -145,6 +152,9 @@ func (e *Endpoint) Receive(ctx context.Context, batch []Frame) (int, error) {
 }
 
 func (e *Endpoint) receiveOnce(batch []Frame) (int, error) {
+	if e.signalled.Load() {
+		e.signalled.Store(false)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {

@@ -110,6 +110,6 @@ func (r *ring) outstanding() uint32 { return r.prodW - r.done }
 // publish makes the worker's deliveries and counters visible.
 func (r *ring) publish() {
 	r.prod.Store(r.prodW)
-	r.nDelivered.Store(r.delivered)
-	r.nDropped.Store(r.dropped)
+	store(&r.nDelivered, r.delivered)
+	store(&r.nDropped, r.dropped)
 }

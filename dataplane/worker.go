@@ -19,6 +19,12 @@ import (
 // it earlier; the bound only limits the cost of a lost wake-up.
 const idleWait = 100 * time.Millisecond
 
+// pollBatches is how many rxq.BatchSize batches poll takes from a busy
+// source before it flushes: a full rx ring is drained in one pass, and the
+// per-pass costs (ring publication, endpoint wake-ups, Recycle, counter
+// publication) are paid once per up to pollBatches*rxq.BatchSize frames.
+const pollBatches = 4
+
 // counters are a queue's packet counters. The worker keeps a private copy
 // and publishes it once per batch into queueCounters.
 type counters struct {
@@ -79,7 +85,7 @@ func newWorker(d *Dataplane, q int, src rxq.Source, table *pcb.Table) *worker {
 		tz:      d.tz,
 		table:   table,
 		descs:   make([]rxq.Desc, rxq.BatchSize),
-		recycle: make([]uint64, 0, rxq.BatchSize),
+		recycle: make([]uint64, 0, pollBatches*rxq.BatchSize),
 		eps:     make([]*ring, 1),
 		kick:    make(chan struct{}, 1),
 	}
@@ -135,18 +141,26 @@ func (w *worker) run() {
 	}
 }
 
-// poll receives one batch and processes it. It returns the number of frames
-// received.
+// poll receives and processes batches until the source has no more frames
+// or pollBatches batches were taken, then flushes once. It returns the
+// number of frames received.
 func (w *worker) poll() int {
-	n := w.src.Receive(w.descs)
-	if n > 0 {
-		w.processBatch(w.descs[:n])
+	total := 0
+	for range pollBatches {
+		n := w.src.Receive(w.descs)
+		if n > 0 {
+			w.processBatch(w.descs[:n])
+		}
+		total += n
+		if n < len(w.descs) {
+			break
+		}
 	}
 	if w.returns.Load() != 0 {
 		w.collectReturns()
 	}
 	w.flush()
-	return n
+	return total
 }
 
 // processBatch classifies each frame of descs and delivers it to its
@@ -271,9 +285,15 @@ func (w *worker) flush() {
 		r.publish()
 		r.touched = false
 		w.touched[i] = nil
-		select {
-		case r.ep.notify <- struct{}{}:
-		default:
+		// One token per reader pass: after a wake-up the endpoint's
+		// readers look at every ring before they park again (receiveOnce
+		// clears signalled first), so a busy endpoint costs the worker
+		// no channel operation.
+		if ep := r.ep; !ep.signalled.Load() && !ep.signalled.Swap(true) {
+			select {
+			case ep.notify <- struct{}{}:
+			default:
+			}
 		}
 	}
 	w.touched = w.touched[:0]
@@ -290,18 +310,27 @@ func (w *worker) flush() {
 
 func (w *worker) publish() {
 	p, c := &w.pub, &w.c
-	p.rx.Store(c.rx)
-	p.delivered.Store(c.delivered)
-	p.unmatched.Store(c.unmatched)
-	p.ringFull.Store(c.ringFull)
-	p.closedDropped.Store(c.closedDropped)
-	p.resteered.Store(c.resteered)
+	store(&p.rx, c.rx)
+	store(&p.delivered, c.delivered)
+	store(&p.unmatched, c.unmatched)
+	store(&p.ringFull, c.ringFull)
+	store(&p.closedDropped, c.closedDropped)
+	store(&p.resteered, c.resteered)
 	for i := range c.malformed {
-		p.malformed[i].Store(c.malformed[i])
+		store(&p.malformed[i], c.malformed[i])
 	}
-	p.txSent.Store(c.txSent)
-	p.txDropped.Store(c.txDropped)
-	p.txInflight.Store(uint64(w.tx.inflight))
+	store(&p.txSent, c.txSent)
+	store(&p.txDropped, c.txDropped)
+	store(&p.txInflight, uint64(w.tx.inflight))
+}
+
+// store publishes v in a, which only its writer (the worker) changes.
+// Most counters do not move between two flushes: a load is a plain read,
+// a store a locked instruction on some CPUs, so store only what changed.
+func store(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
 }
 
 // allRings returns the rings the worker still knows: bound and retiring.

@@ -41,7 +41,7 @@ type Config struct {
 	Port  uint16
 	// NumFrames is the UMEM frames per queue of the AF_XDP sockets
 	// (default 16384, all on the fill ring, as bench/rxdrop); RingSize the
-	// xdpmux endpoint ring (default dataplane.DefaultRingSize).
+	// xdpmux endpoint ring (default DefaultRingSize).
 	NumFrames int
 	RingSize  int
 	// RcvBuf, when > 0, sets SO_RCVBUF on the kernel sockets (default:
@@ -66,6 +66,17 @@ type Config struct {
 	// Logf receives progress lines (default log.Printf).
 	Logf func(format string, args ...any)
 }
+
+// DefaultRingSize is the xdpmux endpoint ring of the lab: 4096 slots per
+// (queue, endpoint), four times dataplane.DefaultRingSize. On 2 CPUs shared
+// with the generator a reader is often off CPU for a few milliseconds;
+// rxdrop's buffer for that is its rx ring (NumFrames/2 slots), xdpmux's is
+// the endpoint ring, so the lab gives it a comparable depth.
+const DefaultRingSize = 4096
+
+// ReadBatch is how many packets every reader of the lab (rxdrop, xdpmux,
+// kernel) takes per call: Receive, rxq.Socket.Receive, recvmmsg.
+const ReadBatch = 256
 
 // Quick returns the CI smoke-run settings: short windows, every system,
 // every group size, a small disruption test; under a minute.
@@ -121,6 +132,9 @@ func (c *Config) fill() error {
 	}
 	if c.NumFrames == 0 {
 		c.NumFrames = 16384
+	}
+	if c.RingSize == 0 {
+		c.RingSize = DefaultRingSize
 	}
 	if c.DisruptionFlows == 0 {
 		c.DisruptionFlows = 2048

@@ -14,7 +14,6 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // group is a reuseport group of n members, each read by its own goroutine
@@ -89,7 +88,7 @@ func startXGroup(ifc *dataplane.Interface, n int, port uint16, record bool) (*xg
 // receive is member i's reader: Receive a batch, add up every payload
 // byte, Release the batch.
 func (g *xgroup) receive(i int, ep *dataplane.Endpoint) {
-	batch := make([]dataplane.Frame, rxq.BatchSize)
+	batch := make([]dataplane.Frame, ReadBatch)
 	rec := g.rec[i]
 	ctx := context.Background()
 	var acc uint64
@@ -251,7 +250,7 @@ func (h *harness) startKGroup(n int, record bool) (*kgroup, error) {
 // payload byte.
 func (g *kgroup) receive(i int, c *net.UDPConn) {
 	pc := ipv4.NewPacketConn(c)
-	msgs := make([]ipv4.Message, rxq.BatchSize)
+	msgs := make([]ipv4.Message, ReadBatch)
 	for j := range msgs {
 		msgs[j].Buffers = [][]byte{make([]byte, 2048)}
 	}

@@ -103,8 +103,8 @@ func (h *harness) runXDP() error {
 	for q, s := range socks {
 		wg.Go(func() {
 			runtime.LockOSThread()
-			descs := make([]rxq.Desc, rxq.BatchSize)
-			addrs := make([]uint64, rxq.BatchSize)
+			descs := make([]rxq.Desc, ReadBatch)
+			addrs := make([]uint64, ReadBatch)
 			umem := s.UMEM()
 			var acc uint64
 			for !stop.Load() {

@@ -63,7 +63,7 @@ func run() error {
 		backend  = flag.String("txgen-backend", "auto", "txgen backend: auto, afxdp or afpacket")
 		flows    = flag.Int("flows", 0, "generator flows (source ports; default 4096, quick 1024)")
 		size     = flag.Int("size", 0, "frame size in bytes without FCS (default 64)")
-		ring     = flag.Int("ring", 0, "xdpmux endpoint ring size (default dataplane.DefaultRingSize)")
+		ring     = flag.Int("ring", 0, "xdpmux endpoint ring size (default lab.DefaultRingSize)")
 		frames   = flag.Int("frames", 0, "UMEM frames per queue (default 16384, quick 4096)")
 		rcvbuf   = flag.Int("rcvbuf", 0, "SO_RCVBUF for the kernel sockets (default: system default)")
 		dflows   = flag.Int("disruption-flows", 0, "flows in the disruption test (default 2048, quick 512)")
