@@ -40,7 +40,7 @@ type Config struct {
 	Size  int
 	Port  uint16
 	// NumFrames is the UMEM frames per queue of the AF_XDP sockets
-	// (default 16384, all on the fill ring, as bench/rxdrop); RingSize the
+	// (default 16384, all on the fill ring); RingSize the
 	// xdpmux endpoint ring (default DefaultRingSize).
 	NumFrames int
 	RingSize  int

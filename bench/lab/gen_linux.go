@@ -65,7 +65,7 @@ func newGenerators(l *netlab.Lab, cfg *Config, dir string) (sat, fixed generator
 }
 
 // trafgen runs netsniff-ng's trafgen in the sending namespace, one process
-// per CPU (--cpus), as bench/rxdrop does.
+// per CPU (--cpus).
 type trafgen struct {
 	lab  *netlab.Lab
 	path string

@@ -10,8 +10,8 @@ import (
 )
 
 // TestMeasureQuick runs a shortened benchmark end to end and checks the
-// report's shape (never speed). It is gated like bench/rxdrop: set
-// XDPMUX_BENCH=1 and run as root.
+// report's shape (never speed). It runs only with XDPMUX_BENCH=1, as
+// root.
 func TestMeasureQuick(t *testing.T) {
 	if os.Getenv("XDPMUX_BENCH") != "1" {
 		t.Skip("benchmark: set XDPMUX_BENCH=1 to run")

@@ -27,7 +27,7 @@ func loadCounts(c []paddedCount) []uint64 {
 }
 
 // socketOptions are the AF_XDP socket options of the rxdrop and xdpmux
-// runs: bench/rxdrop's deep rings (all UMEM frames on the fill ring, an
+// runs: deep rings (all UMEM frames on the fill ring, an
 // rx ring half as deep), receive only.
 func (h *harness) socketOptions() rxq.SocketOptions {
 	o := rxq.DefaultSocketOptions()
@@ -47,11 +47,10 @@ func xskDrops(m map[string]uint64, st rxq.Stats) {
 	m["xsk_rx_invalid_descs"] += st.RxInvalidDescs
 }
 
-// runXDP measures the XDP_DROP ceiling and raw AF_XDP rxdrop (the method
-// of bench/rxdrop): the XDP program claims the port; in drop mode it drops
-// every claimed frame, otherwise it redirects them to one rxq.Socket per
-// queue, each drained by a goroutine that reads each frame's first bytes
-// and recycles it.
+// runXDP measures the XDP_DROP ceiling and raw AF_XDP rxdrop: the XDP
+// program claims the port; in drop mode it drops every claimed frame,
+// otherwise it redirects them to one rxq.Socket per queue, each drained by
+// a goroutine that reads each frame's first bytes and recycles it.
 func (h *harness) runXDP() error {
 	if h.skip(SystemXDPDrop) && h.skip(SystemRxdrop) {
 		return nil
