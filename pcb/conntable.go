@@ -12,7 +12,14 @@ import (
 type connTable struct {
 	slots []connSlot // power-of-two length, nil when empty
 	n     int
+	// rports has bit (remote port mod 64) set for every entry: a lookup
+	// whose bit is clear misses without building, hashing and comparing a
+	// 36-byte key, which keeps the common miss (a listener's traffic on a
+	// port that also has a few connected endpoints) cheap.
+	rports uint64
 }
+
+func rportBit(meta uint32) uint64 { return 1 << (meta & 63) }
 
 type connSlot struct {
 	key connKey
@@ -28,6 +35,9 @@ func (k *connKey) hash() uint64 {
 	h = (h ^ binary.LittleEndian.Uint64(k.laddr[:8])) * m
 	return h ^ h>>32
 }
+
+// mayHave reports whether an entry with remote port rport may be present.
+func (t *connTable) mayHave(rport uint16) bool { return t.rports&(1<<(rport&63)) != 0 }
 
 // get returns the ID stored for k, or 0.
 func (t *connTable) get(k *connKey) EndpointID {
@@ -50,6 +60,7 @@ func (t *connTable) put(k connKey, id EndpointID) {
 	}
 	t.insert(k, id)
 	t.n++
+	t.rports |= rportBit(k.meta)
 }
 
 func (t *connTable) insert(k connKey, id EndpointID) {
@@ -103,9 +114,18 @@ func (t *connTable) del(k *connKey) {
 	}
 	t.slots[i] = connSlot{}
 	t.n--
+	t.rports = 0
 	if t.n == 0 {
 		t.slots = nil
+		return
+	}
+	for j := range t.slots { // cold path: rebuild the filter
+		if t.slots[j].id != 0 {
+			t.rports |= rportBit(t.slots[j].key.meta)
+		}
 	}
 }
 
-func (t *connTable) clone() connTable { return connTable{slots: slices.Clone(t.slots), n: t.n} }
+func (t *connTable) clone() connTable {
+	return connTable{slots: slices.Clone(t.slots), n: t.n, rports: t.rports}
+}

@@ -28,7 +28,7 @@ func (t *Table) Lookup(f *Flow, hash uint32) EndpointID {
 	if b == nil {
 		return 0
 	}
-	if b.conns.n != 0 {
+	if b.conns.n != 0 && b.conns.mayHave(f.SrcPort) {
 		k := makeConnKey(f.Family, f.SrcPort, f.Dst, f.Src)
 		if id := b.conns.get(&k); id != 0 {
 			return id
