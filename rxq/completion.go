@@ -1,7 +1,5 @@
 package rxq
 
-import "github.com/xdpmux/xdpmux/rxq/internal"
-
 // CompletionQueue is the user side of a UMEM completion ring: the kernel
 // produces the addresses of frames it has finished transmitting. Taking an
 // address from it hands the frame back to user space.
@@ -15,15 +13,10 @@ type CompletionQueue struct {
 // NewCompletionQueue builds the consumer side of a completion ring of size
 // entries over mem.
 func NewCompletionQueue(mem []byte, off RingOffsets, size uint32) (*CompletionQueue, error) {
-	r, err := newRing(mem, off, size)
+	r, a, err := newRingOf[uint64](mem, off, size, consumerSide)
 	if err != nil {
 		return nil, err
 	}
-	a, err := internal.SliceAt[uint64](mem, off.Desc, size)
-	if err != nil {
-		return nil, err
-	}
-	r.initConsumer()
 	return &CompletionQueue{r: r, addrs: a}, nil
 }
 

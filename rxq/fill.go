@@ -1,7 +1,5 @@
 package rxq
 
-import "github.com/xdpmux/xdpmux/rxq/internal"
-
 // FillQueue is the user side of a UMEM fill ring: user space produces frame
 // addresses for the kernel to receive into. Giving an address to the fill
 // ring hands the frame to the kernel.
@@ -15,15 +13,10 @@ type FillQueue struct {
 // NewFillQueue builds the producer side of a fill ring of size entries over
 // mem (an mmap'd ring, or MemRing's memory).
 func NewFillQueue(mem []byte, off RingOffsets, size uint32) (*FillQueue, error) {
-	r, err := newRing(mem, off, size)
+	r, a, err := newRingOf[uint64](mem, off, size, producerSide)
 	if err != nil {
 		return nil, err
 	}
-	a, err := internal.SliceAt[uint64](mem, off.Desc, size)
-	if err != nil {
-		return nil, err
-	}
-	r.initProducer()
 	return &FillQueue{r: r, addrs: a}, nil
 }
 

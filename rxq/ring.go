@@ -78,6 +78,33 @@ func newRing(mem []byte, off RingOffsets, size uint32) (ring, error) {
 	return r, nil
 }
 
+// side says which end of a ring user space holds.
+type side bool
+
+const (
+	producerSide side = true  // fill, TX: user space produces
+	consumerSide side = false // RX, completion: user space consumes
+)
+
+// newRingOf builds a ring over mem with its entries (frame addresses or
+// descriptors) as a []T, its cached indices loaded for the given side.
+func newRingOf[T any](mem []byte, off RingOffsets, size uint32, s side) (ring, []T, error) {
+	r, err := newRing(mem, off, size)
+	if err != nil {
+		return r, nil, err
+	}
+	entries, err := internal.SliceAt[T](mem, off.Desc, size)
+	if err != nil {
+		return r, nil, err
+	}
+	if s == producerSide {
+		r.initProducer()
+	} else {
+		r.initConsumer()
+	}
+	return r, entries, nil
+}
+
 // initProducer and initConsumer load the shared indices into the caches;
 // a ring is built over memory that may already hold entries.
 func (r *ring) initProducer() {

@@ -1,7 +1,5 @@
 package rxq
 
-import "github.com/xdpmux/xdpmux/rxq/internal"
-
 // RXQueue is the user side of an AF_XDP RX ring: the kernel produces the
 // descriptors of received frames. Taking a descriptor hands its frame to
 // user space until it is put on the fill ring again.
@@ -15,15 +13,10 @@ type RXQueue struct {
 // NewRXQueue builds the consumer side of an RX ring of size entries over
 // mem.
 func NewRXQueue(mem []byte, off RingOffsets, size uint32) (*RXQueue, error) {
-	r, err := newRing(mem, off, size)
+	r, d, err := newRingOf[Desc](mem, off, size, consumerSide)
 	if err != nil {
 		return nil, err
 	}
-	d, err := internal.SliceAt[Desc](mem, off.Desc, size)
-	if err != nil {
-		return nil, err
-	}
-	r.initConsumer()
 	return &RXQueue{r: r, descs: d}, nil
 }
 

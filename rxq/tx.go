@@ -1,7 +1,5 @@
 package rxq
 
-import "github.com/xdpmux/xdpmux/rxq/internal"
-
 // TXQueue is the user side of an AF_XDP TX ring: user space produces the
 // descriptors of frames to send. Submitting a descriptor hands its frame to
 // the kernel until its address comes back on the completion ring.
@@ -15,15 +13,10 @@ type TXQueue struct {
 // NewTXQueue builds the producer side of a TX ring of size entries over
 // mem.
 func NewTXQueue(mem []byte, off RingOffsets, size uint32) (*TXQueue, error) {
-	r, err := newRing(mem, off, size)
+	r, d, err := newRingOf[Desc](mem, off, size, producerSide)
 	if err != nil {
 		return nil, err
 	}
-	d, err := internal.SliceAt[Desc](mem, off.Desc, size)
-	if err != nil {
-		return nil, err
-	}
-	r.initProducer()
 	return &TXQueue{r: r, descs: d}, nil
 }
 
