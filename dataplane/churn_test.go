@@ -152,13 +152,13 @@ func TestChurn(t *testing.T) {
 	for _, s := range l.set {
 		fillEmpty += s.FillEmpty()
 	}
-	t.Logf("injected %d, rx %d, delivered %d (received %d, closed-dropped %d, resteered %d), unmatched %d, malformed %d, ring full %d, fill empty %d",
-		injected.Load(), tot.RX, tot.Delivered, received.Load(), tot.ClosedDropped, tot.Resteered, tot.Unmatched, tot.MalformedTotal(), tot.RingFull, fillEmpty)
+	t.Logf("injected %d, rx %d, delivered %d (received %d, closed-dropped %d, resteered %d), unmatched %d, malformed %d, ring full %d, over budget %d, fill empty %d",
+		injected.Load(), tot.RX, tot.Delivered, received.Load(), tot.ClosedDropped, tot.Resteered, tot.Unmatched, tot.MalformedTotal(), tot.RingFull, tot.OverBudget, fillEmpty)
 	if got := tot.RX + fillEmpty; got != injected.Load() {
 		t.Errorf("rx %d + fill empty %d = %d, want injected %d", tot.RX, fillEmpty, got, injected.Load())
 	}
-	if got := tot.Delivered + tot.Unmatched + tot.MalformedTotal() + tot.RingFull; got != tot.RX {
-		t.Errorf("delivered + unmatched + malformed + ring full = %d, want rx %d", got, tot.RX)
+	if got := tot.Delivered + tot.Unmatched + tot.MalformedTotal() + tot.RingFull + tot.OverBudget; got != tot.RX {
+		t.Errorf("delivered + unmatched + malformed + ring full + over budget = %d, want rx %d", got, tot.RX)
 	}
 	if got := received.Load() + tot.ClosedDropped; got != tot.Delivered {
 		t.Errorf("received %d + closed-dropped %d = %d, want delivered %d", received.Load(), tot.ClosedDropped, got, tot.Delivered)

@@ -49,6 +49,15 @@ type Config struct {
 	// RingSize is the default delivery ring size per (queue, endpoint), a
 	// power of two; 0 means DefaultRingSize.
 	RingSize int
+	// FrameReserve is how many of each queue's UMEM frames are never lent
+	// to endpoints, kept for the fill ring; the rest is shared among the
+	// owners of bound endpoints (frame budgets, docs/DATAPLANE.md). 0
+	// means DefaultFrameReserve; negative means none.
+	FrameReserve int
+	// EndpointFloor is the least frame budget, per queue, of an endpoint
+	// (never above its ring size) and of an owner, however many share the
+	// queue; 0 means DefaultEndpointFloor.
+	EndpointFloor int
 	// Claimer, if set, is told which (protocol, port) pairs to claim.
 	Claimer Claimer
 	// LockOSThread locks each worker goroutine to an OS thread.
@@ -134,6 +143,9 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	for q, s := range cfg.Sources {
 		d.workers = append(d.workers, newWorker(d, q, s, auth.Clone()))
+	}
+	if err := d.initBudgets(); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

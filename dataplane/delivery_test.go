@@ -46,7 +46,10 @@ func TestDeliveryMatchesClassify(t *testing.T) {
 
 func testDelivery(t *testing.T, nq int, policy localgroup.Policy) {
 	const n = 3000
-	l := newLab(t, nq, rxqtest.Options{NumFrames: n, FrameSize: 2048}, Config{RingSize: 4096})
+	// Every frame stays queued until the end: no reserve, and budgets as
+	// large as the rings, so that frame budgets drop nothing here.
+	l := newLab(t, nq, rxqtest.Options{NumFrames: n, FrameSize: 2048},
+		Config{RingSize: 4096, FrameReserve: -1, EndpointFloor: 4096})
 	if err := l.d.Start(); err != nil {
 		t.Fatal(err)
 	}

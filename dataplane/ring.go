@@ -42,9 +42,11 @@ type cacheLinePad [64]byte
 // address into the next spare slot (rel), which it consumed earlier, so a
 // slot is never written by both sides at once. The worker reuses a slot only
 // after recycling what it held (prod-done <= len). One ring therefore bounds
-// everything an endpoint keeps of its queue's UMEM, queued or held: a
-// hoarding application sees its ring fill up and drops counted, and the
-// queue's fill ring never starves.
+// everything an endpoint keeps of its queue's UMEM, queued or held. The
+// worker bounds it further, to the ring's frame budget and its owner's
+// (budget.go): a hoarding application sees its drops counted on its own
+// endpoint, and other endpoints and the queue's fill ring keep their
+// frames.
 //
 // Memory ordering is that of the kernel's xsk_queue.h: a side writes the
 // slots, then publishes its index with an atomic store (release); the other
@@ -65,16 +67,22 @@ type ring struct {
 	prodW     uint32 // producer index not yet published
 	done      uint32 // next released slot to recycle
 	touched   bool   // in the worker's touched list this batch
+	budget    uint32 // prodW-done may reach at most this (budget.go)
+	own       *ownerBudget
 	delivered uint64
-	dropped   uint64
+	dropped   uint64 // ring full
+	// overBudget counts frames dropped because the ring or its owner held
+	// its frame budget.
+	overBudget uint64
 
 	// Application-private, guarded by the endpoint's mutex.
 	consA uint32
 	relA  uint32
 
 	// Published counters, written by the worker.
-	nDelivered atomic.Uint64
-	nDropped   atomic.Uint64
+	nDelivered  atomic.Uint64
+	nDropped    atomic.Uint64
+	nOverBudget atomic.Uint64
 
 	mask  uint32
 	slots []slot
@@ -112,4 +120,5 @@ func (r *ring) publish() {
 	r.prod.Store(r.prodW)
 	store(&r.nDelivered, r.delivered)
 	store(&r.nDropped, r.dropped)
+	store(&r.nOverBudget, r.overBudget)
 }

@@ -10,17 +10,20 @@ import (
 )
 
 // QueueStats are one queue's counters. Every received frame is counted once
-// in RX and once in exactly one of Delivered, Unmatched, Malformed or
-// RingFull. A delivered frame is then taken by the application, dropped
+// in RX and once in exactly one of Delivered, Unmatched, Malformed,
+// RingFull or OverBudget. A delivered frame is then taken by the application, dropped
 // when its endpoint closes (ClosedDropped) or moved to another member of the
 // group (Resteered, after which it is taken or dropped in turn).
 type QueueStats struct {
-	Queue         int
-	RX            uint64
-	Delivered     uint64
-	Unmatched     uint64
-	Malformed     [packet.NumReasons]uint64 // by reason; index OK is unused
-	RingFull      uint64
+	Queue     int
+	RX        uint64
+	Delivered uint64
+	Unmatched uint64
+	Malformed [packet.NumReasons]uint64 // by reason; index OK is unused
+	RingFull  uint64
+	// OverBudget counts frames dropped because their endpoint, or its
+	// owner, held its budget of the queue's frames (docs/DATAPLANE.md).
+	OverBudget    uint64
 	ClosedDropped uint64
 	Resteered     uint64
 	// FillEmpty is what the source lost before the worker saw it for want
@@ -44,8 +47,11 @@ type EndpointStats struct {
 	Name      string
 	Spec      string
 	Delivered uint64 // frames put on its rings, re-steered ones included
-	Dropped   uint64 // frames lost because its ring was full
-	Queued    uint64 // frames on its rings, not yet received
+	// Dropped counts every frame lost for this endpoint: its ring was full
+	// or it held its frame budget (OverBudget, included here).
+	Dropped    uint64
+	OverBudget uint64 // frames lost because it or its owner held its frame budget
+	Queued     uint64 // frames on its rings, not yet received
 }
 
 // Stats is a snapshot of the dataplane's counters.
@@ -71,6 +77,7 @@ func (d *Dataplane) Stats() Stats {
 			Delivered:     p.delivered.Load(),
 			Unmatched:     p.unmatched.Load(),
 			RingFull:      p.ringFull.Load(),
+			OverBudget:    p.overBudget.Load(),
 			ClosedDropped: p.closedDropped.Load(),
 			Resteered:     p.resteered.Load(),
 		}
@@ -89,7 +96,9 @@ func (d *Dataplane) Stats() Stats {
 		es := EndpointStats{ID: ep.id, Name: ep.name, Spec: ep.spec.String()}
 		for _, r := range ep.rings {
 			es.Delivered += r.nDelivered.Load()
-			es.Dropped += r.nDropped.Load()
+			ob := r.nOverBudget.Load()
+			es.Dropped += r.nDropped.Load() + ob
+			es.OverBudget += ob
 			es.Queued += uint64(r.prod.Load() - r.cons.Load())
 		}
 		st.Endpoints = append(st.Endpoints, es)
@@ -106,6 +115,7 @@ func (s Stats) Totals() QueueStats {
 		t.Delivered += q.Delivered
 		t.Unmatched += q.Unmatched
 		t.RingFull += q.RingFull
+		t.OverBudget += q.OverBudget
 		t.ClosedDropped += q.ClosedDropped
 		t.Resteered += q.Resteered
 		t.FillEmpty += q.FillEmpty

@@ -31,12 +31,14 @@ type counters struct {
 	rx, delivered, unmatched, ringFull, closedDropped, resteered uint64
 	malformed                                                    [packet.NumReasons]uint64
 	txSent, txDropped                                            uint64
+	overBudget                                                   uint64
 }
 
 type queueCounters struct {
 	rx, delivered, unmatched, ringFull, closedDropped, resteered atomic.Uint64
 	malformed                                                    [packet.NumReasons]atomic.Uint64
 	txSent, txDropped, txInflight                                atomic.Uint64
+	overBudget                                                   atomic.Uint64
 }
 
 // worker serves one queue: it owns the queue's Source (Receive, Recycle,
@@ -59,6 +61,8 @@ type worker struct {
 	active   []*ring // the rings of bound endpoints
 	retiring []*ring // rings of closed endpoints with frames still out
 	touched  []*ring // rings delivered to (or dropped at) in this batch
+
+	fb frameBudget // how the queue's frames are shared (budget.go)
 
 	c   counters
 	pub queueCounters
@@ -204,39 +208,59 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 			payOff: t.PayloadOff,
 			payLen: t.PayloadLen,
 		}
-		if w.deliver(r, &s) {
+		switch w.deliver(r, &s) {
+		case delivered:
 			w.c.delivered++
-		} else {
+		case ringFull:
 			w.c.ringFull++
+			w.recycleAddr(d.Addr)
+		default:
+			w.c.overBudget++
 			w.recycleAddr(d.Addr)
 		}
 	}
 }
 
-// deliver puts s on r. It fails when r is full even after collecting the
-// frames the application released into it.
-func (w *worker) deliver(r *ring, s *slot) bool {
+// deliverResult is what deliver did with a frame.
+type deliverResult uint8
+
+const (
+	delivered  deliverResult = iota
+	ringFull                 // r has no free slot
+	overBudget               // r or its owner holds its budget of the queue's frames
+)
+
+// deliver puts s on r. It fails when r is full, or holds its frame budget
+// or its owner's (budget.go), even after collecting the frames the
+// application released into it; the drop is counted on r.
+func (w *worker) deliver(r *ring, s *slot) deliverResult {
 	if !r.touched {
 		r.touched = true
 		w.touched = append(w.touched, r)
 	}
-	if r.prodW-r.done > r.mask {
+	if o := r.own; r.prodW-r.done >= r.budget || o.held >= o.share {
 		w.collect(r)
 		if r.prodW-r.done > r.mask {
 			r.dropped++
-			return false
+			return ringFull
+		}
+		if r.prodW-r.done >= r.budget || o.held >= o.share {
+			r.overBudget++
+			return overBudget
 		}
 	}
 	r.slots[r.prodW&r.mask] = *s
 	r.prodW++
+	r.own.held++
 	r.delivered++
-	return true
+	return delivered
 }
 
 // collect recycles the frames the application released into r, and queues
 // for transmission those it replied with in place.
 func (w *worker) collect(r *ring) {
 	rel := r.rel.Load()
+	r.own.held -= rel - r.done
 	for ; r.done != rel; r.done++ {
 		s := &r.slots[r.done&r.mask]
 		if s.len != 0 {
@@ -260,6 +284,7 @@ func (w *worker) collectReturns() {
 		w.collect(r)
 		w.drainStage(r)
 		if r.done == r.prodW {
+			w.dropOwner(r)
 			last := len(w.retiring) - 1
 			w.retiring[i] = w.retiring[last]
 			w.retiring[last] = nil
@@ -316,6 +341,7 @@ func (w *worker) publish() {
 	store(&p.ringFull, c.ringFull)
 	store(&p.closedDropped, c.closedDropped)
 	store(&p.resteered, c.resteered)
+	store(&p.overBudget, c.overBudget)
 	for i := range c.malformed {
 		store(&p.malformed[i], c.malformed[i])
 	}
@@ -436,9 +462,12 @@ func (w *worker) apply(m *ctlMsg) error {
 		r := m.ep.rings[w.queue]
 		w.eps[id] = r
 		w.active = append(w.active, r)
+		w.addOwner(r, m.ep.spec.Owner)
+		w.rebudget()
 	case pcb.OpUnbind:
 		if id := int(m.change.ID); id < len(w.eps) && w.eps[id] != nil {
 			w.unbindRing(w.eps[id], m.drain)
+			w.rebudget()
 		}
 	}
 	return nil
@@ -461,9 +490,11 @@ func (w *worker) unbindRing(r *ring, drain bool) {
 			break
 		}
 	}
+	r.own.eps--
 	// The endpoint is marked closed before its unbind is posted, so cons no
 	// longer moves.
 	cons := r.cons.Load()
+	r.own.held -= r.prodW - cons
 	for i := cons; i != r.prodW; i++ {
 		s := r.slots[i&r.mask]
 		if drain && w.resteer(&s) {
@@ -478,6 +509,8 @@ func (w *worker) unbindRing(r *ring, drain bool) {
 	w.collect(r)
 	if r.done != r.prodW {
 		w.retiring = append(w.retiring, r)
+	} else {
+		w.dropOwner(r)
 	}
 	w.flush()
 }
@@ -489,7 +522,7 @@ func (w *worker) resteer(s *slot) bool {
 	if reason != packet.OK || uint64(id) >= uint64(len(w.eps)) || w.eps[id] == nil {
 		return false
 	}
-	return w.deliver(w.eps[id], s)
+	return w.deliver(w.eps[id], s) == delivered
 }
 
 // frameAccount is where one queue's frames are.

@@ -94,6 +94,7 @@ func resetRings(w *worker) {
 	w.touched = w.touched[:0]
 	for _, r := range w.active {
 		c := r.cons.Load() // no application: rel == cons == done
+		r.own.held -= r.prodW - c
 		r.prodW, r.done = c, c
 	}
 }
