@@ -238,13 +238,13 @@ func (w *worker) deliver(r *ring, s *slot) deliverResult {
 		r.touched = true
 		w.touched = append(w.touched, r)
 	}
-	if o := r.own; r.prodW-r.done >= r.budget || o.held >= o.share {
+	if o := r.own; r.outstanding() >= r.budget || o.held >= o.share {
 		w.collect(r)
-		if r.prodW-r.done > r.mask {
+		if r.outstanding() > r.mask {
 			r.dropped++
 			return ringFull
 		}
-		if r.prodW-r.done >= r.budget || o.held >= o.share {
+		if r.outstanding() >= r.budget || o.held >= o.share {
 			r.overBudget++
 			return overBudget
 		}
