@@ -23,6 +23,7 @@ type metricsCollector struct {
 
 	qRX, qDelivered, qUnmatched, qMalformed, qRingFull, qClosedDropped, qResteered, qFillEmpty *prometheus.Desc
 	epDelivered, epDropped, epQueued, groupMembers                                             *prometheus.Desc
+	qOverBudget, epOverBudget                                                                  *prometheus.Desc
 	xskRxDropped, xskRxInvalid, xskRxRingFull, xskFillEmpty, xskTxInvalid, xskTxRingEmpty      *prometheus.Desc
 	progRedirected, progPassed, progDropped                                                    *prometheus.Desc
 }
@@ -41,11 +42,13 @@ func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDP
 		qUnmatched:     d("queue_unmatched_total", "Frames no endpoint matched.", q),
 		qMalformed:     d("queue_malformed_total", "Frames that did not parse, by reason.", []string{"queue", "reason"}),
 		qRingFull:      d("queue_ring_full_total", "Frames dropped because the endpoint's delivery ring was full.", q),
+		qOverBudget:    d("queue_over_budget_total", "Frames dropped because their endpoint, or its owner, held its budget of the queue's UMEM frames.", q),
 		qClosedDropped: d("queue_closed_dropped_total", "Delivered frames dropped because their endpoint closed.", q),
 		qResteered:     d("queue_resteered_total", "Frames moved to another group member when theirs closed (drain).", q),
 		qFillEmpty:     d("queue_fill_empty_total", "Frames the source lost for want of a free frame.", q),
 		epDelivered:    d("endpoint_delivered_total", "Frames delivered to the endpoint.", ep),
-		epDropped:      d("endpoint_dropped_total", "Frames dropped because the endpoint's ring was full.", ep),
+		epDropped:      d("endpoint_dropped_total", "Frames dropped for the endpoint: its ring was full or it held its frame budget (over budget included).", ep),
+		epOverBudget:   d("endpoint_over_budget_total", "Frames dropped because the endpoint, or its owner, held its budget of a queue's UMEM frames.", ep),
 		epQueued:       d("endpoint_queued", "Frames on the endpoint's rings, not yet received.", ep),
 		groupMembers:   d("group_members", "Open endpoints bound to the address (a reuseport group's size; 1 for a plain endpoint).", []string{"spec"}),
 		xskRxDropped:   d("xsk_rx_dropped_total", "XDP_STATISTICS rx_dropped of the queue's AF_XDP socket.", xq),
@@ -62,8 +65,8 @@ func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDP
 
 // Describe sends every descriptor; the info gauge's labels are constant.
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.qRX, c.qDelivered, c.qUnmatched, c.qMalformed, c.qRingFull,
-		c.qClosedDropped, c.qResteered, c.qFillEmpty, c.epDelivered, c.epDropped, c.epQueued, c.groupMembers,
+	for _, d := range []*prometheus.Desc{c.qRX, c.qDelivered, c.qUnmatched, c.qMalformed, c.qRingFull, c.qOverBudget,
+		c.epOverBudget, c.qClosedDropped, c.qResteered, c.qFillEmpty, c.epDelivered, c.epDropped, c.epQueued, c.groupMembers,
 		c.xskRxDropped, c.xskRxInvalid, c.xskRxRingFull, c.xskFillEmpty, c.xskTxInvalid, c.xskTxRingEmpty,
 		c.progRedirected, c.progPassed, c.progDropped, c.infoLabeled()} {
 		ch <- d
@@ -95,6 +98,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.qMalformed, qs.Malformed[r], q, r.String())
 		}
 		counter(c.qRingFull, qs.RingFull, q)
+		counter(c.qOverBudget, qs.OverBudget, q)
 		counter(c.qClosedDropped, qs.ClosedDropped, q)
 		counter(c.qResteered, qs.Resteered, q)
 		counter(c.qFillEmpty, qs.FillEmpty, q)
@@ -103,6 +107,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range st.Endpoints {
 		counter(c.epDelivered, e.Delivered, e.Name, e.Spec)
 		counter(c.epDropped, e.Dropped, e.Name, e.Spec)
+		counter(c.epOverBudget, e.OverBudget, e.Name, e.Spec)
 		gauge(c.epQueued, float64(e.Queued), e.Name, e.Spec)
 		members[e.Spec]++
 	}
