@@ -36,8 +36,11 @@
 // ring (queued), then to the application (between Receive and Release), then
 // to the ring again (released, until the worker recycles it). The ring of a
 // (queue, endpoint) has room for every frame the endpoint keeps of that
-// queue, queued or held, so an application that holds frames too long only
-// fills its own ring (ring-full drops, counted) and never starves the queue.
+// queue, queued or held, and the worker lets an endpoint, and its owner,
+// keep only a budget of the queue's frames (docs/DATAPLANE.md), so an
+// application that holds frames too long only loses its own frames
+// (ring-full and over-budget drops, counted on it) and never starves the
+// queue.
 // CheckFrames verifies that these places add up to the UMEM's frame count.
 //
 // Closing an endpoint stops its readers, unbinds it from every worker, and
