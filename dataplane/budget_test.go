@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -531,4 +532,49 @@ func testBudgetModel(t *testing.T, seed uint64) *budgetModel {
 		t.Fatal(err)
 	}
 	return m
+}
+
+func TestDefaultFrameReserve(t *testing.T) {
+	for _, tc := range []struct{ total, want int }{
+		{64, 32}, {256, 128}, {512, 256}, {1024, 256}, {2048, 256}, {4096, 512}, {65536, 8192},
+	} {
+		if got := DefaultFrameReserve(tc.total); got != tc.want {
+			t.Errorf("DefaultFrameReserve(%d): got %d, want %d", tc.total, got, tc.want)
+		}
+	}
+}
+
+// TestBudgetConfig checks that New validates FrameReserve and EndpointFloor.
+func TestBudgetConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+	}{
+		{"defaults", Config{}, false},
+		{"no reserve", Config{FrameReserve: -1}, false},
+		{"reserve all but one", Config{FrameReserve: 255}, false},
+		{"reserve everything", Config{FrameReserve: 256}, true},
+		{"negative floor", Config{EndpointFloor: -1}, true},
+		{"large floor", Config{EndpointFloor: 1 << 20}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := rxqtest.NewSet(2, rxqtest.Options{NumFrames: 256, FrameSize: 2048})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.cfg.Sources = rxqtest.Sources(set)
+			d, err := New(tc.cfg)
+			if tc.wantErr {
+				if !errors.Is(err, ErrInvalidConfig) {
+					t.Errorf("New: got %v, want ErrInvalidConfig", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			d.Close()
+		})
+	}
 }
