@@ -97,9 +97,9 @@ type Dataplane struct {
 	epClaims   map[pcb.EndpointID][]claimKey
 	local      []netip.Addr // local addresses, normalized
 	checkAddrs bool         // specific binds must name a local address
-	started bool
-	closed  bool
-	wg      sync.WaitGroup // worker goroutines
+	started    bool
+	closed     bool
+	wg         sync.WaitGroup // worker goroutines
 
 	// postMu[q] serializes Recycle calls on source q once the workers are
 	// gone (frames released after Close).
@@ -158,7 +158,7 @@ func New(cfg Config) (*Dataplane, error) {
 		epClaims:   make(map[pcb.EndpointID][]claimKey),
 		local:      normalizeAddrs(cfg.LocalAddrs),
 		checkAddrs: len(cfg.LocalAddrs) > 0 || cfg.Claimer != nil,
-		postMu: make([]sync.Mutex, len(cfg.Sources)),
+		postMu:     make([]sync.Mutex, len(cfg.Sources)),
 	}
 	for q, s := range cfg.Sources {
 		d.workers = append(d.workers, newWorker(d, q, s, auth.Clone()))
