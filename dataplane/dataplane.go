@@ -93,13 +93,16 @@ type Dataplane struct {
 	eps     []*Endpoint
 	freeIDs []pcb.EndpointID
 	claims  map[claimKey]int // endpoints per claimed (proto, addr, port)
-	// epClaims are the claims each bound endpoint holds a reference to.
+	started bool
+	closed  bool
+	wg      sync.WaitGroup // worker goroutines
+
+	// Under ctlMu too: the claims each bound endpoint holds a reference to,
+	// and the local addresses (normalized) with whether specific binds are
+	// checked against them.
 	epClaims   map[pcb.EndpointID][]claimKey
-	local      []netip.Addr // local addresses, normalized
-	checkAddrs bool         // specific binds must name a local address
-	started    bool
-	closed     bool
-	wg         sync.WaitGroup // worker goroutines
+	local      []netip.Addr
+	checkAddrs bool
 
 	// postMu[q] serializes Recycle calls on source q once the workers are
 	// gone (frames released after Close).
@@ -154,12 +157,11 @@ func New(cfg Config) (*Dataplane, error) {
 		auth:   auth,
 		eps:    make([]*Endpoint, 1), // ID 0 means none
 		claims: make(map[claimKey]int),
-
-		epClaims:   make(map[pcb.EndpointID][]claimKey),
-		local:      normalizeAddrs(cfg.LocalAddrs),
-		checkAddrs: len(cfg.LocalAddrs) > 0 || cfg.Claimer != nil,
-		postMu:     make([]sync.Mutex, len(cfg.Sources)),
+		postMu: make([]sync.Mutex, len(cfg.Sources)),
 	}
+	d.epClaims = make(map[pcb.EndpointID][]claimKey)
+	d.local = normalizeAddrs(cfg.LocalAddrs)
+	d.checkAddrs = len(cfg.LocalAddrs) > 0 || cfg.Claimer != nil
 	for q, s := range cfg.Sources {
 		d.workers = append(d.workers, newWorker(d, q, s, auth.Clone()))
 	}
