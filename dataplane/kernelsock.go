@@ -53,6 +53,8 @@ func (s KernelSocket) receives() (v4, v6 bool, addr netip.Addr) {
 	switch {
 	case a.Is4In6():
 		return true, false, a.Unmap()
+	case a.Is4() && a.IsUnspecified():
+		return true, false, netip.Addr{}
 	case a.Is4():
 		return true, false, a
 	case a.IsUnspecified(): // [::]

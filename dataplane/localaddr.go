@@ -147,22 +147,24 @@ func (d *Dataplane) SetLocalAddrs(addrs []netip.Addr) error {
 		return nil
 	}
 	d.local = local
+	// Every new claim first, then the claims no longer needed, so an
+	// address that stays is never unclaimed in between.
 	var errs []error
+	changed := make(map[pcb.EndpointID][]claimKey)
 	for id, old := range d.epClaims {
-		ep := d.eps[id]
-		if ep == nil {
-			continue
-		}
-		keys := d.claimSet(ep.spec)
+		keys := d.claimSet(d.eps[id].spec)
 		if slices.Equal(keys, old) {
 			continue
 		}
 		if err := d.claim(keys); err != nil {
-			errs = append(errs, fmt.Errorf("endpoint %s: %w", ep.spec, err))
+			errs = append(errs, fmt.Errorf("endpoint %s: %w", d.eps[id].spec, err))
 			continue // keeps its old claims
 		}
-		if err := d.unclaim(old); err != nil {
-			errs = append(errs, fmt.Errorf("endpoint %s: %w", ep.spec, err))
+		changed[id] = keys
+	}
+	for id, keys := range changed {
+		if err := d.unclaim(d.epClaims[id]); err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %s: %w", d.eps[id].spec, err))
 		}
 		d.epClaims[id] = keys
 	}
