@@ -93,6 +93,13 @@ func (v *nsView) setErr(err error) {
 	v.errMu.Unlock()
 }
 
+// err returns the address watcher's last error.
+func (v *nsView) err() error {
+	v.errMu.Lock()
+	defer v.errMu.Unlock()
+	return v.lastErr
+}
+
 // watch calls d.SetLocalAddrs with the namespace's addresses after every
 // change (several changes waiting are read at once), until stop. When the
 // subscription ends on its own (a receive error such as ENOBUFS), it
