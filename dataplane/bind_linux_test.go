@@ -35,12 +35,16 @@ func TestInterfaceBindChecks(t *testing.T) {
 		udpPort  = 6001
 		tcpPort  = 6002
 		peerPort = 6003
+		v6Port   = 6004 // a v6-only [::] listener
+		dualPort = 6005 // a dual-stack [::] listener
 	)
 	// The kernel's sockets: in RecvNS, bound to the lab's address or the
 	// wildcard; a listener in SendNS that RecvNS connects to.
 	var (
 		udpK     *net.UDPConn
 		tcpK     net.Listener
+		v6K      net.Listener
+		dualK    net.Listener
 		peer     net.Listener
 		estab    net.Conn
 		estabErr error
@@ -69,6 +73,12 @@ func TestInterfaceBindChecks(t *testing.T) {
 		if tcpK, err = net.Listen("tcp4", netip.AddrPortFrom(netip.IPv4Unspecified(), tcpPort).String()); err != nil {
 			return err
 		}
+		if v6K, err = net.Listen("tcp6", netip.AddrPortFrom(netip.IPv6Unspecified(), v6Port).String()); err != nil {
+			return err
+		}
+		if dualK, err = net.Listen("tcp", netip.AddrPortFrom(netip.IPv6Unspecified(), dualPort).String()); err != nil {
+			return err
+		}
 		d := net.Dialer{Timeout: 5 * time.Second}
 		estab, estabErr = d.Dial("tcp4", netip.AddrPortFrom(lab.SendAddr, peerPort).String())
 		return nil
@@ -78,6 +88,8 @@ func TestInterfaceBindChecks(t *testing.T) {
 	}
 	defer udpK.Close()
 	defer tcpK.Close()
+	defer v6K.Close()
+	defer dualK.Close()
 	if estabErr != nil {
 		t.Fatal(estabErr)
 	}
@@ -109,6 +121,9 @@ func TestInterfaceBindChecks(t *testing.T) {
 		{"tcp under a kernel wildcard listener", pcb.Spec{Proto: pcb.TCP, Local: at(lab.RecvAddr, tcpPort)}, nil, syscall.EADDRINUSE, "LISTEN 0.0.0.0"},
 		{"tcp on an established connection's port", pcb.Spec{Proto: pcb.TCP, Local: at(any4, estabPort)}, nil, syscall.EADDRINUSE, "ESTAB"},
 		{"udp on the connection's port", pcb.Spec{Proto: pcb.UDP, Local: at(any4, estabPort)}, nil, nil, ""},
+		{"tcp v4 beside a v6-only [::] listener", pcb.Spec{Proto: pcb.TCP, Local: at(any4, v6Port)}, nil, nil, ""},
+		{"tcp v6 under a v6-only [::] listener", pcb.Spec{Proto: pcb.TCP, Local: at(netip.IPv6Unspecified(), v6Port)}, nil, syscall.EADDRINUSE, "LISTEN [::]"},
+		{"tcp v4 under a dual-stack [::] listener", pcb.Spec{Proto: pcb.TCP, Local: at(lab.RecvAddr, dualPort)}, nil, syscall.EADDRINUSE, "LISTEN [::]"},
 		{"non-local address", pcb.Spec{Proto: pcb.UDP, Local: at(netip.MustParseAddr("198.19.99.99"), 6010)}, nil, syscall.EADDRNOTAVAIL, "not a local address"},
 		{"below the namespace's port start", pcb.Spec{Proto: pcb.UDP, Local: at(any4, 1500)}, &Cred{UID: 65534}, syscall.EACCES, "ip_unprivileged_port_start 2000"},
 		{"above the namespace's port start", pcb.Spec{Proto: pcb.UDP, Local: at(any4, 2000)}, &Cred{UID: 65534}, nil, ""},

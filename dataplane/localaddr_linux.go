@@ -203,6 +203,7 @@ func (k diagSockets) Sockets(proto pcb.Proto, port uint16) ([]KernelSocket, erro
 			Local:  s.Local,
 			Remote: s.Remote,
 			IPv6:   s.IPv6,
+			V6Only: s.V6Only,
 			State:  sockdiag.StateName(uint8(proto), s.State),
 			UID:    s.UID,
 			Inode:  s.Inode,

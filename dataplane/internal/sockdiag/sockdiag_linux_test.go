@@ -23,6 +23,7 @@ func TestSocketsInNamespace(t *testing.T) {
 		c   *Conn
 		udp *net.UDPConn
 		tcp net.Listener
+		v6  net.Listener
 	)
 	err := lab.InRecv(func() error {
 		ns, err := netns.Get()
@@ -36,7 +37,10 @@ func TestSocketsInNamespace(t *testing.T) {
 		if udp, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.RecvAddr, port))); err != nil {
 			return err
 		}
-		tcp, err = net.Listen("tcp", "[::]:6101") // dual-stack
+		if tcp, err = net.Listen("tcp", "[::]:6101"); err != nil { // dual-stack
+			return err
+		}
+		v6, err = net.Listen("tcp6", "[::]:6102") // Go sets IPV6_V6ONLY
 		return err
 	})
 	if err != nil {
@@ -45,6 +49,7 @@ func TestSocketsInNamespace(t *testing.T) {
 	defer c.Close()
 	defer udp.Close()
 	defer tcp.Close()
+	defer v6.Close()
 
 	tests := []struct {
 		proto uint8
@@ -54,6 +59,8 @@ func TestSocketsInNamespace(t *testing.T) {
 		{unix.IPPROTO_UDP, port, []Socket{{Proto: unix.IPPROTO_UDP, Local: netip.AddrPortFrom(lab.RecvAddr, port),
 			Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), State: unix.BPF_TCP_CLOSE}}},
 		{unix.IPPROTO_TCP, port, []Socket{{Proto: unix.IPPROTO_TCP, IPv6: true, Local: netip.AddrPortFrom(netip.IPv6Unspecified(), port),
+			Remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), State: unix.BPF_TCP_LISTEN}}},
+		{unix.IPPROTO_TCP, port + 1, []Socket{{Proto: unix.IPPROTO_TCP, IPv6: true, V6Only: true, Local: netip.AddrPortFrom(netip.IPv6Unspecified(), port+1),
 			Remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0), State: unix.BPF_TCP_LISTEN}}},
 		{unix.IPPROTO_UDP, port + 1, nil},
 	}
