@@ -136,6 +136,16 @@ func ParseAllowRule(s string) (AllowRule, error) {
 	return r, nil
 }
 
+// validate checks rules built without ParseAllowRule.
+func (p *AccessPolicy) validate() error {
+	for _, r := range p.Allow {
+		if r.FirstPort == 0 || r.FirstPort > r.LastPort || (r.Proto != 0 && r.Proto != pcb.UDP && r.Proto != pcb.TCP) {
+			return fmt.Errorf("%w: allow rule %+v: want ports 1..65535, first <= last, proto udp, tcp or 0", ErrInvalidConfig, r)
+		}
+	}
+	return nil
+}
+
 func parsePort(s string) (uint16, error) {
 	n, err := strconv.ParseUint(s, 10, 16)
 	if err != nil || n == 0 {

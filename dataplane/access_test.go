@@ -185,3 +185,26 @@ func TestBindAccess(t *testing.T) {
 		t.Errorf("port 22 as uid 0: %v", err)
 	}
 }
+
+func TestNewRejectsBadAllowRule(t *testing.T) {
+	for _, r := range []AllowRule{
+		{UID: 1, FirstPort: 0, LastPort: 10},
+		{UID: 1, FirstPort: 20, LastPort: 10},
+		{UID: 1, Proto: 1, FirstPort: 10, LastPort: 10},
+	} {
+		set, err := rxqtest.NewSet(1, rxqtest.Options{NumFrames: 64, FrameSize: 2048})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(Config{Sources: rxqtest.Sources(set), Access: AccessPolicy{Allow: []AllowRule{r}}})
+		if !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("rule %+v: got %v, want ErrInvalidConfig", r, err)
+		}
+		if d != nil {
+			d.Close()
+		}
+		for _, s := range set {
+			s.Close()
+		}
+	}
+}

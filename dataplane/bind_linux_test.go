@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -253,5 +254,35 @@ func TestInterfaceAddressFollow(t *testing.T) {
 	}
 	if err := ifc.view.err(); err != nil {
 		t.Errorf("address watcher: %v", err)
+	}
+}
+
+// TestInterfaceCloseStopsWatcher: the address subscription and its
+// watcher end with Close.
+func TestInterfaceCloseStopsWatcher(t *testing.T) {
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1, Prefix: bindLabPrefix})
+	before := runtime.NumGoroutine()
+	var ifc *Interface
+	if err := lab.InRecv(func() (err error) {
+		ifc, err = OpenInterface(InterfaceConfig{Ifname: lab.RecvIf})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := runtime.NumGoroutine(); n <= before+2 {
+		t.Errorf("%d goroutines open, %d before: want workers and the watcher", n, before)
+	}
+	if err := ifc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after close, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := ifc.SetLocalAddrs(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("SetLocalAddrs after close: %v", err)
 	}
 }

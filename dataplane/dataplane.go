@@ -129,6 +129,9 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.Access.UnprivilegedPortStart == 0 {
 		cfg.Access.UnprivilegedPortStart = DefaultUnprivilegedPortStart
 	}
+	if err := cfg.Access.validate(); err != nil {
+		return nil, err
+	}
 	cfg.Access.Allow = append([]AllowRule(nil), cfg.Access.Allow...)
 	if err := checkRingSize(cfg.RingSize); err != nil {
 		return nil, err
