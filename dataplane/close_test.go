@@ -167,26 +167,36 @@ type fakeClaimer struct {
 	failOn uint16
 }
 
-func (c *fakeClaimer) Claim(proto uint8, port uint16) error {
+func (c *fakeClaimer) Claim(proto uint8, addr netip.Addr, port uint16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if port == c.failOn {
 		return errors.New("map full")
 	}
-	c.log = append(c.log, fmt.Sprintf("claim %d/%d", proto, port))
+	c.log = append(c.log, fmt.Sprintf("claim %d/%s", proto, netip.AddrPortFrom(addr, port)))
 	return nil
 }
 
-func (c *fakeClaimer) Unclaim(proto uint8, port uint16) error {
+func (c *fakeClaimer) Unclaim(proto uint8, addr netip.Addr, port uint16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.log = append(c.log, fmt.Sprintf("unclaim %d/%d", proto, port))
+	c.log = append(c.log, fmt.Sprintf("unclaim %d/%s", proto, netip.AddrPortFrom(addr, port)))
 	return nil
+}
+
+// takeLog returns the operations logged since the last call.
+func (c *fakeClaimer) takeLog() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.log
+	c.log = nil
+	return l
 }
 
 func TestClaimer(t *testing.T) {
 	c := &fakeClaimer{failOn: 666}
-	l := newLab(t, 2, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{Claimer: c})
+	local := []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("2001:2::1")}
+	l := newLab(t, 2, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{Claimer: c, LocalAddrs: local})
 	if err := l.d.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +220,7 @@ func TestClaimer(t *testing.T) {
 	a.Close()
 	b.Close()
 	tc.Close()
-	want := []string{"claim 17/53", "claim 6/53", "unclaim 17/53", "unclaim 6/53"}
+	want := []string{"claim 17/198.18.0.1:53", "claim 6/[2001:2::1]:53", "unclaim 17/198.18.0.1:53", "unclaim 6/[2001:2::1]:53"}
 	if !slices.Equal(c.log, want) {
 		t.Errorf("claims: got %q, want %q", c.log, want)
 	}
@@ -220,8 +230,8 @@ func TestClaimer(t *testing.T) {
 		t.Errorf("ID not reused: %d", e.ID())
 	}
 	l.d.Close()
-	if got := c.log[len(c.log)-1]; got != "unclaim 17/53" {
-		t.Errorf("close: last claim op %q, want unclaim 17/53", got)
+	if got := c.log[len(c.log)-1]; got != "unclaim 17/198.18.0.1:53" {
+		t.Errorf("close: last claim op %q, want unclaim 17/198.18.0.1:53", got)
 	}
 	if _, err := l.d.Bind(udpSpec("0.0.0.0:55", false), EndpointOptions{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("bind after close: got %v, want ErrClosed", err)

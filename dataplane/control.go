@@ -17,6 +17,10 @@ type EndpointOptions struct {
 	Drain bool
 	// RingSize overrides Config.RingSize for this endpoint's rings.
 	RingSize int
+	// Cred is who binds, checked against Config.Access; nil means the
+	// embedding process itself (its effective uid and CAP_NET_BIND_SERVICE
+	// in CapEff). The control socket sets the peer's.
+	Cred *Cred
 }
 
 // broadcast sends m to every worker and waits until each has applied it: on
@@ -58,8 +62,18 @@ func (d *Dataplane) allocID() pcb.EndpointID {
 }
 
 // Bind binds an endpoint (SPEC section 4). On return every worker delivers
-// the endpoint's traffic. Errors wrap pcb.ErrAddrInUse, pcb.ErrGroupFull,
-// pcb.ErrInvalidSpec, ErrInvalidConfig or ErrClosed, and name the spec.
+// the endpoint's traffic.
+//
+// The bind is checked as the kernel would check a socket's bind by the same
+// user in the dataplane's namespace, in the kernel's order, before anything
+// is claimed (docs/SEMANTICS.md, "Who may bind what"): a specific local
+// address must be local (ErrAddrNotAvail, matching syscall.EADDRNOTAVAIL);
+// opts.Cred must be allowed the port by Config.Access (ErrPermission,
+// matching syscall.EACCES); no kernel socket may hold the address and port
+// (pcb.ErrAddrInUse, matching syscall.EADDRINUSE), nor another endpoint
+// (pcb.ErrAddrInUse, pcb.ErrGroupFull). Other errors wrap
+// pcb.ErrInvalidSpec, ErrInvalidConfig or ErrClosed. Every error names the
+// spec.
 func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error) {
 	size := opts.RingSize
 	if size == 0 {
@@ -73,21 +87,36 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 	if d.closed {
 		return nil, fmt.Errorf("bind %s: %w", spec, ErrClosed)
 	}
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if err := d.checkLocal(spec); err != nil {
+		return nil, err
+	}
+	cred := opts.Cred
+	if cred == nil {
+		self := selfCred()
+		cred = &self
+	}
+	if err := d.cfg.Access.authorize(spec, *cred); err != nil {
+		return nil, err
+	}
+	if err := d.checkKernel(spec); err != nil {
+		return nil, err
+	}
 	id := d.allocID()
 	if err := d.auth.Bind(id, spec); err != nil {
 		d.freeIDs = append(d.freeIDs, id)
 		return nil, err // pcb's error names the spec
 	}
-	k := claimKey{spec.Proto, spec.Local.Port()}
-	if d.claims[k] == 0 && d.cfg.Claimer != nil {
-		// Claimed before any worker can see the binding.
-		if err := d.cfg.Claimer.Claim(uint8(k.proto), k.port); err != nil {
-			_ = d.auth.Unbind(id)
-			d.freeIDs = append(d.freeIDs, id)
-			return nil, fmt.Errorf("bind %s: claim port: %w", spec, err)
-		}
+	// Claimed before any worker can see the binding.
+	keys := d.claimSet(spec)
+	if err := d.claim(keys); err != nil {
+		_ = d.auth.Unbind(id)
+		d.freeIDs = append(d.freeIDs, id)
+		return nil, fmt.Errorf("bind %s: %w", spec, err)
 	}
-	d.claims[k]++
+	d.epClaims[id] = keys
 	ep := newEndpoint(d, id, spec, opts, size)
 	d.eps[id] = ep
 	m := &ctlMsg{op: msgChange, change: pcb.Change{Op: pcb.OpBind, ID: id, Spec: spec}, ep: ep}
@@ -113,16 +142,11 @@ func (d *Dataplane) unbindLocked(ep *Endpoint) error {
 	errs = append(errs, m.errs...)
 	d.eps[ep.id] = nil
 	d.freeIDs = append(d.freeIDs, ep.id)
-	k := claimKey{ep.spec.Proto, ep.spec.Local.Port()}
-	if d.claims[k]--; d.claims[k] <= 0 {
-		delete(d.claims, k)
-		// Unclaimed after the last endpoint on the port left every worker.
-		if d.cfg.Claimer != nil {
-			if err := d.cfg.Claimer.Unclaim(uint8(k.proto), k.port); err != nil {
-				errs = append(errs, fmt.Errorf("unclaim port: %w", err))
-			}
-		}
+	// Unclaimed after the last endpoint on the address left every worker.
+	if err := d.unclaim(d.epClaims[ep.id]); err != nil {
+		errs = append(errs, err)
 	}
+	delete(d.epClaims, ep.id)
 	return errors.Join(errs...)
 }
 

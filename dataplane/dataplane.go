@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/xdpmux/xdpmux/pcb"
@@ -28,11 +29,14 @@ var (
 // delivery ring.
 const DefaultRingSize = 1024
 
-// Claimer keeps the XDP program's claimed (protocol, destination port) set
-// in step with the bound endpoints. xdpprog.Program satisfies it.
+// Claimer keeps the XDP program's claimed (protocol, destination address,
+// destination port) set in step with the bound endpoints. addr is always one
+// specific address, IPv4 unmapped, never unspecified: a wildcard endpoint is
+// claimed on each local address it can receive. xdpprog.Program satisfies
+// it.
 type Claimer interface {
-	Claim(proto uint8, port uint16) error
-	Unclaim(proto uint8, port uint16) error
+	Claim(proto uint8, addr netip.Addr, port uint16) error
+	Unclaim(proto uint8, addr netip.Addr, port uint16) error
 }
 
 // Config configures a Dataplane.
@@ -58,8 +62,25 @@ type Config struct {
 	// (never above its ring size) and of an owner, however many share the
 	// queue; 0 means DefaultEndpointFloor.
 	EndpointFloor int
-	// Claimer, if set, is told which (protocol, port) pairs to claim.
+	// Claimer, if set, is told which (protocol, address, port) triples to
+	// claim.
 	Claimer Claimer
+	// LocalAddrs are the host's local addresses (SetLocalAddrs changes
+	// them): a bind to a specific address must name one of them, and a
+	// wildcard bind claims each of its family but loopback ones. A
+	// Dataplane with neither LocalAddrs nor a Claimer checks no address.
+	// OpenInterface fills it with every address of the interface's
+	// namespace and follows their changes.
+	LocalAddrs []netip.Addr
+	// AllowNonlocal lets a bind name a specific address that is not local
+	// (as net.ipv4.ip_nonlocal_bind); it is claimed all the same.
+	AllowNonlocal bool
+	// Access decides which uid may bind which port (AccessPolicy).
+	Access AccessPolicy
+	// KernelSockets, if set, is asked before each bind whether a kernel
+	// socket holds the address and port (then the bind fails with
+	// pcb.ErrAddrInUse). OpenInterface fills it.
+	KernelSockets KernelSockets
 	// LockOSThread locks each worker goroutine to an OS thread.
 	LockOSThread bool
 	// CPUs, if not empty, pins worker q to CPUs[q%len(CPUs)] (implies
@@ -80,19 +101,21 @@ type Dataplane struct {
 	auth    *pcb.Table // the authority table
 	eps     []*Endpoint
 	freeIDs []pcb.EndpointID
-	claims  map[claimKey]int // bound endpoints per claimed (proto, port)
+	claims  map[claimKey]int // endpoints per claimed (proto, addr, port)
 	started bool
 	closed  bool
 	wg      sync.WaitGroup // worker goroutines
 
+	// Under ctlMu too: the claims each bound endpoint holds a reference to,
+	// and the local addresses (normalized) with whether specific binds are
+	// checked against them.
+	epClaims   map[pcb.EndpointID][]claimKey
+	local      []netip.Addr
+	checkAddrs bool
+
 	// postMu[q] serializes Recycle calls on source q once the workers are
 	// gone (frames released after Close).
 	postMu []sync.Mutex
-}
-
-type claimKey struct {
-	proto pcb.Proto
-	port  uint16
 }
 
 // New validates cfg and builds a Dataplane whose workers are not yet
@@ -112,6 +135,13 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.RingSize == 0 {
 		cfg.RingSize = DefaultRingSize
 	}
+	if cfg.Access.UnprivilegedPortStart == 0 {
+		cfg.Access.UnprivilegedPortStart = DefaultUnprivilegedPortStart
+	}
+	if err := cfg.Access.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Access.Allow = append([]AllowRule(nil), cfg.Access.Allow...)
 	if err := checkRingSize(cfg.RingSize); err != nil {
 		return nil, err
 	}
@@ -141,6 +171,9 @@ func New(cfg Config) (*Dataplane, error) {
 		claims: make(map[claimKey]int),
 		postMu: make([]sync.Mutex, len(cfg.Sources)),
 	}
+	d.epClaims = make(map[pcb.EndpointID][]claimKey)
+	d.local = normalizeAddrs(cfg.LocalAddrs)
+	d.checkAddrs = len(cfg.LocalAddrs) > 0 || cfg.Claimer != nil
 	for q, s := range cfg.Sources {
 		d.workers = append(d.workers, newWorker(d, q, s, auth.Clone()))
 	}
@@ -209,12 +242,13 @@ func (d *Dataplane) Close() error {
 	var errs []error
 	for k := range d.claims {
 		if d.cfg.Claimer != nil {
-			if err := d.cfg.Claimer.Unclaim(uint8(k.proto), k.port); err != nil {
-				errs = append(errs, fmt.Errorf("unclaim %v/%d: %w", k.proto, k.port, err))
+			if err := d.cfg.Claimer.Unclaim(uint8(k.proto), k.addr, k.port); err != nil {
+				errs = append(errs, fmt.Errorf("unclaim %s: %w", k, err))
 			}
 		}
 		delete(d.claims, k)
 	}
+	clear(d.epClaims)
 	for id, ep := range d.eps {
 		if ep != nil {
 			d.eps[id] = nil

@@ -23,9 +23,14 @@
 // mutex. Each validates and applies the change on the control plane's
 // authority table, then posts it (a pcb.Change) to every worker and waits
 // until all have applied it between two batches: when the call returns,
-// every worker's table agrees. The Claimer (the XDP program's port map)
-// claims a (protocol, port) before any worker can see its first binding and
-// unclaims it after its last binding is gone from every worker. Endpoint IDs
+// every worker's table agrees. Before that, Bind checks what a kernel
+// socket's bind by the same user would (local address, the uid's right to
+// the port, kernel sockets on it; docs/SEMANTICS.md "Who may bind what").
+// The Claimer (the XDP program's claim map) claims each (protocol, local
+// address, port) an endpoint needs before any worker can see its first
+// binding and unclaims it after its last binding is gone from every worker;
+// a wildcard needs every local address of its family, so SetLocalAddrs
+// re-diffs the claims when addresses change. Endpoint IDs
 // are small dense integers, reused only after every worker has applied the
 // unbind, so a worker finds an endpoint's ring by indexing a slice.
 //

@@ -29,7 +29,10 @@ type InterfaceConfig struct {
 	XDP xdpprog.Options
 	// Config configures the dataplane. Sources and Claimer are filled in by
 	// OpenInterface; Table.Queues 0 means the interface's receive queue
-	// count (its low hash bits pick the queue, SPEC section 3).
+	// count (its low hash bits pick the queue, SPEC section 3). Unless set,
+	// LocalAddrs (then kept up to date), KernelSockets and
+	// Access.UnprivilegedPortStart are taken from the interface's network
+	// namespace (OpenInterface).
 	Config Config
 }
 

@@ -25,6 +25,7 @@ type Interface struct {
 	Sockets []*rxq.Socket // by dataplane queue
 
 	info      InterfaceInfo
+	view      *nsView // the interface's namespace: addresses, kernel sockets
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -39,6 +40,12 @@ type Interface struct {
 // calling OS thread's namespace (in a netlab lab: inside lab.InRecv). The
 // workers it starts keep serving after the caller leaves that namespace:
 // they only use the file descriptors.
+//
+// OpenInterface also takes, in that namespace, what binds are checked
+// against (Bind): unless set in cfg.Config, LocalAddrs are every address of
+// the namespace, kept up to date by an address subscription until Close;
+// KernelSockets asks sock_diag; Access.UnprivilegedPortStart is the
+// namespace's net.ipv4.ip_unprivileged_port_start.
 //
 // Errors name the interface and queue; a missing privilege wraps
 // ErrPermission, an unknown interface rxq.ErrNoInterface, a queue out of
@@ -105,6 +112,9 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 			err = errors.Join(err, ifc.teardown())
 		}
 	}()
+	if ifc.view, err = openNSView(); err != nil {
+		return nil, wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
+	}
 	for _, q := range queues {
 		s, err := rxq.NewSocket(ifindex, q, &sopts)
 		if err != nil {
@@ -125,15 +135,43 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 			dcfg.Sources[i] = &aliasSource{Socket: s, queue: i}
 		}
 	}
-	dcfg.Claimer = prog
+	dcfg.Claimer = claimerOf(prog)
 	if dcfg.Table.Queues == 0 {
 		dcfg.Table.Queues = nrx
+	}
+	if dcfg.Access.UnprivilegedPortStart == 0 {
+		n, err := unprivilegedPortStart()
+		if err != nil {
+			return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
+		}
+		// 0 in the sysctl means every port is unprivileged: -1 in
+		// Access, where 0 means unset.
+		dcfg.Access.UnprivilegedPortStart = n
+		if n == 0 {
+			dcfg.Access.UnprivilegedPortStart = -1
+		}
+	}
+	if dcfg.KernelSockets == nil {
+		dcfg.KernelSockets = diagSockets{ifc.view.diag}
+	}
+	var updates chan netlink.AddrUpdate
+	if dcfg.LocalAddrs == nil {
+		// Subscribe before listing, so no change falls in between.
+		if updates, err = ifc.view.subscribe(); err != nil {
+			return nil, wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
+		}
+		if dcfg.LocalAddrs, err = ifc.view.addrs(); err != nil {
+			return nil, wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
+		}
 	}
 	d, err := New(dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
 	}
 	ifc.Dataplane = d
+	if updates != nil {
+		ifc.view.watch(d, updates)
+	}
 	if err := d.Start(); err != nil {
 		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
 	}
@@ -187,6 +225,9 @@ func (i *Interface) Close() error {
 
 func (i *Interface) teardown() error {
 	var errs []error
+	if i.view != nil {
+		i.view.stop() // no address change reaches the dataplane from here on
+	}
 	if i.Dataplane != nil {
 		if err := i.Dataplane.Close(); err != nil {
 			errs = append(errs, err)
@@ -204,6 +245,9 @@ func (i *Interface) teardown() error {
 	}
 	if err := i.Program.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if i.view != nil {
+		i.view.close()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close interface %q: %w", i.info.Ifname, err)

@@ -2,7 +2,9 @@ package pcb
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"syscall"
 	"testing"
 )
 
@@ -35,5 +37,16 @@ func TestParseLocal(t *testing.T) {
 		if err != nil || p != tc.proto || ap != netip.MustParseAddrPort(tc.local) {
 			t.Errorf("ParseLocal(%q) = %v, %v, %v; want %v, %v", tc.in, p, ap, err, tc.proto, tc.local)
 		}
+	}
+}
+
+func TestErrAddrInUseIsErrno(t *testing.T) {
+	err := fmt.Errorf("bind udp/0.0.0.0:53: %w", ErrAddrInUse)
+	if !errors.Is(err, ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("%v: errors.Is ErrAddrInUse %v, EADDRINUSE %v; want both", err,
+			errors.Is(err, ErrAddrInUse), errors.Is(err, syscall.EADDRINUSE))
+	}
+	if errors.Is(err, syscall.EACCES) || errors.Is(ErrInvalidSpec, syscall.EADDRINUSE) {
+		t.Error("ErrAddrInUse matches another errno, or another sentinel matches EADDRINUSE")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"syscall"
 
 	"github.com/xdpmux/xdpmux/localgroup"
 )
@@ -27,8 +28,10 @@ func UIDOwner(uid uint32) Owner { return Owner("uid:" + strconv.FormatUint(uint6
 
 var (
 	// ErrAddrInUse is returned (wrapped) by Bind when the spec overlaps an
-	// existing binding that it may not share (EADDRINUSE).
-	ErrAddrInUse = errors.New("address already in use")
+	// existing binding that it may not share. It matches syscall.EADDRINUSE
+	// too: errors.Is(err, syscall.EADDRINUSE) holds for every error that
+	// wraps it.
+	ErrAddrInUse error = &errnoError{"address already in use", syscall.EADDRINUSE}
 	// ErrGroupFull is returned (wrapped) by Bind when the local group to join
 	// is at its limit. It is localgroup.ErrGroupFull, so errors.Is works with
 	// either name.
@@ -44,6 +47,18 @@ var (
 	// ErrInvalidChange is returned (wrapped) by Apply for an unknown ChangeOp.
 	ErrInvalidChange = errors.New("invalid change")
 )
+
+// errnoError is a sentinel that also matches the errno a kernel socket
+// would fail with.
+type errnoError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *errnoError) Error() string { return e.msg }
+
+// Is reports whether target is the errno e stands for.
+func (e *errnoError) Is(target error) bool { return target == e.errno }
 
 // Spec describes an endpoint to bind.
 type Spec struct {
