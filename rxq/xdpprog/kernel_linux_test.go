@@ -97,6 +97,56 @@ func TestKernelUDPSocket(t *testing.T) {
 	}
 }
 
+// TestKernelIPv6Sockets: IPv6 wildcard sockets own IPv6 tuples to their
+// port (the lab has IPv6 off on its interfaces, but a socket can still be
+// bound to [::]).
+func TestKernelIPv6Sockets(t *testing.T) {
+	const port = 5301
+	l, p := kernelLab(t, port, port)
+	if err := p.Claim(ProtoUDP, testDst6, port); err != nil {
+		t.Fatal(err)
+	}
+	frame := newFrame(0x86dd).ipv6(17).l4(1234, port, 16).done()
+	if got := runIn(t, l, p, frame); got != xdpDrop {
+		t.Fatalf("claimed, no kernel socket: %d, want XDP_DROP", got)
+	}
+	var c *net.UDPConn
+	if err := l.InRecv(func() (err error) {
+		c, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified, Port: port})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := queue0(t, p)
+	if got := runIn(t, l, p, frame); got != xdpPass {
+		t.Errorf("kernel socket on [::]:%d: %d, want XDP_PASS", port, got)
+	}
+	if d := queue0(t, p).KernelOwned - before.KernelOwned; d != 1 {
+		t.Errorf("kernel socket on [::]:%d: KernelOwned grew by %d, want 1", port, d)
+	}
+
+	// And a TCP listener on [::] owns IPv6 TCP tuples to its port.
+	if err := p.Claim(ProtoTCP, testDst6, port); err != nil {
+		t.Fatal(err)
+	}
+	syn := newFrame(0x86dd).ipv6(6).l4(1234, port, 20).done()
+	if got := runIn(t, l, p, syn); got != xdpDrop {
+		t.Fatalf("tcp6 claimed, no listener: %d, want XDP_DROP", got)
+	}
+	var ln *net.TCPListener
+	if err := l.InRecv(func() (err error) {
+		ln, err = net.ListenTCP("tcp6", &net.TCPAddr{IP: net.IPv6unspecified, Port: port})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got := runIn(t, l, p, syn); got != xdpPass {
+		t.Errorf("listener on [::]:%d: %d, want XDP_PASS", port, got)
+	}
+}
+
 func TestKernelTCPSocket(t *testing.T) {
 	const port = 4430
 	l, p := kernelLab(t, port, port)
