@@ -65,7 +65,7 @@ func testReceive(t *testing.T, shared bool) {
 		if prog, err = xdpprog.Attach(lab.RecvIndex, xdpprog.Options{}); err != nil {
 			return err
 		}
-		if err := prog.Claim(xdpprog.ProtoUDP, udpPort); err != nil {
+		if err := prog.Claim(xdpprog.ProtoUDP, lab.RecvAddr, udpPort); err != nil {
 			return err
 		}
 		for q := range socks {

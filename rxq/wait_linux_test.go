@@ -43,7 +43,7 @@ func claimedSocket(t *testing.T, opts *rxq.SocketOptions) (*rxq.Socket, *net.UDP
 		if prog, err = xdpprog.Attach(lab.RecvIndex, xdpprog.Options{}); err != nil {
 			return err
 		}
-		if err := prog.Claim(xdpprog.ProtoUDP, waitPort); err != nil {
+		if err := prog.Claim(xdpprog.ProtoUDP, lab.RecvAddr, waitPort); err != nil {
 			return err
 		}
 		if s, err = rxq.OpenQueue(lab.RecvIf, 0, opts); err != nil {

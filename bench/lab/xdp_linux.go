@@ -75,7 +75,7 @@ func (h *harness) runXDP() error {
 		if prog, err = xdpprog.Attach(h.lab.RecvIndex, xdpprog.Options{DropClaimed: true}); err != nil {
 			return err
 		}
-		if err := prog.Claim(xdpprog.ProtoUDP, h.cfg.Port); err != nil {
+		if err := prog.Claim(xdpprog.ProtoUDP, h.lab.RecvAddr, h.cfg.Port); err != nil {
 			return err
 		}
 		for q := range socks {

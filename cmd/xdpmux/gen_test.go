@@ -82,7 +82,7 @@ func TestGenNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
-	if err := prog.Claim(xdpprog.ProtoUDP, 4242); err != nil {
+	if err := prog.Claim(xdpprog.ProtoUDP, lab.RecvAddr, 4242); err != nil {
 		t.Fatal(err)
 	}
 	for _, backend := range []string{"afxdp", "afpacket"} {

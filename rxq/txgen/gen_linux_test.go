@@ -37,7 +37,7 @@ func newRig(t testing.TB, queues int) *rig {
 		t.Fatalf("attach xdp: %v", err)
 	}
 	t.Cleanup(func() { r.prog.Close() })
-	if err := r.prog.Claim(xdpprog.ProtoUDP, r.dst.Port()); err != nil {
+	if err := r.prog.Claim(xdpprog.ProtoUDP, r.dst.Addr(), r.dst.Port()); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -6,28 +6,59 @@
 //	                 │
 //	                 └─ XDP_PASS ─► kernel stack
 //
-// The program (bpf/xdpmux.c) parses Ethernet, up to two VLAN tags (0x8100,
-// 0x88a8, 0x9100), IPv4 (options allowed; any fragment passes) or IPv6 (up
-// to four hop-by-hop, routing or destination-options headers; a fragment
-// header or a longer chain passes), and the UDP or TCP destination port. If
-// (protocol, port) is in the `claimed` hash map it returns
-// bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS): to the queue's AF_XDP
-// socket, or to the kernel when no socket is registered for that queue.
-// Everything else — ARP, ICMP, fragments, other protocols, unclaimed ports,
-// truncated headers — gets XDP_PASS, so the host stays reachable while
-// xdpmux runs (SPEC section 1).
+// The program (bpf/xdpmux.c) redirects a frame to userspace only if all of
+// these hold; everything else — ARP, ICMP, fragments, other protocols,
+// unclaimed addresses and ports, malformed or truncated headers — gets
+// XDP_PASS, so the host stays reachable while xdpmux runs (SPEC section 1):
+//
+//  1. For this host. Its destination MAC is the interface's own unicast
+//     MAC, which Attach reads (netlink, in the calling thread's namespace)
+//     into the config map; the program compares the 6 bytes as a u32 and a
+//     u16. Broadcast and multicast frames always go to the kernel: xdpmux
+//     never claims broadcast or multicast. Frames for macvlan or ipvlan
+//     children of the interface (other MACs, often in other namespaces) are
+//     never redirected. They count as NotForHost.
+//  2. Claimable as dataplane/packet.Parse sees it. Ethernet, up to two VLAN
+//     tags (0x8100, 0x88a8, 0x9100), then IPv4 (version 4, IHL ≥ 5, total
+//     length covering the header and within the frame, not a fragment) or
+//     IPv6 (version 6, non-zero payload length within the frame, up to
+//     eight hop-by-hop, routing, destination-options or AH headers — AH is
+//     (hdrlen+2)*4 bytes, the others (hdrlen+1)*8 — each within the
+//     payload; a fragment header or a ninth extension header passes), then
+//     UDP (length ≥ 8 and within the IP packet) or TCP (data offset ≥ 5
+//     words and within the IP packet). Exactly the frames Parse accepts as
+//     non-fragmented UDP or TCP; dataplane/xdpparse_linux_test.go checks it.
+//  3. Claimed. (protocol, family, destination address, destination port) is
+//     in the `claimed` map: a claim is for one specific address.
+//  4. Not the kernel's. No kernel socket in the interface's namespace owns
+//     the frame's 4-tuple: bpf_sk_lookup_udp (connected or bound UDP
+//     sockets) or bpf_skc_lookup_tcp (listeners, established, request and
+//     time-wait sockets), BPF_F_CURRENT_NETNS. If one does, the frame passes
+//     and counts as KernelOwned, so binding a port through xdpmux cannot
+//     break a connection the kernel owns, even one opened after the bind.
+//
+// Then it returns bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS): to the
+// queue's AF_XDP socket, or to the kernel when no socket is registered for
+// that queue (or XDP_DROP in drop-claimed mode).
 //
 // Maps:
 //   - xsks: XSKMAP, MaxQueues entries, key rx_queue_index → AF_XDP socket
 //     (Program.Register, Program.Unregister).
-//   - claimed: HASH, 65536 entries, key {u8 proto; u8 pad; u16 port in
-//     network order} → u8 (Program.Claim, Program.Unclaim).
+//   - claimed: HASH, 65536 entries, key {u8 proto; u8 family (4 or 6); u16
+//     port; u32 addr[4]}, port and address in network order, an IPv4
+//     address in addr[0] and zeros after it → u8 (Program.Claim,
+//     Program.Unclaim).
 //   - counters: PERCPU_ARRAY indexed by rx queue, {redirected, passed,
-//     dropped} (Program.Counters). A claimed frame whose queue has no
-//     socket counts as passed, not redirected.
-//   - config: ARRAY(1), flag word; bit 0 drops claimed frames with XDP_DROP
-//     instead of redirecting them, the benchmark ceiling
-//     (Program.SetDropClaimed, Options.DropClaimed).
+//     dropped, kernel_owned, not_for_host} (Program.Counters). passed counts
+//     every XDP_PASS, kernel_owned and not_for_host included. A claimed
+//     frame whose queue has no socket counts as passed, not redirected.
+//   - config: ARRAY(1), {u32 flags; u32 mac_lo; u16 mac_hi}; flag bit 0
+//     drops claimed frames with XDP_DROP instead of redirecting them, the
+//     benchmark ceiling (Program.SetDropClaimed, Options.DropClaimed);
+//     mac_lo and mac_hi hold the interface's MAC as the frame carries it.
+//
+// Program.Verdict runs the program on one frame through BPF_PROG_TEST_RUN,
+// for tests and replay.
 //
 // Attach loads the program and attaches it through a bpf_link, in native
 // (driver) mode if the driver supports it, else generic mode. The link is

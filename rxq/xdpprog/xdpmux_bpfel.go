@@ -14,17 +14,28 @@ import (
 )
 
 type xdpmuxClaimKey struct {
+	_      structs.HostLayout
+	Proto  uint8
+	Family uint8
+	Port   uint16
+	Addr   [4]uint32
+}
+
+type xdpmuxConfigValue struct {
 	_     structs.HostLayout
-	Proto uint8
-	Pad   uint8
-	Port  uint16
+	Flags uint32
+	MacLo uint32
+	MacHi uint16
+	Pad   uint16
 }
 
 type xdpmuxQueueCounters struct {
-	_          structs.HostLayout
-	Redirected uint64
-	Passed     uint64
-	Dropped    uint64
+	_           structs.HostLayout
+	Redirected  uint64
+	Passed      uint64
+	Dropped     uint64
+	KernelOwned uint64
+	NotForHost  uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -53,12 +53,22 @@ type QueueCounters struct {
 	// cannot take (full rx ring, empty fill ring) is still counted here;
 	// the socket's XDP_STATISTICS counts it as dropped.
 	Redirected uint64
-	// Passed counts frames given to the kernel (XDP_PASS): not IPv4/IPv6,
-	// fragments, not UDP/TCP, unclaimed ports, truncated headers, and
-	// claimed frames whose queue has no socket registered.
+	// Passed counts every frame given to the kernel (XDP_PASS): not for
+	// this host's MAC, not IPv4/IPv6, fragments, not UDP/TCP, malformed or
+	// truncated headers, unclaimed (address, port), kernel-owned tuples, and
+	// claimed frames whose queue has no socket registered. KernelOwned and
+	// NotForHost are parts of Passed.
 	Passed uint64
 	// Dropped counts claimed frames dropped in drop-claimed mode.
 	Dropped uint64
+	// KernelOwned counts claimed frames passed because a kernel socket in
+	// the interface's namespace owns their 4-tuple (a bound or connected
+	// UDP socket; a TCP listener, connection, request or time-wait socket).
+	KernelOwned uint64
+	// NotForHost counts frames passed because their destination MAC is not
+	// the interface's unicast MAC: broadcast, multicast, other MACs
+	// (macvlan/ipvlan children).
+	NotForHost uint64
 }
 
 // Errors returned by this package; test them with errors.Is.

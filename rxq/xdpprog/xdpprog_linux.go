@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"sync"
 
@@ -19,6 +21,13 @@ import (
 // configDropClaimed is bit 0 of the config map's flag word.
 const configDropClaimed uint32 = 1
 
+// XDP actions (enum xdp_action).
+const (
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpRedirect = 4
+)
+
 // Program is the xdpmux XDP program loaded and attached to one interface
 // through a bpf_link. Its methods are control-path operations and are safe
 // for concurrent use. The attachment lives as long as the link's file
@@ -29,15 +38,27 @@ type Program struct {
 	link    link.Link
 	mode    Mode
 	ifindex int
+	mac     net.HardwareAddr // the interface's MAC, read at Attach
+	flags   uint32           // config flag word; guarded by mu (write)
 }
 
 // Attach loads the program and its maps and attaches it to the interface
 // with index ifindex, in the network namespace of the calling OS thread. It
+// reads the interface's MAC address there: the program claims only frames
+// sent to it (a later change of the interface's MAC needs a new Attach). It
 // tries native (driver) mode first and falls back to generic mode, unless
 // opts.ForceGeneric is set. On error nothing is left loaded or attached.
 func Attach(ifindex int, opts Options) (*Program, error) {
 	if ifindex <= 0 {
 		return nil, fmt.Errorf("attach xdp: bad ifindex %d", ifindex)
+	}
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("attach xdp: link %d: %w", ifindex, classify(err))
+	}
+	mac := l.Attrs().HardwareAddr
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("attach xdp to %s: %w: no Ethernet address (%q)", l.Attrs().Name, ErrNotSupported, mac)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("attach xdp: remove memlock rlimit: %w", classify(err))
@@ -46,23 +67,24 @@ func Attach(ifindex int, opts Options) (*Program, error) {
 	if err := loadXdpmuxObjects(objs, nil); err != nil {
 		return nil, fmt.Errorf("attach xdp: load objects: %w", classify(err))
 	}
-	p := &Program{objs: objs, ifindex: ifindex}
+	p := &Program{objs: objs, ifindex: ifindex, mac: append(net.HardwareAddr(nil), mac...)}
 	if opts.DropClaimed {
-		if err := p.setConfig(configDropClaimed); err != nil {
-			objs.Close()
-			return nil, fmt.Errorf("attach xdp: %w", err)
-		}
+		p.flags = configDropClaimed
+	}
+	if err := p.writeConfig(); err != nil {
+		objs.Close()
+		return nil, fmt.Errorf("attach xdp: %w", err)
 	}
 
 	var nativeErr error
 	if !opts.ForceGeneric {
-		l, err := link.AttachXDP(link.XDPOptions{
+		nl, err := link.AttachXDP(link.XDPOptions{
 			Program:   objs.Xdpmux,
 			Interface: ifindex,
 			Flags:     link.XDPDriverMode,
 		})
 		if err == nil {
-			p.link, p.mode = l, ModeNative
+			p.link, p.mode = nl, ModeNative
 			return p, nil
 		}
 		nativeErr = classify(err)
@@ -71,7 +93,7 @@ func Attach(ifindex int, opts Options) (*Program, error) {
 			return nil, fmt.Errorf("attach xdp to ifindex %d: %w", ifindex, nativeErr)
 		}
 	}
-	l, err := link.AttachXDP(link.XDPOptions{
+	gl, err := link.AttachXDP(link.XDPOptions{
 		Program:   objs.Xdpmux,
 		Interface: ifindex,
 		Flags:     link.XDPGenericMode,
@@ -83,7 +105,7 @@ func Attach(ifindex int, opts Options) (*Program, error) {
 		}
 		return nil, fmt.Errorf("attach xdp to ifindex %d (generic): %w", ifindex, classify(err))
 	}
-	p.link, p.mode = l, ModeGeneric
+	p.link, p.mode = gl, ModeGeneric
 	return p, nil
 }
 
@@ -153,51 +175,63 @@ func (p *Program) Unregister(queue int) error {
 	return nil
 }
 
-func claimKey(proto uint8, port uint16) (xdpmuxClaimKey, error) {
-	if proto != ProtoTCP && proto != ProtoUDP {
-		return xdpmuxClaimKey{}, fmt.Errorf("%w: %d", ErrProto, proto)
+// claimKey builds the claimed map's key.
+func claimKey(proto uint8, addr netip.Addr, port uint16) (xdpmuxClaimKey, error) {
+	c, err := newClaim(proto, addr, port)
+	if err != nil {
+		return xdpmuxClaimKey{}, err
 	}
-	// The map holds the port in network byte order, as the program reads
-	// it from the header; the generated struct is encoded in host order.
+	// The map holds the address and port in network byte order, as the
+	// program reads them from the headers; the generated struct is
+	// encoded in host order.
+	k := xdpmuxClaimKey{Proto: c.proto, Family: c.family}
 	var b [2]byte
 	binary.BigEndian.PutUint16(b[:], port)
-	return xdpmuxClaimKey{Proto: proto, Port: binary.NativeEndian.Uint16(b[:])}, nil
+	k.Port = binary.NativeEndian.Uint16(b[:])
+	for i := range k.Addr {
+		k.Addr[i] = binary.NativeEndian.Uint32(c.addr[4*i:])
+	}
+	return k, nil
 }
 
 // Claim makes the program redirect frames with this IP protocol (ProtoTCP,
-// ProtoUDP) and destination port (host byte order) to the AF_XDP sockets.
-// Claiming a claimed port again is not an error.
-func (p *Program) Claim(proto uint8, port uint16) error {
-	key, err := claimKey(proto, port)
+// ProtoUDP), destination address and destination port (host byte order) to
+// the AF_XDP sockets, unless a kernel socket owns the frame's 4-tuple. addr
+// is one specific address: IPv4 (a 4in6 address counts as IPv4) or IPv6;
+// an unspecified, invalid or zoned address is an error wrapping
+// ErrInvalidClaim. Claiming a claimed (proto, addr, port) again is not an
+// error.
+func (p *Program) Claim(proto uint8, addr netip.Addr, port uint16) error {
+	key, err := claimKey(proto, addr, port)
 	if err != nil {
-		return fmt.Errorf("claim port %d: %w", port, err)
+		return fmt.Errorf("claim %d/%s: %w", proto, netip.AddrPortFrom(addr, port), err)
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.objs == nil {
-		return fmt.Errorf("claim %d/%d: %w", proto, port, ErrClosed)
+		return fmt.Errorf("claim %d/%s: %w", proto, netip.AddrPortFrom(addr, port), ErrClosed)
 	}
 	if err := p.objs.Claimed.Update(&key, uint8(1), ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("claim %d/%d: %w", proto, port, err)
+		return fmt.Errorf("claim %d/%s: %w", proto, netip.AddrPortFrom(addr, port), err)
 	}
 	return nil
 }
 
-// Unclaim gives (proto, port) back to the kernel. Unclaiming a port that is
-// not claimed is not an error.
-func (p *Program) Unclaim(proto uint8, port uint16) error {
-	key, err := claimKey(proto, port)
+// Unclaim gives (proto, addr, port) back to the kernel; addr is checked as
+// by Claim. Unclaiming what is not claimed is not an error.
+func (p *Program) Unclaim(proto uint8, addr netip.Addr, port uint16) error {
+	key, err := claimKey(proto, addr, port)
 	if err != nil {
-		return fmt.Errorf("unclaim port %d: %w", port, err)
+		return fmt.Errorf("unclaim %d/%s: %w", proto, netip.AddrPortFrom(addr, port), err)
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.objs == nil {
-		return fmt.Errorf("unclaim %d/%d: %w", proto, port, ErrClosed)
+		return fmt.Errorf("unclaim %d/%s: %w", proto, netip.AddrPortFrom(addr, port), ErrClosed)
 	}
 	err = p.objs.Claimed.Delete(&key)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("unclaim %d/%d: %w", proto, port, err)
+		return fmt.Errorf("unclaim %d/%s: %w", proto, netip.AddrPortFrom(addr, port), err)
 	}
 	return nil
 }
@@ -205,23 +239,64 @@ func (p *Program) Unclaim(proto uint8, port uint16) error {
 // SetDropClaimed switches drop-claimed mode: on, claimed frames are dropped
 // in the program (XDP_DROP, counted as Dropped) instead of redirected.
 func (p *Program) SetDropClaimed(on bool) error {
-	var flags uint32
-	if on {
-		flags = configDropClaimed
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.objs == nil {
 		return fmt.Errorf("set drop-claimed: %w", ErrClosed)
 	}
-	return p.setConfig(flags)
-}
-
-func (p *Program) setConfig(flags uint32) error {
-	if err := p.objs.Config.Update(uint32(0), flags, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("set config flags %#x: %w", flags, err)
+	old := p.flags
+	p.flags &^= configDropClaimed
+	if on {
+		p.flags |= configDropClaimed
+	}
+	if err := p.writeConfig(); err != nil {
+		p.flags = old
+		return fmt.Errorf("set drop-claimed: %w", err)
 	}
 	return nil
+}
+
+// writeConfig stores p.flags and p.mac in the config map. The caller holds
+// p.mu for writing, or owns p alone.
+func (p *Program) writeConfig() error {
+	v := xdpmuxConfigValue{Flags: p.flags}
+	if len(p.mac) == 6 {
+		// As the frame holds them: compared in the program as a u32
+		// and a u16 loaded from the destination MAC.
+		v.MacLo = binary.NativeEndian.Uint32(p.mac[0:4])
+		v.MacHi = binary.NativeEndian.Uint16(p.mac[4:6])
+	}
+	if err := p.objs.Config.Update(uint32(0), &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set config (flags %#x, mac %s): %w", p.flags, p.mac, err)
+	}
+	return nil
+}
+
+// Verdict runs the program on frame through BPF_PROG_TEST_RUN, with its
+// maps as they are, and reports whether it claims the frame: true when it
+// returns XDP_REDIRECT (a socket is registered for queue 0) or XDP_DROP
+// (drop-claimed mode). It is for tests and replay, not the data path: the
+// run counts in queue 0's counters, and its kernel socket lookup happens in
+// the network namespace of the calling OS thread (lock the thread and enter
+// the interface's namespace to match the attached program). frame must be
+// at least an Ethernet header long.
+func (p *Program) Verdict(frame []byte) (redirect bool, err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.objs == nil {
+		return false, fmt.Errorf("xdp verdict: %w", ErrClosed)
+	}
+	ret, err := p.objs.Xdpmux.Run(&ebpf.RunOptions{Data: frame})
+	if err != nil {
+		return false, fmt.Errorf("xdp verdict: test run: %w", classify(err))
+	}
+	switch ret {
+	case xdpDrop, xdpRedirect:
+		return true, nil
+	case xdpPass:
+		return false, nil
+	}
+	return false, fmt.Errorf("xdp verdict: program returned %d", ret)
 }
 
 // Counters returns the counters of the queues that have at least one
@@ -245,8 +320,10 @@ func (p *Program) Counters() ([]QueueCounters, error) {
 			c.Redirected += v.Redirected
 			c.Passed += v.Passed
 			c.Dropped += v.Dropped
+			c.KernelOwned += v.KernelOwned
+			c.NotForHost += v.NotForHost
 		}
-		if c.Redirected|c.Passed|c.Dropped != 0 {
+		if c.Redirected|c.Passed|c.Dropped|c.KernelOwned|c.NotForHost != 0 {
 			out = append(out, c)
 		}
 	}

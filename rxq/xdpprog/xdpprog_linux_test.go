@@ -23,28 +23,42 @@ import (
 )
 
 func TestClaimKey(t *testing.T) {
+	v4 := netip.MustParseAddr("198.18.0.2")
+	v6 := netip.MustParseAddr("2001:2::1:2")
 	for _, tt := range []struct {
 		proto uint8
+		addr  netip.Addr
 		port  uint16
-		bytes [4]byte // as stored in the map
+		bytes [20]byte // as stored in the map
 		err   error
 	}{
-		{ProtoUDP, 53, [4]byte{17, 0, 0x00, 0x35}, nil},
-		{ProtoTCP, 0x1234, [4]byte{6, 0, 0x12, 0x34}, nil},
-		{1, 53, [4]byte{}, ErrProto},
+		{ProtoUDP, v4, 53, [20]byte{17, 4, 0x00, 0x35, 198, 18, 0, 2}, nil},
+		{ProtoTCP, v4, 0x1234, [20]byte{6, 4, 0x12, 0x34, 198, 18, 0, 2}, nil},
+		{ProtoUDP, netip.AddrFrom16(v4.As16()), 53, [20]byte{17, 4, 0x00, 0x35, 198, 18, 0, 2}, nil}, // 4in6
+		{ProtoTCP, v6, 443, [20]byte{6, 6, 0x01, 0xbb, 0x20, 0x01, 0, 2, 17: 1, 19: 2}, nil},
+		{1, v4, 53, [20]byte{}, ErrProto},
+		{ProtoUDP, netip.Addr{}, 53, [20]byte{}, ErrInvalidClaim},
+		{ProtoUDP, netip.IPv4Unspecified(), 53, [20]byte{}, ErrInvalidClaim},
+		{ProtoUDP, netip.IPv6Unspecified(), 53, [20]byte{}, ErrInvalidClaim},
+		{ProtoUDP, netip.AddrFrom16(netip.IPv4Unspecified().As16()), 53, [20]byte{}, ErrInvalidClaim},
+		{ProtoUDP, netip.MustParseAddr("fe80::1%eth0"), 53, [20]byte{}, ErrInvalidClaim},
 	} {
-		k, err := claimKey(tt.proto, tt.port)
+		k, err := claimKey(tt.proto, tt.addr, tt.port)
 		if !errors.Is(err, tt.err) {
-			t.Errorf("claimKey(%d, %d) error %v, want %v", tt.proto, tt.port, err, tt.err)
+			t.Errorf("claimKey(%d, %s, %d) error %v, want %v", tt.proto, tt.addr, tt.port, err, tt.err)
 			continue
 		}
 		if err != nil {
 			continue
 		}
-		got := [4]byte{k.Proto, k.Pad}
-		binary.NativeEndian.PutUint16(got[2:], k.Port) // as the kernel copies it
+		// As the kernel copies it.
+		got := [20]byte{k.Proto, k.Family}
+		binary.NativeEndian.PutUint16(got[2:], k.Port)
+		for i, w := range k.Addr {
+			binary.NativeEndian.PutUint32(got[4+4*i:], w)
+		}
 		if got != tt.bytes {
-			t.Errorf("claimKey(%d, %d) = % x, want % x", tt.proto, tt.port, got, tt.bytes)
+			t.Errorf("claimKey(%d, %s, %d) = % x, want % x", tt.proto, tt.addr, tt.port, got, tt.bytes)
 		}
 	}
 }
@@ -151,6 +165,8 @@ func sum(cs []QueueCounters) (s QueueCounters) {
 		s.Redirected += c.Redirected
 		s.Passed += c.Passed
 		s.Dropped += c.Dropped
+		s.KernelOwned += c.KernelOwned
+		s.NotForHost += c.NotForHost
 	}
 	return s
 }
@@ -179,6 +195,7 @@ func TestAttachPassAndDrop(t *testing.T) {
 		count     = 200
 		claimed   = 9000
 		unclaimed = 9001
+		elsewhere = 9002 // claimed on another address only
 	)
 	l := labtest.NewLab(t, netlab.Config{Queues: queues})
 	p := attach(t, l, Options{})
@@ -188,11 +205,25 @@ func TestAttachPassAndDrop(t *testing.T) {
 	if !attached(t, l) {
 		t.Fatal("Attached() = false after Attach")
 	}
-	if err := p.Claim(ProtoUDP, claimed); err != nil {
+	if p.mac.String() != l.RecvMAC.String() {
+		t.Errorf("program MAC %s, want the interface's %s", p.mac, l.RecvMAC)
+	}
+	if err := p.Claim(ProtoUDP, l.RecvAddr, claimed); err != nil {
+		t.Fatal(err)
+	}
+	other := l.RecvAddr.Next()
+	if err := p.Claim(ProtoUDP, other, elsewhere); err != nil {
 		t.Fatal(err)
 	}
 	if cs := counters(t, p); len(cs) != 0 {
 		t.Errorf("counters before traffic: %+v, want none", cs)
+	}
+	want := QueueCounters{Queue: -1}
+	check := func(step string) {
+		t.Helper()
+		if s := sum(counters(t, p)); s != want {
+			t.Errorf("%s: counters %+v, want %+v", step, s, want)
+		}
 	}
 
 	// Unclaimed port: XDP_PASS, the kernel socket gets everything.
@@ -200,66 +231,71 @@ func TestAttachPassAndDrop(t *testing.T) {
 	if got := sendCount(t, l, ru, unclaimed, count, 5*time.Second); got != count {
 		t.Errorf("unclaimed port: kernel socket received %d, want %d", got, count)
 	}
+	want.Passed += count
+	check("unclaimed traffic")
 	cs := counters(t, p)
-	if s := sum(cs); s != (QueueCounters{Queue: -1, Passed: count}) {
-		t.Errorf("after unclaimed traffic: counters %+v, want passed %d only", s, count)
-	}
 	if len(cs) != queues {
 		t.Errorf("traffic from %d source ports reached queues %+v, want all %d", len(srcPorts), cs, queues)
 	}
 	t.Logf("per-queue counters after unclaimed traffic: %+v", cs)
 
-	// Claimed port, no socket in xsks: bpf_redirect_map falls back to
-	// XDP_PASS; counted as passed.
+	// Claimed port with a kernel socket bound to it: the kernel owns the
+	// traffic, with or without drop-claimed mode.
 	rc := listen(t, l, claimed)
 	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
-		t.Errorf("claimed port without xsk: kernel socket received %d, want %d", got, count)
+		t.Errorf("claimed port with a kernel socket: kernel socket received %d, want %d", got, count)
 	}
-	if s := sum(counters(t, p)); s != (QueueCounters{Queue: -1, Passed: 2 * count}) {
-		t.Errorf("after claimed traffic without xsk: counters %+v, want passed %d only", s, 2*count)
-	}
-
-	// Drop-claimed mode: the claimed port's socket gets nothing, the
-	// unclaimed one still everything.
+	want.Passed += count
+	want.KernelOwned += count
+	check("claimed port with a kernel socket")
 	if err := p.SetDropClaimed(true); err != nil {
 		t.Fatal(err)
 	}
-	if got := sendCount(t, l, rc, claimed, count, 300*time.Millisecond); got != 0 {
-		t.Errorf("drop mode: kernel socket on claimed port received %d, want 0", got)
+	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
+		t.Errorf("drop mode, claimed port with a kernel socket: kernel socket received %d, want %d", got, count)
 	}
+	want.Passed += count
+	want.KernelOwned += count
+	check("drop mode, claimed port with a kernel socket")
+
+	// Without the kernel socket, drop-claimed mode drops the claimed
+	// port's frames, and the unclaimed one still gets everything.
+	rc.conn.Close()
+	send(t, l, claimed, count)
+	waitCounters(t, p, func(s QueueCounters) bool { return s.Dropped >= count })
+	want.Dropped += count
+	check("drop mode, claimed port")
 	if got := sendCount(t, l, ru, unclaimed, count, 5*time.Second); got != count {
 		t.Errorf("drop mode: kernel socket on unclaimed port received %d, want %d", got, count)
 	}
-	if s := sum(counters(t, p)); s != (QueueCounters{Queue: -1, Passed: 3 * count, Dropped: count}) {
-		t.Errorf("after drop mode: counters %+v, want passed %d dropped %d", s, 3*count, count)
-	}
+	want.Passed += count
+	check("drop mode, unclaimed port")
 
-	// Back to redirect mode, then unclaim: the kernel gets the port back.
-	if err := p.SetDropClaimed(false); err != nil {
+	// A port claimed on another address is not claimed on this one.
+	send(t, l, elsewhere, count)
+	waitCounters(t, p, func(s QueueCounters) bool { return s.Passed >= want.Passed+count })
+	want.Passed += count
+	check("drop mode, port claimed on another address")
+
+	// Unclaim: the kernel gets the port back.
+	if err := p.Unclaim(ProtoUDP, l.RecvAddr, claimed); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Unclaim(ProtoUDP, claimed); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Unclaim(ProtoUDP, claimed); err != nil {
+	if err := p.Unclaim(ProtoUDP, l.RecvAddr, claimed); err != nil {
 		t.Errorf("second Unclaim: %v", err)
 	}
-	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
-		t.Errorf("after Unclaim: kernel socket received %d, want %d", got, count)
-	}
-	// A TCP claim on the same port does not catch UDP.
-	if err := p.Claim(ProtoTCP, claimed); err != nil {
+	send(t, l, claimed, count)
+	waitCounters(t, p, func(s QueueCounters) bool { return s.Passed >= want.Passed+count })
+	want.Passed += count
+	check("after Unclaim")
+	// A TCP claim on the same address and port does not catch UDP.
+	if err := p.Claim(ProtoTCP, l.RecvAddr, claimed); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SetDropClaimed(true); err != nil {
-		t.Fatal(err)
-	}
-	if got := sendCount(t, l, rc, claimed, count, 5*time.Second); got != count {
-		t.Errorf("tcp claim: kernel udp socket received %d, want %d", got, count)
-	}
-	if s := sum(counters(t, p)); s != (QueueCounters{Queue: -1, Passed: 5 * count, Dropped: count}) {
-		t.Errorf("at end: counters %+v, want passed %d dropped %d", s, 5*count, count)
-	}
+	send(t, l, claimed, count)
+	waitCounters(t, p, func(s QueueCounters) bool { return s.Passed >= want.Passed+count })
+	want.Passed += count
+	check("tcp claim, udp traffic")
 
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -270,11 +306,32 @@ func TestAttachPassAndDrop(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := p.Claim(ProtoUDP, 1); !errors.Is(err, ErrClosed) {
+	if err := p.Claim(ProtoUDP, l.RecvAddr, 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("Claim after Close = %v, want ErrClosed", err)
 	}
 	if _, err := p.Counters(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Counters after Close = %v, want ErrClosed", err)
+	}
+	if _, err := p.Verdict(make([]byte, 60)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Verdict after Close = %v, want ErrClosed", err)
+	}
+}
+
+// waitCounters waits up to 5s for the summed counters to satisfy ok (the
+// frames sent are on their way through the veth).
+func waitCounters(t *testing.T, p *Program, ok func(QueueCounters) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := sum(counters(t, p))
+		if ok(s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("counters %+v after 5s, still not as expected", s)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -285,17 +342,25 @@ func TestAttachGeneric(t *testing.T) {
 	if p.Mode() != ModeGeneric {
 		t.Errorf("Mode() = %v, want generic", p.Mode())
 	}
-	if err := p.Claim(ProtoUDP, 7000); err != nil {
+	if err := p.Claim(ProtoUDP, l.RecvAddr, 7000); err != nil {
 		t.Fatal(err)
 	}
-	r := listen(t, l, 7000)
-	if got := sendCount(t, l, r, 7000, count, 300*time.Millisecond); got != 0 {
-		t.Errorf("generic drop mode: kernel socket received %d, want 0", got)
-	}
+	send(t, l, 7000, count)
+	waitCounters(t, p, func(s QueueCounters) bool { return s.Dropped >= count })
 	// In generic mode on veth every frame reports rx queue 0.
 	cs := counters(t, p)
 	if len(cs) != 1 || cs[0] != (QueueCounters{Queue: 0, Dropped: count}) {
 		t.Errorf("generic counters %+v, want queue 0 dropped %d", cs, count)
+	}
+	// A kernel socket on the port takes its traffic back, in generic mode
+	// too.
+	r := listen(t, l, 7000)
+	if got := sendCount(t, l, r, 7000, count, 5*time.Second); got != count {
+		t.Errorf("generic drop mode with a kernel socket: received %d, want %d", got, count)
+	}
+	cs = counters(t, p)
+	if len(cs) != 1 || cs[0] != (QueueCounters{Queue: 0, Dropped: count, Passed: count, KernelOwned: count}) {
+		t.Errorf("generic counters %+v, want queue 0 dropped, passed and kernel-owned %d", cs, count)
 	}
 }
 
@@ -329,8 +394,12 @@ func TestAttachErrors(t *testing.T) {
 		{"register queue -1", p.Register(-1, 0), ErrQueueRange},
 		{"register queue 64", p.Register(MaxQueues, 0), ErrQueueRange},
 		{"unregister queue 64", p.Unregister(MaxQueues), ErrQueueRange},
-		{"claim proto 1", p.Claim(1, 80), ErrProto},
-		{"unclaim proto 58", p.Unclaim(58, 80), ErrProto},
+		{"claim proto 1", p.Claim(1, l.RecvAddr, 80), ErrProto},
+		{"unclaim proto 58", p.Unclaim(58, l.RecvAddr, 80), ErrProto},
+		{"claim 0.0.0.0", p.Claim(ProtoUDP, netip.IPv4Unspecified(), 80), ErrInvalidClaim},
+		{"claim ::", p.Claim(ProtoTCP, netip.IPv6Unspecified(), 80), ErrInvalidClaim},
+		{"claim zero Addr", p.Claim(ProtoTCP, netip.Addr{}, 80), ErrInvalidClaim},
+		{"unclaim zoned", p.Unclaim(ProtoTCP, netip.MustParseAddr("fe80::1%1"), 80), ErrInvalidClaim},
 		{"unregister empty", p.Unregister(3), nil},
 	} {
 		if !errors.Is(tt.err, tt.want) {

@@ -2,7 +2,10 @@
 
 package xdpprog
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Program is the xdpmux XDP program; on this platform it cannot be loaded.
 type Program struct{}
@@ -25,10 +28,13 @@ func (p *Program) Register(queue int, xskFD int) error { return ErrNotSupported 
 func (p *Program) Unregister(queue int) error { return ErrNotSupported }
 
 // Claim fails with ErrNotSupported.
-func (p *Program) Claim(proto uint8, port uint16) error { return ErrNotSupported }
+func (p *Program) Claim(proto uint8, addr netip.Addr, port uint16) error { return ErrNotSupported }
 
 // Unclaim fails with ErrNotSupported.
-func (p *Program) Unclaim(proto uint8, port uint16) error { return ErrNotSupported }
+func (p *Program) Unclaim(proto uint8, addr netip.Addr, port uint16) error { return ErrNotSupported }
+
+// Verdict fails with ErrNotSupported.
+func (p *Program) Verdict(frame []byte) (redirect bool, err error) { return false, ErrNotSupported }
 
 // SetDropClaimed fails with ErrNotSupported.
 func (p *Program) SetDropClaimed(on bool) error { return ErrNotSupported }

@@ -1,24 +1,38 @@
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 //
-// xdpmux XDP program: redirects the frames that the dataplane claims
-// (non-fragmented IPv4/IPv6 UDP or TCP whose (protocol, destination port) is
-// in the `claimed` map) to the AF_XDP socket of the receive queue, through the
-// `xsks` XSKMAP indexed by rx_queue_index. Everything else (ARP, ICMP,
-// fragments, unclaimed ports, unparseable frames) gets XDP_PASS, so the host
-// stays reachable. See doc.go.
+// xdpmux XDP program: redirects the frames that the dataplane claims to the
+// AF_XDP socket of the receive queue, through the `xsks` XSKMAP indexed by
+// rx_queue_index. A frame is claimed only if all of these hold:
+//
+//   1. its destination MAC is the interface's own unicast MAC (config map):
+//      broadcast, multicast and frames for other MACs (macvlan/ipvlan
+//      children) always go to the kernel; xdpmux never claims them;
+//   2. it is well-formed non-fragmented IPv4/IPv6 UDP or TCP exactly as
+//      dataplane/packet.Parse accepts it (lengths, IHL, TCP data offset,
+//      up to 2 VLAN tags, up to 8 IPv6 extension headers including AH);
+//   3. (protocol, family, destination address, destination port) is in the
+//      `claimed` map;
+//   4. no kernel socket in the device's namespace owns the frame's 4-tuple
+//      (bpf_sk_lookup_udp / bpf_skc_lookup_tcp: connected, bound,
+//      listening, request and time-wait sockets), so a port bound through
+//      xdpmux never takes a connection the kernel owns.
+//
+// Everything else gets XDP_PASS, so the host stays reachable. See doc.go.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/in.h>
+#include <linux/udp.h>
+#include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
 #define MAX_QUEUES 64
 #define MAX_CLAIMS 65536
 #define MAX_VLAN_TAGS 2
-#define MAX_IPV6_EXT 4
+#define MAX_IPV6_EXT 8 // dataplane/packet.MaxExtHeaders
 
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
@@ -27,19 +41,38 @@
 #define IP_MF_ 0x2000
 #define IP_OFFSET_ 0x1FFF
 
+#define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_DSTOPTS_ 60
+
+#define FAMILY_IPV4 4
+#define FAMILY_IPV6 6
+
 // config flag bits
 #define CONFIG_DROP_CLAIMED 1u
 
 struct claim_key {
-	__u8 proto; // IPPROTO_UDP or IPPROTO_TCP
-	__u8 pad;   // always zero
-	__u16 port; // destination port, network byte order
+	__u8 proto;     // IPPROTO_UDP or IPPROTO_TCP
+	__u8 family;    // FAMILY_IPV4 or FAMILY_IPV6
+	__u16 port;     // destination port, network byte order
+	__be32 addr[4]; // destination address, network order; IPv4 in addr[0], rest zero
+};
+
+struct config_value {
+	__u32 flags;   // CONFIG_* bits
+	__u32 mac_lo;  // bytes 0-3 of the interface's MAC, as in the frame
+	__u16 mac_hi;  // bytes 4-5
+	__u16 pad;
 };
 
 struct queue_counters {
-	__u64 redirected; // claimed, socket present: bpf_redirect_map returned XDP_REDIRECT
-	__u64 passed;     // XDP_PASS: not claimed, not parseable, or claimed without a socket
-	__u64 dropped;    // claimed and dropped (drop-claimed mode)
+	__u64 redirected;   // claimed, socket present: bpf_redirect_map returned XDP_REDIRECT
+	__u64 passed;       // every XDP_PASS (kernel_owned and not_for_host included)
+	__u64 dropped;      // claimed and dropped (drop-claimed mode)
+	__u64 kernel_owned; // claimed, but a kernel socket owns the 4-tuple: passed
+	__u64 not_for_host; // destination MAC not the interface's unicast MAC: passed
 };
 
 struct {
@@ -67,7 +100,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct config_value);
 } config SEC(".maps");
 
 struct vlan_hdr_ {
@@ -101,10 +134,22 @@ int xdpmux(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 queue = ctx->rx_queue_index;
 	struct queue_counters *c = bpf_map_lookup_elem(&counters, &queue);
+	__u32 zero = 0;
+	struct config_value *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return pass(c);
 
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return pass(c);
+	// Only frames for the interface's own unicast MAC: 6 bytes compared as
+	// a u32 and a u16.
+	if (*(__u32 *)&eth->h_dest[0] != cfg->mac_lo ||
+	    *(__u16 *)&eth->h_dest[4] != cfg->mac_hi) {
+		if (c)
+			c->not_for_host++;
+		return pass(c);
+	}
 
 	__u16 proto = eth->h_proto;
 	void *cur = eth + 1;
@@ -120,34 +165,76 @@ int xdpmux(struct xdp_md *ctx)
 		cur = vh + 1;
 	}
 
+	struct claim_key key = {};
+	struct bpf_sock_tuple tuple = {};
+	__u32 tuple_len;
+	__u32 rem; // bytes of the IP packet from cur on
 	__u8 l4proto;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = cur;
 		if ((void *)(iph + 1) > data_end)
 			return pass(c);
-		__u32 ihl = iph->ihl;
-		if (ihl < 5)
+		if (iph->version != 4)
+			return pass(c);
+		__u32 hl = (__u32)iph->ihl * 4;
+		__u32 tot = bpf_ntohs(iph->tot_len);
+		if (hl < sizeof(*iph) || tot < hl)
+			return pass(c);
+		if (cur + tot > data_end)
 			return pass(c);
 		if (iph->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
 			return pass(c);
 		l4proto = iph->protocol;
-		cur = (void *)iph + ihl * 4;
+		key.family = FAMILY_IPV4;
+		key.addr[0] = iph->daddr;
+		tuple.ipv4.saddr = iph->saddr;
+		tuple.ipv4.daddr = iph->daddr;
+		tuple_len = sizeof(tuple.ipv4);
+		rem = tot - hl;
+		cur += hl;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cur;
 		if ((void *)(ip6 + 1) > data_end)
 			return pass(c);
-		l4proto = ip6->nexthdr;
+		if (ip6->version != 6)
+			return pass(c);
+		rem = bpf_ntohs(ip6->payload_len);
+		if (rem == 0) // jumbogram
+			return pass(c);
 		cur = ip6 + 1;
+		if (cur + rem > data_end)
+			return pass(c);
+		l4proto = ip6->nexthdr;
+		key.family = FAMILY_IPV6;
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			key.addr[i] = ip6->daddr.in6_u.u6_addr32[i];
+			tuple.ipv6.saddr[i] = ip6->saddr.in6_u.u6_addr32[i];
+			tuple.ipv6.daddr[i] = ip6->daddr.in6_u.u6_addr32[i];
+		}
+		tuple_len = sizeof(tuple.ipv6);
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT; i++) {
-			if (l4proto != IPPROTO_HOPOPTS && l4proto != IPPROTO_ROUTING &&
-			    l4proto != IPPROTO_DSTOPTS)
-				break;
+			__u32 hl;
+			if (l4proto == IPPROTO_HOPOPTS_ || l4proto == IPPROTO_ROUTING_ ||
+			    l4proto == IPPROTO_DSTOPTS_)
+				hl = 8;
+			else if (l4proto == IPPROTO_AH_)
+				hl = 4;
+			else
+				break; // a fragment header too: never claimed
+			if (rem < 8)
+				return pass(c);
 			struct ipv6_opt_hdr_ *oh = cur;
 			if ((void *)(oh + 1) > data_end)
 				return pass(c);
+			// (hdrlen+1)*8, or (hdrlen+2)*4 for AH
+			hl = ((__u32)oh->hdrlen + (hl == 8 ? 1 : 2)) * hl;
+			if (hl > rem)
+				return pass(c);
 			l4proto = oh->nexthdr;
-			cur = (void *)oh + ((__u32)oh->hdrlen + 1) * 8;
+			rem -= hl;
+			cur += hl;
 		}
 		// A fragment header, or a chain longer than MAX_IPV6_EXT, ends
 		// here with a next header that is not UDP/TCP: passed below.
@@ -155,25 +242,52 @@ int xdpmux(struct xdp_md *ctx)
 		return pass(c);
 	}
 
-	if (l4proto != IPPROTO_UDP && l4proto != IPPROTO_TCP)
-		return pass(c);
-
-	// UDP and TCP both carry the destination port at offset 2.
 	__be16 *ports = cur;
-	if ((void *)(ports + 2) > data_end)
+	if (l4proto == IPPROTO_UDP) {
+		struct udphdr *uh = cur;
+		if (rem < sizeof(*uh) || (void *)(uh + 1) > data_end)
+			return pass(c);
+		__u32 ul = bpf_ntohs(uh->len);
+		if (ul < sizeof(*uh) || ul > rem)
+			return pass(c);
+	} else if (l4proto == IPPROTO_TCP) {
+		struct tcphdr *th = cur;
+		if (rem < sizeof(*th) || (void *)(th + 1) > data_end)
+			return pass(c);
+		__u32 thl = (__u32)th->doff * 4;
+		if (thl < sizeof(*th) || thl > rem)
+			return pass(c);
+	} else {
 		return pass(c);
+	}
 
-	struct claim_key key = {
-		.proto = l4proto,
-		.pad = 0,
-		.port = ports[1],
-	};
+	key.proto = l4proto;
+	key.port = ports[1];
 	if (!bpf_map_lookup_elem(&claimed, &key))
 		return pass(c);
 
-	__u32 zero = 0;
-	__u32 *flags = bpf_map_lookup_elem(&config, &zero);
-	if (flags && (*flags & CONFIG_DROP_CLAIMED)) {
+	// A kernel socket for this 4-tuple, in the device's namespace, keeps
+	// its traffic.
+	struct bpf_sock *sk;
+	if (tuple_len == sizeof(tuple.ipv4)) {
+		tuple.ipv4.sport = ports[0];
+		tuple.ipv4.dport = ports[1];
+	} else {
+		tuple.ipv6.sport = ports[0];
+		tuple.ipv6.dport = ports[1];
+	}
+	if (l4proto == IPPROTO_UDP)
+		sk = bpf_sk_lookup_udp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = (struct bpf_sock *)bpf_skc_lookup_tcp(ctx, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		bpf_sk_release(sk);
+		if (c)
+			c->kernel_owned++;
+		return pass(c);
+	}
+
+	if (cfg->flags & CONFIG_DROP_CLAIMED) {
 		if (c)
 			c->dropped++;
 		return XDP_DROP;
