@@ -135,7 +135,7 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 			dcfg.Sources[i] = &aliasSource{Socket: s, queue: i}
 		}
 	}
-	dcfg.Claimer = claimerOf(prog)
+	dcfg.Claimer = prog
 	if dcfg.Table.Queues == 0 {
 		dcfg.Table.Queues = nrx
 	}

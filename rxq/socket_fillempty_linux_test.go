@@ -40,7 +40,7 @@ func TestSocketFillEmpty(t *testing.T) {
 		if prog, err = xdpprog.Attach(lab.RecvIndex, xdpprog.Options{}); err != nil {
 			return err
 		}
-		if err := prog.Claim(xdpprog.ProtoUDP, port); err != nil {
+		if err := prog.Claim(xdpprog.ProtoUDP, lab.RecvAddr, port); err != nil {
 			return err
 		}
 		o := rxq.DefaultSocketOptions()
