@@ -26,7 +26,8 @@ import (
 )
 
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev]
-                  [-metrics [HOST:]PORT] [-ctl PATH] [-sink] [BIND...]
+                  [-metrics [HOST:]PORT] [-ctl PATH] [-sink]
+                  [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind] [BIND...]
   BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
 
 Attaches xdpmux's XDP program and one AF_XDP socket per queue to IF and
@@ -35,6 +36,13 @@ makes COUNT reuseport members (one plain endpoint without /COUNT), owned by
 the running user, each a counting sink that reads every payload byte.
 Other programs bind endpoints through the control socket (see package
 dataplane/ctl); 'xdpmux stats' reads its counters. Needs root.
+
+Every bind is checked as the kernel would check it (docs/SECURITY.md): ports
+below the namespace's ip_unprivileged_port_start need root or
+CAP_NET_BIND_SERVICE, a port a kernel socket holds is refused, and so is an
+address that is not local unless -nonlocal-bind is given. With one or more
+-allow rules, a user other than root may bind only what a rule for its uid
+covers; without any, Linux's rules apply.
 `
 
 // runConfig is a parsed command line of `xdpmux run`.
@@ -45,7 +53,11 @@ type runConfig struct {
 	metrics string // listen address, "" for none
 	ctlPath string
 	sink    bool
-	binds   []bindArg
+	allow   []dataplane.AllowRule
+	// nonlocal lets binds name addresses that are not local (as
+	// net.ipv4.ip_nonlocal_bind).
+	nonlocal bool
+	binds    []bindArg
 }
 
 // runReady tells tests where a running instance listens.
@@ -105,11 +117,21 @@ func parseRunArgs(args []string) (runConfig, error) {
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on [HOST:]PORT (host default 127.0.0.1)")
 	ctlPath := fs.String("ctl", ctl.DefaultPath, "control socket path (\"\" or \"none\": no control socket)")
 	sink := fs.Bool("sink", false, "print each command-line sink's packet and byte counts when run ends")
+	var allow []dataplane.AllowRule
+	fs.Func("allow", "let a uid bind ports: uid=U,ports=LO[-HI][,proto=udp|tcp] (repeatable; with any rule, users bind only what a rule covers)", func(v string) error {
+		r, err := dataplane.ParseAllowRule(v)
+		if err != nil {
+			return err
+		}
+		allow = append(allow, r)
+		return nil
+	})
+	nonlocal := fs.Bool("nonlocal-bind", false, "allow binds to addresses that are not local (as net.ipv4.ip_nonlocal_bind)")
 	binds, err := parseInterleaved(fs, args)
 	if err != nil {
 		return runConfig{}, err
 	}
-	cfg := runConfig{iface: *iface, metrics: *metrics, ctlPath: *ctlPath, sink: *sink}
+	cfg := runConfig{iface: *iface, metrics: *metrics, ctlPath: *ctlPath, sink: *sink, allow: allow, nonlocal: *nonlocal}
 	if cfg.ctlPath == "none" {
 		cfg.ctlPath = ""
 	}
@@ -204,7 +226,11 @@ func runServe(ctx context.Context, cfg runConfig, log *slog.Logger, stdout io.Wr
 	ifc, err := dataplane.OpenInterface(dataplane.InterfaceConfig{
 		Ifname: cfg.iface,
 		Queues: cfg.queues,
-		Config: dataplane.Config{Table: pcb.Config{Policy: cfg.policy}},
+		Config: dataplane.Config{
+			Table:         pcb.Config{Policy: cfg.policy},
+			Access:        dataplane.AccessPolicy{Allow: cfg.allow},
+			AllowNonlocal: cfg.nonlocal,
+		},
 	})
 	if err != nil {
 		return err

@@ -81,6 +81,18 @@ func TestParseRunArgs(t *testing.T) {
 		!cfg.sink || len(cfg.binds) != 2 || cfg.binds[0].Count != 4 || cfg.binds[1].String() != "tcp/[::]:443" {
 		t.Errorf("parsed %+v", cfg)
 	}
+	cfg, err = parseRunArgs([]string{"-iface", "eth0", "-allow", "uid=1000,ports=5000-5999", "-allow", "uid=65534,ports=53,proto=udp", "-nonlocal-bind"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.allow) != 2 || cfg.allow[0].String() != "uid=1000,ports=5000-5999" || cfg.allow[1].String() != "uid=65534,ports=53,proto=udp" || !cfg.nonlocal {
+		t.Errorf("parsed -allow/-nonlocal-bind: %+v", cfg)
+	}
+	for _, bad := range []string{"uid=x,ports=1", "ports=1-2", "uid=1,ports=9-3", "uid=1,ports=1,proto=icmp"} {
+		if _, err := parseRunArgs([]string{"-iface", "eth0", "-allow", bad}); err == nil || !strings.Contains(err.Error(), "-allow") {
+			t.Errorf("-allow %q: %v, want an error naming -allow", bad, err)
+		}
+	}
 	for in, want := range map[string]string{":9100": "127.0.0.1:9100", "0.0.0.0:1": "0.0.0.0:1", "[::1]:2": "[::1]:2", "0": "127.0.0.1:0"} {
 		if got, err := metricsAddr(in); err != nil || got != want {
 			t.Errorf("metricsAddr(%q) = %q, %v; want %q", in, got, err, want)
