@@ -306,9 +306,15 @@ func TestGroupSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The clients are a, b and the stats request's own connection.
-	if len(snap.Endpoints) != 2 || len(snap.Clients) != 3 {
-		t.Errorf("stats: %d endpoints, %d clients, want 2 and 3", len(snap.Endpoints), len(snap.Clients))
+	// The clients are a and b; the stats request's own connection is not
+	// listed. Both endpoints show their reuseport flag.
+	if len(snap.Endpoints) != 2 || len(snap.Clients) != 2 {
+		t.Errorf("stats: %d endpoints, %d clients, want 2 and 2", len(snap.Endpoints), len(snap.Clients))
+	}
+	for _, es := range snap.Endpoints {
+		if !es.ReusePort || es.DualStack {
+			t.Errorf("endpoint %+v: want reuseport, not dual-stack", es)
+		}
 	}
 }
 
@@ -475,10 +481,14 @@ func TestStatsRequest(t *testing.T) {
 	if len(snap.Endpoints) != 1 || snap.Endpoints[0].Name != ep.Name() || snap.Endpoints[0].Delivered != 10 {
 		t.Errorf("endpoints %+v, want %s with 10 delivered", snap.Endpoints, ep.Name())
 	}
-	// The clients are ep and the stats request's own connection.
-	if len(snap.Clients) != 2 || snap.Clients[1].Endpoint != "" || snap.Clients[0].UID != uint32(os.Getuid()) || snap.Clients[0].Sent != 10 ||
-		snap.Clients[0].PID != int32(os.Getpid()) {
-		t.Errorf("clients %+v, want ep's with uid %d, pid %d, sent 10, then the request's", snap.Clients, os.Getuid(), os.Getpid())
+	// The only client is ep: the stats request's own connection is not
+	// listed.
+	if len(snap.Clients) != 1 || snap.Clients[0].Endpoint != ep.Name() || snap.Clients[0].UID != uint32(os.Getuid()) || snap.Clients[0].Sent != 10 ||
+		snap.Clients[0].PID != int32(os.Getpid()) || snap.Clients[0].Dropped != 0 {
+		t.Errorf("clients %+v, want only ep's with uid %d, pid %d, sent 10, dropped 0", snap.Clients, os.Getuid(), os.Getpid())
+	}
+	if es := snap.Endpoints[0]; es.ReusePort || es.DualStack {
+		t.Errorf("endpoint %+v: want neither reuseport nor dual-stack", es)
 	}
 	var info map[string]string
 	if err := json.Unmarshal(snap.Info, &info); err != nil || info["iface"] != "test0" {

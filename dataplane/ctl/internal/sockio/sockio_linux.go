@@ -1,7 +1,5 @@
-// Package sockio sends on a connected socket without ever waiting: the
-// control server's frame pump writes with it, so that a client that does
-// not read cannot stall the goroutine draining its endpoint. With
-// internal/peercred it is where package ctl makes system calls.
+//go:build linux
+
 package sockio
 
 import (
@@ -10,11 +8,8 @@ import (
 	"syscall"
 )
 
-// ErrWouldBlock is returned by SendNoWait when the message does not fit in
-// the socket's send buffer now. It is syscall.EAGAIN.
-var ErrWouldBlock error = syscall.EAGAIN
-
-// SendNoWait sends b as one message with MSG_DONTWAIT. If the socket's
+// SendNoWait sends b as one message with MSG_DONTWAIT, whatever c's
+// write deadline. If the socket's
 // buffer has no room it returns an error matching ErrWouldBlock at once,
 // and nothing is sent (a SOCK_SEQPACKET message is sent whole or not at
 // all).
@@ -24,11 +19,13 @@ func SendNoWait(c syscall.Conn, b []byte) error {
 		return err
 	}
 	var opErr error
-	err = rc.Write(func(fd uintptr) bool {
+	// Control, not Write: it never parks on the netpoller and ignores
+	// write deadlines, which belong to the conn's blocking writers.
+	err = rc.Control(func(fd uintptr) {
 		for {
 			opErr = syscall.Sendto(int(fd), b, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, nil)
 			if opErr != syscall.EINTR {
-				return true // never park on the netpoller
+				return
 			}
 		}
 	})
@@ -42,4 +39,13 @@ func SendNoWait(c syscall.Conn, b []byte) error {
 		return os.NewSyscallError("sendto", opErr)
 	}
 	return nil
+}
+
+// FileLimit returns the soft RLIMIT_NOFILE of this process, 0 if unknown.
+func FileLimit() uint64 {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0
+	}
+	return r.Cur
 }
