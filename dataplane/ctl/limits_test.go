@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -104,7 +104,9 @@ func (timeoutErr) Temporary() bool { return true }
 
 func TestServeSurvivesAcceptErrors(t *testing.T) {
 	e := newEnv(t, 1, nil)
-	op := func(err error) error { return &net.OpError{Op: "accept", Net: "unixpacket", Err: os.NewSyscallError("accept4", err)} }
+	op := func(err error) error {
+		return &net.OpError{Op: "accept", Net: "unixpacket", Err: os.NewSyscallError("accept4", err)}
+	}
 	for _, tc := range []struct {
 		name string
 		errs []error
