@@ -71,10 +71,10 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 		conn.Close()
 		return nil, fmt.Errorf("listen %s: %w", spec, err)
 	}
-	if _, err := conn.Write(appendBind(nil, spec, flags)); err != nil {
+	buf := make([]byte, MaxMessage)
+	if err := request(conn, buf, appendBind(nil, spec, flags)); err != nil {
 		return fail(err)
 	}
-	buf := make([]byte, MaxMessage)
 	body, err := readMessage(conn, buf, TypeBound)
 	if err != nil {
 		return fail(err)
@@ -101,11 +101,34 @@ func dial(path string) (*net.UnixConn, error) {
 	return conn, nil
 }
 
+// request sends msg. If the server has closed the connection already (it
+// refused the client, e.g. over a limit), it returns the reason the server
+// left queued, a *RemoteError, rather than the write's EPIPE.
+func request(conn *net.UnixConn, buf, msg []byte) error {
+	_, err := conn.Write(msg)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		var re *RemoteError
+		if _, rerr := readMessage(conn, buf, 0); errors.As(rerr, &re) { // no type 0: an Error comes back as one
+			return re
+		}
+	}
+	return err
+}
+
 // readMessage reads one message into buf and returns its body if its type
 // is want. An Error message comes back as a *RemoteError; end of file as
 // ErrDisconnected.
 func readMessage(conn *net.UnixConn, buf []byte, want byte) ([]byte, error) {
 	n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// The server closed with our request unread; the kernel reports
+		// that once, before the messages it sent, such as its reason.
+		n, _, flags, _, err = conn.ReadMsgUnix(buf, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -250,10 +273,10 @@ func Stats(path string) (StatsSnapshot, error) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write(appendHeader(nil, TypeStats)); err != nil {
+	buf := make([]byte, MaxMessage)
+	if err := request(conn, buf, appendHeader(nil, TypeStats)); err != nil {
 		return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
 	}
-	buf := make([]byte, MaxMessage)
 	var doc []byte
 	for {
 		body, err := readMessage(conn, buf, TypeStatsReply)

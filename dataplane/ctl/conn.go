@@ -23,6 +23,7 @@ func (s *Server) serveConn(c *client) {
 	var pumpDone chan struct{}
 	log := s.log().With("client", c.id)
 	defer func() {
+		sockio.Discard(c.conn, 16) // so the client reads our last word, not ECONNRESET
 		c.conn.Close()
 		ep := c.endpoint()
 		if ep != nil {

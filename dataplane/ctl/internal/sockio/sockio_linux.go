@@ -49,3 +49,26 @@ func FileLimit() uint64 {
 	}
 	return r.Cur
 }
+
+// Discard reads and drops, without waiting, up to max messages queued on
+// c. A server refusing a client calls it before closing: on a unix
+// socket, closing with unread data makes the peer's next read fail with
+// ECONNRESET instead of returning the refusal.
+func Discard(c syscall.Conn, max int) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var buf [512]byte
+	rc.Control(func(fd uintptr) {
+		for range max {
+			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_DONTWAIT|syscall.MSG_TRUNC)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				return
+			}
+		}
+	})
+}
