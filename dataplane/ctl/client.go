@@ -49,8 +49,11 @@ var _ net.PacketConn = (*Endpoint)(nil)
 
 // Listen connects to the control socket at path and binds spec
 // (PROTO/ADDR:PORT, e.g. "udp/0.0.0.0:53") with the caller's uid as owner.
-// A refused bind returns an error that matches pcb.ErrAddrInUse,
-// pcb.ErrGroupFull or pcb.ErrInvalidSpec with errors.Is.
+// A refused bind returns an error that matches, with errors.Is,
+// pcb.ErrAddrInUse and syscall.EADDRINUSE (the port is taken),
+// dataplane.ErrPermission and syscall.EACCES (this user may not bind it),
+// syscall.EADDRNOTAVAIL (not a local address), ErrLimit (a limit of the
+// server), pcb.ErrGroupFull or pcb.ErrInvalidSpec.
 func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	proto, local, err := ParseSpec(spec)
 	if err != nil {

@@ -593,3 +593,67 @@ func BenchmarkThroughput(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(got.Load())/b.Elapsed().Seconds(), "pps")
 }
+
+func TestStatsEndpointFlags(t *testing.T) {
+	var inproc []*dataplane.Endpoint
+	e := newEnv(t, 1, func(s *ctl.Server) {
+		s.Endpoints = func() []*dataplane.Endpoint { return inproc }
+	})
+	for _, sp := range []pcb.Spec{
+		{Proto: pcb.UDP, Local: netip.MustParseAddrPort("0.0.0.0:7001"), ReusePort: true, Owner: "t", Name: "inproc-reuse"},
+		{Proto: pcb.UDP, Local: netip.MustParseAddrPort("[::]:7002"), DualStack: true, Owner: "t", Name: "inproc-dual"},
+	} {
+		ep, err := e.dp.Bind(sp, dataplane.EndpointOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ep.Close()
+		inproc = append(inproc, ep)
+	}
+	unknown, err := e.dp.Bind(pcb.Spec{Proto: pcb.UDP, Local: netip.MustParseAddrPort("0.0.0.0:7003"), ReusePort: true, Owner: "t", Name: "inproc-unlisted"}, dataplane.EndpointOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unknown.Close()
+	a := listen(t, e.path, "udp/[::]:7004", ctl.Options{ReusePort: true, DualStack: true})
+	b := listen(t, e.path, "tcp/0.0.0.0:7005", ctl.Options{})
+	snap, err := ctl.Stats(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type flags struct{ reuse, dual bool }
+	want := map[string]flags{
+		"inproc-reuse":    {true, false},
+		"inproc-dual":     {false, true},
+		"inproc-unlisted": {false, false}, // not in Server.Endpoints: unknown
+		a.Name():          {true, true},
+		b.Name():          {false, false},
+	}
+	if len(snap.Endpoints) != len(want) {
+		t.Fatalf("%d endpoints, want %d", len(snap.Endpoints), len(want))
+	}
+	for _, es := range snap.Endpoints {
+		if got := (flags{es.ReusePort, es.DualStack}); got != want[es.Name] {
+			t.Errorf("endpoint %s: reuseport, dual_stack = %v, want %v", es.Name, got, want[es.Name])
+		}
+	}
+	// The JSON names, which external tests read.
+	doc, err := json.Marshal(snap.Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"id"`, `"name"`, `"spec"`, `"delivered"`, `"dropped"`, `"queued"`, `"reuseport"`, `"dual_stack"`} {
+		if !bytes.Contains(doc, []byte(key)) {
+			t.Errorf("endpoint JSON %s lacks %s", doc, key)
+		}
+	}
+	doc, err = json.Marshal(snap.Clients[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"id"`, `"pid"`, `"uid"`, `"endpoint"`, `"sent"`, `"dropped"`} {
+		if !bytes.Contains(doc, []byte(key)) {
+			t.Errorf("client JSON %s lacks %s", doc, key)
+		}
+	}
+}
