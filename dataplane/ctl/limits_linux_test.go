@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,13 +39,13 @@ func TestHelperFlood(t *testing.T) {
 	parts := strings.Split(arg, "|")
 	path, mode := parts[0], parts[1]
 	n, _ := strconv.Atoi(parts[2])
+	var conns []net.Conn
 	switch mode {
 	case "conns":
 		var (
 			mu                  sync.Mutex
 			held, limit, others int
 			wg                  sync.WaitGroup
-			conns               []net.Conn
 		)
 		for range n {
 			c, err := net.Dial("unixpacket", path)
@@ -88,6 +89,7 @@ func TestHelperFlood(t *testing.T) {
 		fmt.Printf("ok %d code %d\n", ok, code)
 	}
 	io.Copy(io.Discard, os.Stdin)
+	runtime.KeepAlive(conns) // held open until now
 	os.Exit(0)
 }
 
