@@ -268,21 +268,46 @@ func (e *Endpoint) SetReadDeadline(t time.Time) error { return e.conn.SetReadDea
 // SetWriteDeadline does nothing: writes are not supported.
 func (e *Endpoint) SetWriteDeadline(t time.Time) error { return nil }
 
-// Stats asks the server at path for a snapshot of its counters.
+// Stats asks the server at path for a snapshot of its counters, on a
+// connection of its own.
 func Stats(path string) (StatsSnapshot, error) {
-	conn, err := dial(path)
+	c, err := DialStats(path)
 	if err != nil {
 		return StatsSnapshot{}, err
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, MaxMessage)
-	if err := request(conn, buf, appendHeader(nil, TypeStats)); err != nil {
+	defer c.Close()
+	return c.Stats()
+}
+
+// StatsConn is one connection for repeated Stats requests, as a watcher
+// makes: each request restarts the server's idle timeout, and the
+// connection is not a client in the server's stats. The server
+// rate-limits requests per uid (Limits.StatsPerSecond). Not safe for
+// concurrent use.
+type StatsConn struct {
+	conn *net.UnixConn
+	buf  []byte
+}
+
+// DialStats connects to the control socket at path for Stats requests.
+func DialStats(path string) (*StatsConn, error) {
+	conn, err := dial(path)
+	if err != nil {
+		return nil, err
+	}
+	return &StatsConn{conn: conn, buf: make([]byte, MaxMessage)}, nil
+}
+
+// Stats asks for a snapshot. After an error the connection is unusable:
+// the server closes it after any Error (CodeLimit when over the rate).
+func (c *StatsConn) Stats() (StatsSnapshot, error) {
+	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := request(c.conn, c.buf, appendHeader(nil, TypeStats)); err != nil {
 		return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
 	}
 	var doc []byte
 	for {
-		body, err := readMessage(conn, buf, TypeStatsReply)
+		body, err := readMessage(c.conn, c.buf, TypeStatsReply)
 		if err != nil {
 			return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
 		}
@@ -300,3 +325,6 @@ func Stats(path string) (StatsSnapshot, error) {
 	}
 	return snap, nil
 }
+
+// Close closes the connection.
+func (c *StatsConn) Close() error { return c.conn.Close() }

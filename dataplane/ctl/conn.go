@@ -310,12 +310,14 @@ func (s *Server) sendStats(c *client) error {
 	}
 }
 
-// sendShutdown tells c the server is going away, without waiting if its
-// buffer has room, else for at most closeTimeout, and closes c.
+// sendShutdown tells c the server is going away, trying for at most
+// closeTimeout while its buffer is full, and closes c. It polls with
+// non-blocking sends rather than setting a write deadline, which a reply
+// in flight on another goroutine could move.
 func sendShutdown(c *client, msg []byte) {
-	if err := sockio.SendNoWait(c.conn, msg); errors.Is(err, sockio.ErrWouldBlock) {
-		c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
-		c.conn.Write(msg)
+	deadline := time.Now().Add(closeTimeout)
+	for errors.Is(sockio.SendNoWait(c.conn, msg), sockio.ErrWouldBlock) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 	c.conn.Close()
 }

@@ -54,14 +54,14 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	// One that keeps asking for stats (as stats -watch would) stays: each
 	// request restarts the timer.
-	poll := rawConn(t, e.path)
-	buf := make([]byte, ctl.MaxMessage)
+	poll, err := ctl.DialStats(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poll.Close()
 	for i := range 8 {
-		if _, err := poll.Write([]byte("XM\x01\x02")); err != nil {
-			t.Fatalf("stats request %d: %v", i, err)
-		}
-		if n, err := poll.Read(buf); err != nil || n < 4 || buf[3] != ctl.TypeStatsReply {
-			t.Fatalf("stats request %d: %q, %v, want a stats reply", i, buf[:n], err)
+		if _, err := poll.Stats(); err != nil {
+			t.Fatalf("stats request %d on one connection: %v", i, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
