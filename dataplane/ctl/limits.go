@@ -119,3 +119,89 @@ func (u *uidState) idle(now time.Time, rate float64, burst int) bool {
 	}
 	return rate <= 0 || u.refilled.IsZero() || u.tokens+now.Sub(u.refilled).Seconds()*rate >= float64(max(burst, 1))
 }
+
+// admit counts c against its uid's and the global connection limits.
+func (s *Server) admit(c *client) error {
+	if c.cred.Privileged() {
+		return nil
+	}
+	lim := &s.Limits
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lim.Conns > 0 && s.nonRoot >= lim.Conns {
+		return limitError("conns, all non-root uids", lim.Conns)
+	}
+	u := s.uids[c.cred.UID]
+	if u == nil {
+		u = &uidState{ports: make(map[portKey]int)}
+		s.uids[c.cred.UID] = u
+	}
+	if lim.ConnsPerUID > 0 && u.conns >= lim.ConnsPerUID {
+		return limitError("conns_per_uid", lim.ConnsPerUID)
+	}
+	u.conns++
+	s.nonRoot++
+	c.counted = true
+	return nil
+}
+
+// allowStats spends a token of c's uid's Stats bucket.
+func (s *Server) allowStats(c *client) error {
+	if !c.counted {
+		return nil // root
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.uids[c.cred.UID].takeToken(time.Now(), s.Limits.StatsPerSecond, s.Limits.StatsBurst) {
+		return limitError("stats_per_second", s.Limits.StatsPerSecond)
+	}
+	return nil
+}
+
+// claimLocked counts an endpoint on key against c's uid's limits.
+func (s *Server) claimLocked(c *client, key portKey) error {
+	if !c.counted {
+		return nil
+	}
+	u := s.uids[c.cred.UID]
+	lim := &s.Limits
+	if lim.EndpointsPerUID > 0 && u.endpoints >= lim.EndpointsPerUID {
+		return limitError("endpoints_per_uid", lim.EndpointsPerUID)
+	}
+	if lim.PortsPerUID > 0 && u.ports[key] == 0 && len(u.ports) >= lim.PortsPerUID {
+		return limitError("ports_per_uid", lim.PortsPerUID)
+	}
+	u.endpoints++
+	u.ports[key]++
+	c.port = key
+	c.claimed = true
+	return nil
+}
+
+// unclaimLocked undoes claimLocked.
+func (s *Server) unclaimLocked(c *client) {
+	if !c.claimed {
+		return
+	}
+	c.claimed = false
+	u := s.uids[c.cred.UID]
+	u.endpoints--
+	if u.ports[c.port]--; u.ports[c.port] == 0 {
+		delete(u.ports, c.port)
+	}
+}
+
+// releaseLocked returns what c held of its uid's limits.
+func (s *Server) releaseLocked(c *client) {
+	if !c.counted {
+		return
+	}
+	s.unclaimLocked(c)
+	c.counted = false
+	u := s.uids[c.cred.UID]
+	u.conns--
+	s.nonRoot--
+	if u.idle(time.Now(), s.Limits.StatsPerSecond, s.Limits.StatsBurst) {
+		delete(s.uids, c.cred.UID)
+	}
+}
