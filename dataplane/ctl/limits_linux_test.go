@@ -24,7 +24,7 @@ import (
 // TestHelperFlood is the child of the limit tests: with
 // XDPMUX_CTL_FLOOD=PATH|MODE|N it
 //   - MODE conns: opens N connections to PATH and prints
-//     "held H limit L other O": how many stayed open for a second, how
+//     "held H limit L other O": how many stayed open for 3 s, how
 //     many the server refused with CodeLimit, how many ended otherwise;
 //   - MODE stats: makes N Stats requests one after the other and prints
 //     "ok K code C": how many were answered before the first error, and
@@ -55,7 +55,7 @@ func TestHelperFlood(t *testing.T) {
 			}
 			conns = append(conns, c)
 			wg.Go(func() {
-				c.SetReadDeadline(time.Now().Add(time.Second))
+				c.SetReadDeadline(time.Now().Add(3 * time.Second)) // room for a loaded server to refuse
 				buf := make([]byte, 4096)
 				k, err := c.Read(buf)
 				mu.Lock()

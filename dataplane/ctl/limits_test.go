@@ -44,13 +44,13 @@ func readError(t testing.TB, c *net.UnixConn) (byte, string) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	e := newEnv(t, 1, func(s *ctl.Server) { s.Limits.IdleTimeout = 200 * time.Millisecond })
+	e := newEnv(t, 1, func(s *ctl.Server) { s.Limits.IdleTimeout = 300 * time.Millisecond })
 	// A connection that sends nothing is closed after the timeout.
 	idle := rawConn(t, e.path)
 	start := time.Now()
 	code, text := readError(t, idle)
-	if d := time.Since(start); code != ctl.CodeLimit || !strings.Contains(text, "idle_timeout") || d < 150*time.Millisecond || d > 3*time.Second {
-		t.Errorf("idle connection: code %d %q after %v, want CodeLimit naming idle_timeout after about 200ms", code, text, d)
+	if d := time.Since(start); code != ctl.CodeLimit || !strings.Contains(text, "idle_timeout") || d < 250*time.Millisecond || d > 3*time.Second {
+		t.Errorf("idle connection: code %d %q after %v, want CodeLimit naming idle_timeout after about 300ms", code, text, d)
 	}
 	// One that keeps asking for stats (as stats -watch would) stays: each
 	// request restarts the timer.
@@ -230,7 +230,7 @@ func TestCloseStuckClients(t *testing.T) {
 	}
 	start := time.Now()
 	e.srv.Close()
-	if d := time.Since(start); d > 500*time.Millisecond {
+	if d := time.Since(start); d > 700*time.Millisecond { // one client at a time took 5 s
 		t.Errorf("Close with %d stuck clients took %v, want well under a second", nclients, d)
 	} else {
 		t.Logf("Close with %d stuck clients took %v", nclients, d)
