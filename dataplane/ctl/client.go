@@ -49,8 +49,11 @@ var _ net.PacketConn = (*Endpoint)(nil)
 
 // Listen connects to the control socket at path and binds spec
 // (PROTO/ADDR:PORT, e.g. "udp/0.0.0.0:53") with the caller's uid as owner.
-// A refused bind returns an error that matches pcb.ErrAddrInUse,
-// pcb.ErrGroupFull or pcb.ErrInvalidSpec with errors.Is.
+// A refused bind returns an error that matches, with errors.Is,
+// pcb.ErrAddrInUse and syscall.EADDRINUSE (the port is taken),
+// dataplane.ErrPermission and syscall.EACCES (this user may not bind it),
+// syscall.EADDRNOTAVAIL (not a local address), ErrLimit (a limit of the
+// server), pcb.ErrGroupFull or pcb.ErrInvalidSpec.
 func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	proto, local, err := ParseSpec(spec)
 	if err != nil {
@@ -71,10 +74,10 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 		conn.Close()
 		return nil, fmt.Errorf("listen %s: %w", spec, err)
 	}
-	if _, err := conn.Write(appendBind(nil, spec, flags)); err != nil {
+	buf := make([]byte, MaxMessage)
+	if err := request(conn, buf, appendBind(nil, spec, flags)); err != nil {
 		return fail(err)
 	}
-	buf := make([]byte, MaxMessage)
 	body, err := readMessage(conn, buf, TypeBound)
 	if err != nil {
 		return fail(err)
@@ -101,11 +104,34 @@ func dial(path string) (*net.UnixConn, error) {
 	return conn, nil
 }
 
+// request sends msg. If the server has closed the connection already (it
+// refused the client, e.g. over a limit), it returns the reason the server
+// left queued, a *RemoteError, rather than the write's EPIPE.
+func request(conn *net.UnixConn, buf, msg []byte) error {
+	_, err := conn.Write(msg)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		var re *RemoteError
+		if _, rerr := readMessage(conn, buf, 0); errors.As(rerr, &re) { // no type 0: an Error comes back as one
+			return re
+		}
+	}
+	return err
+}
+
 // readMessage reads one message into buf and returns its body if its type
 // is want. An Error message comes back as a *RemoteError; end of file as
 // ErrDisconnected.
 func readMessage(conn *net.UnixConn, buf []byte, want byte) ([]byte, error) {
 	n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// The server closed with our request unread; the kernel reports
+		// that once, before the messages it sent, such as its reason.
+		n, _, flags, _, err = conn.ReadMsgUnix(buf, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -242,21 +268,46 @@ func (e *Endpoint) SetReadDeadline(t time.Time) error { return e.conn.SetReadDea
 // SetWriteDeadline does nothing: writes are not supported.
 func (e *Endpoint) SetWriteDeadline(t time.Time) error { return nil }
 
-// Stats asks the server at path for a snapshot of its counters.
+// Stats asks the server at path for a snapshot of its counters, on a
+// connection of its own.
 func Stats(path string) (StatsSnapshot, error) {
-	conn, err := dial(path)
+	c, err := DialStats(path)
 	if err != nil {
 		return StatsSnapshot{}, err
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write(appendHeader(nil, TypeStats)); err != nil {
+	defer c.Close()
+	return c.Stats()
+}
+
+// StatsConn is one connection for repeated Stats requests, as a watcher
+// makes: each request restarts the server's idle timeout, and the
+// connection is not a client in the server's stats. The server
+// rate-limits requests per uid (Limits.StatsPerSecond). Not safe for
+// concurrent use.
+type StatsConn struct {
+	conn *net.UnixConn
+	buf  []byte
+}
+
+// DialStats connects to the control socket at path for Stats requests.
+func DialStats(path string) (*StatsConn, error) {
+	conn, err := dial(path)
+	if err != nil {
+		return nil, err
+	}
+	return &StatsConn{conn: conn, buf: make([]byte, MaxMessage)}, nil
+}
+
+// Stats asks for a snapshot. After an error the connection is unusable:
+// the server closes it after any Error (CodeLimit when over the rate).
+func (c *StatsConn) Stats() (StatsSnapshot, error) {
+	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := request(c.conn, c.buf, appendHeader(nil, TypeStats)); err != nil {
 		return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
 	}
-	buf := make([]byte, MaxMessage)
 	var doc []byte
 	for {
-		body, err := readMessage(conn, buf, TypeStatsReply)
+		body, err := readMessage(c.conn, c.buf, TypeStatsReply)
 		if err != nil {
 			return StatsSnapshot{}, fmt.Errorf("stats: %w", err)
 		}
@@ -274,3 +325,6 @@ func Stats(path string) (StatsSnapshot, error) {
 	}
 	return snap, nil
 }
+
+// Close closes the connection.
+func (c *StatsConn) Close() error { return c.conn.Close() }

@@ -25,6 +25,56 @@
 // BINDs of `xdpmux run` when run by that user), while a process of another
 // user gets EADDRINUSE and can never take a share of someone else's traffic.
 //
+// # Credentials
+//
+// With the uid, the server learns whether the client may bind ports below
+// 1024 (CAP_NET_BIND_SERVICE), and passes both to the dataplane, which
+// decides what a user may bind (dataplane.Cred; a refused bind is answered
+// CodePermission). uid 0 always may. For another uid the capability is
+// read without a pid race: SO_PEERPIDFD (Linux 6.5+) gives a pidfd of the
+// process that connected; the server reads CapEff from /proc/PID/status
+// and then checks that the pidfd still names a live process, so a pid
+// reused meanwhile counts as no capability. The capability counts only in
+// the server's own user namespace: root of a user namespace any user can
+// create holds every capability there and none here. On kernels without
+// SO_PEERPIDFD only uid 0 is trusted: every other uid is treated as
+// lacking the capability, whatever its process holds.
+//
+// # Limits
+//
+// Every local user may connect, so the server bounds what each can take
+// (Limits, DefaultLimits; uid 0 is exempt from all but the idle timeout):
+//
+//	ConnsPerUID      64    concurrent connections of one uid
+//	Conns            1024  concurrent connections of all non-root uids
+//	                       (at most half of RLIMIT_NOFILE), so that root's
+//	                       clients, the dataplane and /metrics keep
+//	                       descriptors
+//	EndpointsPerUID  32    endpoints bound at a time by one uid
+//	PortsPerUID      16    distinct (protocol, port) pairs one uid's
+//	                       endpoints hold (a reuseport group counts once)
+//	IdleTimeout      10 s  an unbound connection sending no request this
+//	                       long is closed (each Stats request restarts it)
+//	StatsPerSecond   5     Stats requests per uid, a token bucket shared by
+//	StatsBurst       20    the uid's connections
+//	LogPerSecond     20    records logged a second; the rest are counted
+//	                       and reported as "suppressed N records"
+//
+// A client over a limit gets Error with CodeLimit, whose text names the
+// limit (e.g. "control socket limit reached: conns_per_uid (64)"), and is
+// disconnected. Only binds, unbinds and refusals are logged at Info and
+// Warn; connections coming and going and stats requests at Debug. Only
+// clients with an endpoint are listed in StatsSnapshot.Clients: a
+// connection that only asks for stats is not a client there.
+//
+// Frames are written to a client without waiting (MSG_DONTWAIT): a
+// message that does not fit in the client's socket buffer is dropped and
+// its frames counted in the client's Dropped (ClientInfo, JSON
+// "dropped"), so a client that does not read never stalls the goroutine
+// draining its endpoint. Close tells every client concurrently, giving
+// each at most 100 ms; Serve survives every accept error other than its
+// listener being closed, retrying after a backoff.
+//
 // # Transport
 //
 // A unix socket of type SOCK_SEQPACKET (Go network "unixpacket"), by default
@@ -84,11 +134,25 @@
 //	         StatsSnapshot
 //	Error (type 132), then the server closes the connection:
 //	  4  1   code (Code*: 1 protocol, 2 address in use, 3 group full,
-//	         4 invalid spec, 5 internal, 6 permission, 7 shutting down)
+//	         4 invalid spec, 5 internal, 6 permission, 7 shutting down,
+//	         8 limit, 9 address not available)
 //	  5  ... message, text
 //
-// A connection starts unbound. Unbound, a client may send any number of
-// Stats requests and then at most one Bind; once bound it sends nothing more
+// The Go client turns an Error into a *RemoteError that matches, with
+// errors.Is, the error behind its code: CodeAddrInUse pcb.ErrAddrInUse and
+// syscall.EADDRINUSE; CodePermission dataplane.ErrPermission and
+// syscall.EACCES; CodeAddrNotAvail syscall.EADDRNOTAVAIL; CodeLimit
+// ErrLimit; CodeGroupFull pcb.ErrGroupFull; CodeInvalidSpec
+// pcb.ErrInvalidSpec; CodeProtocol ErrProtocol; CodeShutdown
+// ErrDisconnected. Codes 8 and 9 are new in version 1: a client that does
+// not know them sees an Error with an unknown code, as for any future
+// code. A server refusing a connection at once (over a limit) may close it
+// before reading the client's request; the client then reads the Error
+// the server left, not the write's EPIPE.
+//
+// A connection starts unbound. Unbound, a client may send Stats requests
+// (within the rate limit, each within IdleTimeout of the last) and then at
+// most one Bind; once bound it sends nothing more
 // and only reads. Anything else (bad magic, unknown version or type, a
 // malformed body, a message too long, any message after Bind) is a protocol
 // error: the server answers Error with CodeProtocol, closes that connection

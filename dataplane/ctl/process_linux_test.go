@@ -119,12 +119,10 @@ func TestChildDeathClosesEndpoint(t *testing.T) {
 	}
 }
 
-// TestOtherUserCannotJoin runs the real SO_PEERCRED path: a child running
-// as nobody (uid 65534) may bind a port of its own, but not join root's
-// group, nor bind over it.
-func TestOtherUserCannotJoin(t *testing.T) {
-	labtest.RequirePrivileged(t, "CAP_SETUID, CAP_SETGID: runs a child as another user")
-	// A directory nobody can reach, for the socket and the test binary.
+// exeForOthers copies the test binary into a new directory every user can
+// reach, for children of other uids; the control socket goes there too.
+func exeForOthers(t *testing.T) (dir, exe string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "xdpmux-ctl-")
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +135,7 @@ func TestOtherUserCannotJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dir, "ctl.test")
+	exe = filepath.Join(dir, "ctl.test")
 	data, err := os.ReadFile(self)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +143,15 @@ func TestOtherUserCannotJoin(t *testing.T) {
 	if err := os.WriteFile(exe, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return dir, exe
+}
+
+// TestOtherUserCannotJoin runs the real SO_PEERCRED path: a child running
+// as nobody (uid 65534) may bind a port of its own, but not join root's
+// group, nor bind over it.
+func TestOtherUserCannotJoin(t *testing.T) {
+	labtest.RequirePrivileged(t, "CAP_SETUID, CAP_SETGID: runs a child as another user")
+	dir, exe := exeForOthers(t)
 	e := newEnvAt(t, 1, filepath.Join(dir, "run", "xdpmux.sock"), nil)
 	listen(t, e.path, "udp/0.0.0.0:5353", ctl.Options{ReusePort: true})
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"syscall"
 
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/pcb"
@@ -54,6 +56,12 @@ const (
 	CodeInternal    = 5
 	CodePermission  = 6
 	CodeShutdown    = 7
+	// CodeLimit: a limit of the server (Limits) was reached; the message
+	// names it.
+	CodeLimit = 8
+	// CodeAddrNotAvail: the address is not local to the dataplane's
+	// interface (EADDRNOTAVAIL).
+	CodeAddrNotAvail = 9
 )
 
 var magic = [2]byte{'X', 'M'}
@@ -70,6 +78,10 @@ var (
 	ErrDisconnected = errors.New("disconnected by the server")
 	// ErrServerClosed is returned by Serve after Close.
 	ErrServerClosed = errors.New("control server closed")
+	// ErrLimit is returned (wrapped) when a limit of the server (Limits)
+	// refuses a connection, a bind or a request: by the server, and by a
+	// client that the server answered with CodeLimit.
+	ErrLimit = errors.New("control socket limit reached")
 )
 
 // ParseSpec parses PROTO/ADDR:PORT, e.g. "udp/0.0.0.0:53" or
@@ -227,21 +239,27 @@ type RemoteError struct {
 func (e *RemoteError) Error() string { return e.Msg }
 
 // Is makes errors.Is(err, pcb.ErrAddrInUse) and the like hold for the
-// matching codes.
+// matching codes: the sentinel the server's error matched, and for the
+// codes that have one the errno a socket would have returned
+// (syscall.EADDRINUSE, EACCES, EADDRNOTAVAIL).
 func (e *RemoteError) Is(target error) bool {
 	switch e.Code {
 	case CodeProtocol:
 		return target == ErrProtocol
 	case CodeAddrInUse:
-		return target == pcb.ErrAddrInUse
+		return target == pcb.ErrAddrInUse || target == syscall.EADDRINUSE
 	case CodeGroupFull:
 		return target == pcb.ErrGroupFull
 	case CodeInvalidSpec:
 		return target == pcb.ErrInvalidSpec
 	case CodePermission:
-		return target == dataplane.ErrPermission
+		return target == dataplane.ErrPermission || target == syscall.EACCES || target == os.ErrPermission
 	case CodeShutdown:
 		return target == ErrDisconnected
+	case CodeLimit:
+		return target == ErrLimit
+	case CodeAddrNotAvail:
+		return target == syscall.EADDRNOTAVAIL
 	}
 	return false
 }
@@ -257,7 +275,13 @@ func parseError(body []byte) error {
 // codeOf maps a Bind error to its code.
 func codeOf(err error) byte {
 	switch {
-	case errors.Is(err, pcb.ErrAddrInUse):
+	case errors.Is(err, ErrLimit):
+		return CodeLimit
+	case errors.Is(err, dataplane.ErrPermission), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return CodePermission
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return CodeAddrNotAvail
+	case errors.Is(err, pcb.ErrAddrInUse), errors.Is(err, syscall.EADDRINUSE):
 		return CodeAddrInUse
 	case errors.Is(err, pcb.ErrGroupFull):
 		return CodeGroupFull

@@ -3,7 +3,11 @@ package ctl
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/xdpmux/xdpmux/dataplane"
@@ -71,14 +75,66 @@ func TestRemoteErrorIs(t *testing.T) {
 	for code, want := range map[byte]error{
 		CodeProtocol: ErrProtocol, CodeAddrInUse: pcb.ErrAddrInUse, CodeGroupFull: pcb.ErrGroupFull,
 		CodeInvalidSpec: pcb.ErrInvalidSpec, CodePermission: dataplane.ErrPermission, CodeShutdown: ErrDisconnected,
+		CodeLimit: ErrLimit, CodeAddrNotAvail: syscall.EADDRNOTAVAIL,
 	} {
 		err := parseError(append([]byte{code}, "x"...))
 		if !errors.Is(err, want) {
 			t.Errorf("code %d does not match %v", code, want)
 		}
-		if codeOf(want) != code && code != CodePermission && code != CodeShutdown {
+		if codeOf(want) != code && code != CodeShutdown {
 			t.Errorf("codeOf(%v) = %d, want %d", want, codeOf(want), code)
 		}
+	}
+}
+
+// TestCodeRoundTrip: a server-side error goes out as a code and comes
+// back, in the client, as an error matching the same sentinels and errno.
+func TestCodeRoundTrip(t *testing.T) {
+	all := []error{pcb.ErrAddrInUse, syscall.EADDRINUSE, dataplane.ErrPermission, syscall.EACCES, os.ErrPermission,
+		syscall.EADDRNOTAVAIL, ErrLimit, pcb.ErrGroupFull, pcb.ErrInvalidSpec, ErrProtocol, ErrDisconnected}
+	for _, tc := range []struct {
+		name string
+		err  error // as the server meets it
+		code byte
+		want []error // what the client's error matches; nothing else of all
+	}{
+		{"port taken", fmt.Errorf("bind udp/0.0.0.0:53: %w by endpoint 1", pcb.ErrAddrInUse), CodeAddrInUse,
+			[]error{pcb.ErrAddrInUse, syscall.EADDRINUSE}},
+		{"port held by a kernel socket", fmt.Errorf("bind udp/0.0.0.0:53: %w: %w", pcb.ErrAddrInUse, syscall.EADDRINUSE), CodeAddrInUse,
+			[]error{pcb.ErrAddrInUse, syscall.EADDRINUSE}},
+		{"refused bind", fmt.Errorf("bind udp/0.0.0.0:53: %w: %w", dataplane.ErrPermission, syscall.EACCES), CodePermission,
+			[]error{dataplane.ErrPermission, syscall.EACCES, os.ErrPermission}},
+		{"refused bind, errno only", fmt.Errorf("bind udp/0.0.0.0:53: %w", syscall.EACCES), CodePermission,
+			[]error{dataplane.ErrPermission, syscall.EACCES, os.ErrPermission}},
+		{"not a local address", fmt.Errorf("bind udp/192.0.2.1:53: %w", syscall.EADDRNOTAVAIL), CodeAddrNotAvail,
+			[]error{syscall.EADDRNOTAVAIL}},
+		{"limit", limitError("ports_per_uid", 16), CodeLimit, []error{ErrLimit}},
+		{"group full", fmt.Errorf("bind: %w", pcb.ErrGroupFull), CodeGroupFull, []error{pcb.ErrGroupFull}},
+		{"invalid spec", fmt.Errorf("%w: x", pcb.ErrInvalidSpec), CodeInvalidSpec, []error{pcb.ErrInvalidSpec}},
+		{"protocol", fmt.Errorf("%w: x", ErrProtocol), CodeProtocol, []error{ErrProtocol}},
+		{"shutdown", dataplane.ErrClosed, CodeShutdown, []error{ErrDisconnected}},
+		{"other", errors.New("boom"), CodeInternal, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code := codeOf(tc.err)
+			if code != tc.code {
+				t.Fatalf("codeOf(%v) = %d, want %d", tc.err, code, tc.code)
+			}
+			msg := appendError(nil, code, tc.err.Error())
+			typ, err := header(msg)
+			if err != nil || typ != TypeError {
+				t.Fatalf("header: %d, %v", typ, err)
+			}
+			got := parseError(msg[HeaderLen:])
+			if got.Error() != tc.err.Error() {
+				t.Errorf("message %q, want %q", got.Error(), tc.err.Error())
+			}
+			for _, target := range all {
+				if is, want := errors.Is(got, target), slices.Contains(tc.want, target); is != want {
+					t.Errorf("errors.Is(%v, %v) = %v, want %v", got, target, is, want)
+				}
+			}
+		})
 	}
 }
 

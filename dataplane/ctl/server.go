@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,8 +18,8 @@ import (
 
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/ctl/internal/peercred"
+	"github.com/xdpmux/xdpmux/dataplane/ctl/internal/ratelog"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // Server serves the control protocol on a Dataplane. Set its exported
@@ -30,11 +29,20 @@ type Server struct {
 	// endpoint is bound with; nil means pcb.UIDOwner. Tests use it to
 	// simulate clients of different users.
 	OwnerFunc func(uid uint32) pcb.Owner
-	// Logger gets one record per client event (connect, bind, error,
-	// disconnect); nil discards them.
+	// Logger gets the server's records, at most Limits.LogPerSecond a
+	// second: binds, unbinds and refusals at Info and Warn; connections
+	// coming and going, stats requests and idle timeouts at Debug. nil
+	// discards them.
 	Logger *slog.Logger
 	// EndpointOptions are given to every client endpoint's Bind.
 	EndpointOptions dataplane.EndpointOptions
+	// Limits bound what local users can take (NewServer sets
+	// DefaultLimits).
+	Limits Limits
+	// Endpoints, if not nil, returns the endpoints bound in this process
+	// (not through the control socket), so that Stats shows their
+	// reuseport and dual-stack flags; the server knows its clients'.
+	Endpoints func() []*dataplane.Endpoint
 
 	dp     *dataplane.Dataplane
 	info   func() any
@@ -42,23 +50,54 @@ type Server struct {
 	cancel context.CancelFunc
 	seq    atomic.Uint64
 
+	logOnce sync.Once
+	logger  *slog.Logger
+
 	mu        sync.Mutex
 	closed    bool
-	listeners map[*net.UnixListener]struct{}
+	listeners map[acceptor]struct{}
 	clients   map[*client]struct{}
+	uids      map[uint32]*uidState // non-root uids
+	nonRoot   int                  // connections of non-root uids
 	wg        sync.WaitGroup
 }
 
+// acceptor is what Serve needs of a listener (*net.UnixListener).
+type acceptor interface {
+	AcceptUnix() (*net.UnixConn, error)
+	Close() error
+}
+
+var _ acceptor = (*net.UnixListener)(nil)
+
 // client is one connection.
 type client struct {
-	id   uint64
-	conn *net.UnixConn
-	cred peercred.Cred
-	sent atomic.Uint64
+	id      uint64
+	conn    *net.UnixConn
+	cred    peercred.Cred
+	counted bool    // in Server.uids and nonRoot (Server.mu)
+	claimed bool    // an endpoint on port counted in Server.uids (Server.mu)
+	port    portKey // the (protocol, port) claimed
+	sent    atomic.Uint64
+	dropped atomic.Uint64
 
 	mu sync.Mutex
 	ep *dataplane.Endpoint
 }
+
+// bindCred is what the dataplane's bind authorization needs of a client:
+// its uid, and whether it holds CAP_NET_BIND_SERVICE (uid 0 does).
+type bindCred struct {
+	UID               uint32
+	CapNetBindService bool
+}
+
+// replyTimeout bounds a reply write (Bound, Stats, Error) to a client
+// that does not read.
+const replyTimeout = 5 * time.Second
+
+// closeTimeout bounds the shutdown message to each client in Close.
+const closeTimeout = 100 * time.Millisecond
 
 // NewServer returns a Server binding client endpoints on dp. info, if not
 // nil, is called for each Stats request and its result, marshalled to
@@ -66,12 +105,14 @@ type client struct {
 func NewServer(dp *dataplane.Dataplane, info func() any) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
+		Limits:    DefaultLimits(),
 		dp:        dp,
 		info:      info,
 		ctx:       ctx,
 		cancel:    cancel,
-		listeners: make(map[*net.UnixListener]struct{}),
+		listeners: make(map[acceptor]struct{}),
 		clients:   make(map[*client]struct{}),
+		uids:      make(map[uint32]*uidState),
 	}
 }
 
@@ -107,11 +148,16 @@ func ListenUnix(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
+// log returns the rate-limited logger.
 func (s *Server) log() *slog.Logger {
-	if s.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return s.Logger
+	s.logOnce.Do(func() {
+		if s.Logger == nil {
+			s.logger = slog.New(slog.DiscardHandler)
+			return
+		}
+		s.logger = slog.New(ratelog.New(s.Logger.Handler(), s.Limits.LogPerSecond))
+	})
+	return s.logger
 }
 
 func (s *Server) owner(uid uint32) pcb.Owner {
@@ -121,9 +167,17 @@ func (s *Server) owner(uid uint32) pcb.Owner {
 	return pcb.UIDOwner(uid)
 }
 
-// Serve accepts connections on l until Close (then it returns
-// ErrServerClosed) or until Accept fails. Serve closes l when it returns.
+// Serve accepts connections on l until l is closed: by Close (then it
+// returns ErrServerClosed) or by someone else (then an error matching
+// net.ErrClosed). Any other accept error (out of descriptors, memory, a
+// connection aborted before it was accepted) is logged and retried after
+// a backoff of 5 ms doubling up to 1 s. Serve closes l when it returns.
 func (s *Server) Serve(l *net.UnixListener) error {
+	return s.serve(l)
+}
+
+func (s *Server) serve(l acceptor) error {
+	s.log() // fix the logger before any connection's goroutine uses it
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -145,15 +199,18 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				// Out of descriptors: wait, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log().Warn("control socket accept", "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("control socket accept: %w", err)
 			}
-			return fmt.Errorf("control socket accept: %w", err)
+			// Transient (EMFILE, ENFILE, ENOMEM, ECONNABORTED, ...): wait,
+			// as net/http does, so a persistent error does not spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log().Warn("control socket accept", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+			}
+			continue
 		}
 		backoff = 0
 		c := &client{id: s.seq.Add(1), conn: conn}
@@ -177,8 +234,10 @@ func (s *Server) isClosed() bool {
 }
 
 // Close stops accepting, disconnects every client (closing its endpoint)
-// and waits until every connection's goroutines are gone. It does not
-// close the Dataplane. It is idempotent.
+// and waits until every connection's goroutines are gone. Clients are
+// told and closed concurrently, each given closeTimeout (100 ms) for the
+// shutdown message, so clients that do not read cannot delay it. It does
+// not close the Dataplane. It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -190,33 +249,58 @@ func (s *Server) Close() error {
 	for l := range s.listeners {
 		l.Close()
 	}
+	clients := make([]*client, 0, len(s.clients))
 	for c := range s.clients {
-		// Best effort: a client whose buffer is full misses the reason.
-		c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		c.conn.Write(appendError(nil, CodeShutdown, "xdpmux is shutting down"))
-		c.conn.Close()
+		clients = append(clients, c)
 	}
 	s.mu.Unlock()
+	msg := appendError(nil, CodeShutdown, "xdpmux is shutting down")
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() { sendShutdown(c, msg) })
+	}
+	wg.Wait()
 	s.wg.Wait()
 	return nil
 }
 
-// Clients describes the connected clients, by connection order.
+// Clients describes the clients that have bound an endpoint, by
+// connection order. Connections that only ask for stats are not listed.
 func (s *Server) Clients() []ClientInfo {
 	s.mu.Lock()
 	out := make([]ClientInfo, 0, len(s.clients))
 	for c := range s.clients {
-		ci := ClientInfo{ID: c.id, PID: c.cred.PID, UID: c.cred.UID, Sent: c.sent.Load()}
 		c.mu.Lock()
 		if c.ep != nil {
-			ci.Endpoint = c.ep.Name()
+			out = append(out, ClientInfo{ID: c.id, PID: c.cred.PID, UID: c.cred.UID, Endpoint: c.ep.Name(),
+				Sent: c.sent.Load(), Dropped: c.dropped.Load()})
 		}
 		c.mu.Unlock()
-		out = append(out, ci)
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b ClientInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// specs returns the specs of the endpoints whose flags the server knows:
+// its clients', and those Endpoints returns.
+func (s *Server) specs() map[pcb.EndpointID]pcb.Spec {
+	m := make(map[pcb.EndpointID]pcb.Spec)
+	if s.Endpoints != nil {
+		for _, ep := range s.Endpoints() {
+			m[ep.ID()] = ep.Spec()
+		}
+	}
+	s.mu.Lock()
+	for c := range s.clients {
+		c.mu.Lock()
+		if c.ep != nil {
+			m[c.ep.ID()] = c.ep.Spec()
+		}
+		c.mu.Unlock()
+	}
+	s.mu.Unlock()
+	return m
 }
 
 // Snapshot builds the answer to a Stats request.
@@ -224,6 +308,12 @@ func (s *Server) Snapshot() (StatsSnapshot, error) {
 	st := s.dp.Stats()
 	snap := StatsSnapshot{Time: time.Now().UTC(), Policy: s.dp.Policy().String(), Clients: s.Clients()}
 	snap.Queues, snap.Totals, snap.Endpoints = FromDataplane(st)
+	specs := s.specs()
+	for i := range snap.Endpoints {
+		if sp, ok := specs[pcb.EndpointID(snap.Endpoints[i].ID)]; ok {
+			snap.Endpoints[i].ReusePort, snap.Endpoints[i].DualStack = sp.ReusePort, sp.DualStack
+		}
+	}
 	if s.info != nil {
 		raw, err := json.Marshal(s.info())
 		if err != nil {
@@ -232,218 +322,4 @@ func (s *Server) Snapshot() (StatsSnapshot, error) {
 		snap.Info = raw
 	}
 	return snap, nil
-}
-
-// serveConn runs one connection: the request loop, and after a Bind the
-// frame pump on its own goroutine.
-func (s *Server) serveConn(c *client) {
-	defer s.wg.Done()
-	var pumpDone chan struct{}
-	defer func() {
-		c.conn.Close()
-		c.mu.Lock()
-		ep := c.ep
-		c.mu.Unlock()
-		if ep != nil {
-			if err := ep.Close(); err != nil {
-				s.log().Warn("control client endpoint close", "client", c.id, "err", err)
-			}
-		}
-		if pumpDone != nil {
-			<-pumpDone
-		}
-		s.mu.Lock()
-		delete(s.clients, c)
-		s.mu.Unlock()
-		s.log().Info("control client gone", "client", c.id, "pid", c.cred.PID, "uid", c.cred.UID, "sent", c.sent.Load())
-	}()
-	cred, err := peercred.Of(c.conn)
-	if err != nil {
-		s.log().Warn("control client rejected", "client", c.id, "err", err)
-		c.conn.Write(appendError(nil, CodeInternal, err.Error()))
-		return
-	}
-	c.cred = cred
-	log := s.log().With("client", c.id, "pid", cred.PID, "uid", cred.UID)
-	log.Info("control client connected")
-
-	buf := make([]byte, MaxRequest)
-	for {
-		n, _, flags, _, err := c.conn.ReadMsgUnix(buf, nil)
-		if err != nil || n == 0 {
-			if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
-				log.Warn("control client read", "err", err)
-			}
-			return
-		}
-		if flags&syscall.MSG_TRUNC != 0 {
-			s.reject(c, log, CodeProtocol, fmt.Errorf("%w: message longer than %d bytes", ErrProtocol, MaxRequest))
-			return
-		}
-		msg := buf[:n]
-		typ, err := header(msg)
-		if err != nil {
-			s.reject(c, log, CodeProtocol, err)
-			return
-		}
-		c.mu.Lock()
-		bound := c.ep != nil
-		c.mu.Unlock()
-		if bound {
-			s.reject(c, log, CodeProtocol, fmt.Errorf("%w: message type %d after bind", ErrProtocol, typ))
-			return
-		}
-		switch typ {
-		case TypeStats:
-			if len(msg) != HeaderLen {
-				s.reject(c, log, CodeProtocol, fmt.Errorf("%w: stats request with a body", ErrProtocol))
-				return
-			}
-			if err := s.sendStats(c); err != nil {
-				log.Warn("control client stats", "err", err)
-				return
-			}
-		case TypeBind:
-			req, err := parseBind(msg[HeaderLen:])
-			if err != nil {
-				s.reject(c, log, codeOf(err), err)
-				return
-			}
-			ep, err := s.bind(c, req)
-			if err != nil {
-				s.reject(c, log, codeOf(err), err)
-				return
-			}
-			log.Info("control client bound", "endpoint", ep.Name(), "id", ep.ID())
-			pumpDone = make(chan struct{})
-			go func() {
-				defer close(pumpDone)
-				s.pump(c, ep, log)
-			}()
-		default:
-			s.reject(c, log, CodeProtocol, fmt.Errorf("%w: unknown message type %d", ErrProtocol, typ))
-			return
-		}
-	}
-}
-
-// reject tells the client why it is disconnected.
-func (s *Server) reject(c *client, log *slog.Logger, code byte, err error) {
-	log.Warn("control client disconnected", "err", err)
-	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	c.conn.Write(appendError(nil, code, err.Error()))
-}
-
-// bind binds the client's endpoint and answers Bound.
-func (s *Server) bind(c *client, req bindRequest) (*dataplane.Endpoint, error) {
-	spec := pcb.Spec{
-		Proto:     req.Proto,
-		Local:     req.Local,
-		ReusePort: req.Flags&FlagReusePort != 0,
-		DualStack: req.Flags&FlagDualStack != 0,
-		Owner:     s.owner(c.cred.UID),
-	}
-	spec.Name = fmt.Sprintf("%s#c%d", spec, c.id)
-	ep, err := s.dp.Bind(spec, s.EndpointOptions)
-	if err != nil {
-		// The dataplane's error names the spec already.
-		if spec.ReusePort && errors.Is(err, pcb.ErrAddrInUse) {
-			err = fmt.Errorf("%w (a reuseport group takes only endpoints of one owner; yours is %s)", err, spec.Owner)
-		}
-		return nil, err
-	}
-	c.mu.Lock()
-	c.ep = ep
-	c.mu.Unlock()
-	if _, err := c.conn.Write(appendBound(nil, ep.ID(), s.dp.Queues(), ep.Name())); err != nil {
-		return ep, fmt.Errorf("bind %s: answering: %w", spec, err)
-	}
-	return ep, nil
-}
-
-// pump copies frames from ep to the client until ep closes or a write
-// fails. Every batch is copied out and released before the first write,
-// so a slow client never holds UMEM frames.
-func (s *Server) pump(c *client, ep *dataplane.Endpoint, log *slog.Logger) {
-	batch := make([]dataplane.Frame, rxq.BatchSize)
-	var msgs [][]byte // reused message buffers
-	proto := ep.Spec().Proto
-	for {
-		n, err := ep.Receive(s.ctx, batch)
-		if err != nil {
-			return
-		}
-		nmsg := 0
-		var cur []byte
-		count := 0
-		finish := func() {
-			if cur != nil {
-				putCount(cur, count)
-				msgs[nmsg] = cur
-				nmsg++
-			}
-		}
-		for i := range batch[:n] {
-			f := &batch[i]
-			if cur == nil || len(cur)+frameRecordLen(f) > MaxMessage {
-				finish()
-				if nmsg == len(msgs) {
-					msgs = append(msgs, make([]byte, 0, MaxMessage))
-				}
-				cur = appendHeader(msgs[nmsg][:0], TypeFrames)
-				cur = append(cur, 0, 0, 0, 0) // count, reserved
-				count = 0
-			}
-			cur = appendFrame(cur, proto, f)
-			count++
-		}
-		finish()
-		ep.Release(batch[:n])
-		for _, m := range msgs[:nmsg] {
-			if _, err := c.conn.Write(m); err != nil {
-				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-					log.Warn("control client write", "err", err)
-				}
-				c.conn.Close() // ends the request loop, which closes ep
-				return
-			}
-		}
-		c.sent.Add(uint64(n))
-	}
-}
-
-func putCount(msg []byte, count int) {
-	msg[HeaderLen] = byte(count >> 8)
-	msg[HeaderLen+1] = byte(count)
-}
-
-// sendStats answers a Stats request, in parts of at most MaxMessage bytes.
-func (s *Server) sendStats(c *client) error {
-	snap, err := s.Snapshot()
-	if err != nil {
-		c.conn.Write(appendError(nil, CodeInternal, err.Error()))
-		return err
-	}
-	doc, err := json.Marshal(snap)
-	if err != nil {
-		return err
-	}
-	const part = MaxMessage - HeaderLen - 1
-	for {
-		n := min(len(doc), part)
-		flags := byte(0)
-		if n < len(doc) {
-			flags = flagMore
-		}
-		m := appendHeader(make([]byte, 0, HeaderLen+1+n), TypeStatsReply)
-		m = append(m, flags)
-		m = append(m, doc[:n]...)
-		if _, err := c.conn.Write(m); err != nil {
-			return err
-		}
-		doc = doc[n:]
-		if len(doc) == 0 {
-			return nil
-		}
-	}
 }

@@ -306,9 +306,15 @@ func TestGroupSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The clients are a, b and the stats request's own connection.
-	if len(snap.Endpoints) != 2 || len(snap.Clients) != 3 {
-		t.Errorf("stats: %d endpoints, %d clients, want 2 and 3", len(snap.Endpoints), len(snap.Clients))
+	// The clients are a and b; the stats request's own connection is not
+	// listed. Both endpoints show their reuseport flag.
+	if len(snap.Endpoints) != 2 || len(snap.Clients) != 2 {
+		t.Errorf("stats: %d endpoints, %d clients, want 2 and 2", len(snap.Endpoints), len(snap.Clients))
+	}
+	for _, es := range snap.Endpoints {
+		if !es.ReusePort || es.DualStack {
+			t.Errorf("endpoint %+v: want reuseport, not dual-stack", es)
+		}
 	}
 }
 
@@ -475,10 +481,14 @@ func TestStatsRequest(t *testing.T) {
 	if len(snap.Endpoints) != 1 || snap.Endpoints[0].Name != ep.Name() || snap.Endpoints[0].Delivered != 10 {
 		t.Errorf("endpoints %+v, want %s with 10 delivered", snap.Endpoints, ep.Name())
 	}
-	// The clients are ep and the stats request's own connection.
-	if len(snap.Clients) != 2 || snap.Clients[1].Endpoint != "" || snap.Clients[0].UID != uint32(os.Getuid()) || snap.Clients[0].Sent != 10 ||
-		snap.Clients[0].PID != int32(os.Getpid()) {
-		t.Errorf("clients %+v, want ep's with uid %d, pid %d, sent 10, then the request's", snap.Clients, os.Getuid(), os.Getpid())
+	// The only client is ep: the stats request's own connection is not
+	// listed.
+	if len(snap.Clients) != 1 || snap.Clients[0].Endpoint != ep.Name() || snap.Clients[0].UID != uint32(os.Getuid()) || snap.Clients[0].Sent != 10 ||
+		snap.Clients[0].PID != int32(os.Getpid()) || snap.Clients[0].Dropped != 0 {
+		t.Errorf("clients %+v, want only ep's with uid %d, pid %d, sent 10, dropped 0", snap.Clients, os.Getuid(), os.Getpid())
+	}
+	if es := snap.Endpoints[0]; es.ReusePort || es.DualStack {
+		t.Errorf("endpoint %+v: want neither reuseport nor dual-stack", es)
 	}
 	var info map[string]string
 	if err := json.Unmarshal(snap.Info, &info); err != nil || info["iface"] != "test0" {
@@ -582,4 +592,68 @@ func BenchmarkThroughput(b *testing.B) {
 	<-done
 	b.StopTimer()
 	b.ReportMetric(float64(got.Load())/b.Elapsed().Seconds(), "pps")
+}
+
+func TestStatsEndpointFlags(t *testing.T) {
+	var inproc []*dataplane.Endpoint
+	e := newEnv(t, 1, func(s *ctl.Server) {
+		s.Endpoints = func() []*dataplane.Endpoint { return inproc }
+	})
+	for _, sp := range []pcb.Spec{
+		{Proto: pcb.UDP, Local: netip.MustParseAddrPort("0.0.0.0:7001"), ReusePort: true, Owner: "t", Name: "inproc-reuse"},
+		{Proto: pcb.UDP, Local: netip.MustParseAddrPort("[::]:7002"), DualStack: true, Owner: "t", Name: "inproc-dual"},
+	} {
+		ep, err := e.dp.Bind(sp, dataplane.EndpointOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ep.Close()
+		inproc = append(inproc, ep)
+	}
+	unknown, err := e.dp.Bind(pcb.Spec{Proto: pcb.UDP, Local: netip.MustParseAddrPort("0.0.0.0:7003"), ReusePort: true, Owner: "t", Name: "inproc-unlisted"}, dataplane.EndpointOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unknown.Close()
+	a := listen(t, e.path, "udp/[::]:7004", ctl.Options{ReusePort: true, DualStack: true})
+	b := listen(t, e.path, "tcp/0.0.0.0:7005", ctl.Options{})
+	snap, err := ctl.Stats(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type flags struct{ reuse, dual bool }
+	want := map[string]flags{
+		"inproc-reuse":    {true, false},
+		"inproc-dual":     {false, true},
+		"inproc-unlisted": {false, false}, // not in Server.Endpoints: unknown
+		a.Name():          {true, true},
+		b.Name():          {false, false},
+	}
+	if len(snap.Endpoints) != len(want) {
+		t.Fatalf("%d endpoints, want %d", len(snap.Endpoints), len(want))
+	}
+	for _, es := range snap.Endpoints {
+		if got := (flags{es.ReusePort, es.DualStack}); got != want[es.Name] {
+			t.Errorf("endpoint %s: reuseport, dual_stack = %v, want %v", es.Name, got, want[es.Name])
+		}
+	}
+	// The JSON names, which external tests read.
+	doc, err := json.Marshal(snap.Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"id"`, `"name"`, `"spec"`, `"delivered"`, `"dropped"`, `"queued"`, `"reuseport"`, `"dual_stack"`} {
+		if !bytes.Contains(doc, []byte(key)) {
+			t.Errorf("endpoint JSON %s lacks %s", doc, key)
+		}
+	}
+	doc, err = json.Marshal(snap.Clients[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"id"`, `"pid"`, `"uid"`, `"endpoint"`, `"sent"`, `"dropped"`} {
+		if !bytes.Contains(doc, []byte(key)) {
+			t.Errorf("client JSON %s lacks %s", doc, key)
+		}
+	}
 }

@@ -53,15 +53,22 @@ type EndpointStats struct {
 	Delivered uint64 `json:"delivered"`
 	Dropped   uint64 `json:"dropped"`
 	Queued    uint64 `json:"queued"`
+	// ReusePort and DualStack are the endpoint's flags, for the endpoints
+	// the server knows the spec of (its clients', and those
+	// Server.Endpoints lists); false for others.
+	ReusePort bool `json:"reuseport"`
+	DualStack bool `json:"dual_stack"`
 }
 
-// ClientInfo describes one control-socket client.
+// ClientInfo describes one control-socket client that has bound an
+// endpoint.
 type ClientInfo struct {
 	ID       uint64 `json:"id"`
 	PID      int32  `json:"pid"`
 	UID      uint32 `json:"uid"`
 	Endpoint string `json:"endpoint,omitempty"` // its endpoint's name, once bound
 	Sent     uint64 `json:"sent"`               // frames written to it
+	Dropped  uint64 `json:"dropped"`            // frames dropped: its socket buffer was full
 }
 
 // FromDataplane converts a dataplane.Stats.

@@ -34,6 +34,14 @@ func main() {
 	ep, err := ctl.Listen(*path, flag.Arg(0), ctl.Options{ReusePort: *reuse})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ctlclient: %v\n", err)
+		switch {
+		case errors.Is(err, syscall.EACCES):
+			fmt.Fprintln(os.Stderr, "ctlclient: the server refused the port to this user (ports below 1024 need CAP_NET_BIND_SERVICE)")
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			fmt.Fprintln(os.Stderr, "ctlclient: the address is not one of the interface's")
+		case errors.Is(err, ctl.ErrLimit):
+			fmt.Fprintln(os.Stderr, "ctlclient: this user is at one of the server's limits (connections, endpoints, ports)")
+		}
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "ctlclient: bound %s (endpoint %d, %d queues)\n", ep.Name(), ep.ID(), ep.Queues())
