@@ -52,6 +52,8 @@ type EndpointStats struct {
 	Dropped    uint64
 	OverBudget uint64 // frames lost because it or its owner held its frame budget
 	Queued     uint64 // frames on its rings, not yet received
+	// ReusePort and DualStack are the endpoint's bind flags.
+	ReusePort, DualStack bool
 }
 
 // Stats is a snapshot of the dataplane's counters.
@@ -93,7 +95,8 @@ func (d *Dataplane) Stats() Stats {
 		if ep == nil {
 			continue
 		}
-		es := EndpointStats{ID: ep.id, Name: ep.name, Spec: ep.spec.String()}
+		es := EndpointStats{ID: ep.id, Name: ep.name, Spec: ep.spec.String(),
+			ReusePort: ep.spec.ReusePort, DualStack: ep.spec.DualStack}
 		for _, r := range ep.rings {
 			es.Delivered += r.nDelivered.Load()
 			ob := r.nOverBudget.Load()

@@ -328,13 +328,6 @@ func runServe(ctx context.Context, cfg runConfig, log *slog.Logger, stdout io.Wr
 		}
 		srv = ctl.NewServer(ifc.Dataplane, infoFunc)
 		srv.Logger = log
-		srv.Endpoints = func() []*dataplane.Endpoint { // the sinks' flags in stats
-			eps := make([]*dataplane.Endpoint, len(sinks))
-			for i, s := range sinks {
-				eps[i] = s.ep
-			}
-			return eps
-		}
 		serveWG.Go(func() {
 			if err := srv.Serve(l); !errors.Is(err, ctl.ErrServerClosed) {
 				log.Error("control socket", "err", err)

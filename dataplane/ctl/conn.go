@@ -168,8 +168,10 @@ func (s *Server) bind(c *client, req bindRequest) (*dataplane.Endpoint, error) {
 		return nil, fmt.Errorf("bind %s: %w", spec, err)
 	}
 	opts := s.EndpointOptions
-	cred := bindCred{UID: c.cred.UID, CapNetBindService: c.cred.CapNetBindService}
-	// TODO(bind): opts.Cred = &dataplane.Cred{UID: cred.UID, CapNetBindService: cred.CapNetBindService}
+	// The dataplane checks the bind as the kernel would check the peer's
+	// (docs/SECURITY.md); uid 0 is privileged whatever its capabilities.
+	cred := &dataplane.Cred{UID: c.cred.UID, CapNetBindService: c.cred.CapNetBindService}
+	opts.Cred = cred
 	ep, err := s.dp.Bind(spec, opts)
 	if err != nil {
 		s.mu.Lock()

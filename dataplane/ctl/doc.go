@@ -67,11 +67,15 @@
 // clients with an endpoint are listed in StatsSnapshot.Clients: a
 // connection that only asks for stats is not a client there.
 //
-// Frames are written to a client without waiting (MSG_DONTWAIT): a
-// message that does not fit in the client's socket buffer is dropped and
+// Frames are copied out of the UMEM and released before they are written
+// to a client. A message that does not fit in the client's socket buffer
+// is written with a deadline of 250 ms and, if that passes, dropped and
 // its frames counted in the client's Dropped (ClientInfo, JSON
-// "dropped"), so a client that does not read never stalls the goroutine
-// draining its endpoint. Close tells every client concurrently, giving
+// "dropped"). Meanwhile the client's frames wait on its endpoint's
+// delivery rings, within its frame budget (docs/DATAPLANE.md): a client
+// that reads a little slower than a burst loses nothing, and one that
+// does not read at all holds no more than its share of any queue's UMEM
+// and is the one whose drops are counted. Close tells every client concurrently, giving
 // each at most 100 ms; Serve survives every accept error other than its
 // listener being closed, retrying after a backoff.
 //

@@ -201,32 +201,27 @@ func TestCloseStuckClients(t *testing.T) {
 			e.inject(packettest.UDP4(netip.AddrPortFrom(remote, uint16(1000+j)), netip.AddrPortFrom(local.Addr(), uint16(10000+i)), payload))
 		}
 	}
-	// The pumps never block: every frame is sent or dropped, none waits
-	// on the dataplane's rings.
-	waitFor(t, "every frame sent or dropped", func() bool {
+	// Every frame reached its endpoint (on its rings, or dropped over its
+	// budget), and the pumps are stuck: their clients do not read.
+	waitFor(t, "every frame at its endpoint, the pumps stuck", func() bool {
+		for _, es := range e.dp.Stats().Endpoints {
+			if es.Delivered+es.Dropped != perClient {
+				return false
+			}
+		}
 		for _, ci := range e.srv.Clients() {
-			if ci.Sent+ci.Dropped != perClient {
+			if ci.Sent+ci.Dropped == perClient {
 				return false
 			}
 		}
 		return true
 	})
-	for _, ci := range e.srv.Clients() {
-		if ci.Dropped == 0 {
-			t.Fatalf("client %+v dropped nothing: its buffer is not full, the test does not test stuck clients", ci)
-		}
-	}
-	for _, es := range e.dp.Stats().Endpoints {
-		if es.Dropped != 0 || es.Queued != 0 {
-			t.Errorf("endpoint %s: %d dropped, %d queued on its rings, want 0: the pump fell behind", es.Name, es.Dropped, es.Queued)
-		}
-	}
 	snap, err := ctl.Stats(e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Clients) != nclients || snap.Clients[0].Dropped == 0 {
-		t.Errorf("stats: %d clients, first %+v: want %d, with drops", len(snap.Clients), snap.Clients[0], nclients)
+	if len(snap.Clients) != nclients {
+		t.Errorf("stats: %d clients, want %d", len(snap.Clients), nclients)
 	}
 	start := time.Now()
 	e.srv.Close()

@@ -34,15 +34,12 @@ type Server struct {
 	// coming and going, stats requests and idle timeouts at Debug. nil
 	// discards them.
 	Logger *slog.Logger
-	// EndpointOptions are given to every client endpoint's Bind.
+	// EndpointOptions are given to every client endpoint's Bind (NewServer
+	// sets RingSize to DefaultRingSize).
 	EndpointOptions dataplane.EndpointOptions
 	// Limits bound what local users can take (NewServer sets
 	// DefaultLimits).
 	Limits Limits
-	// Endpoints, if not nil, returns the endpoints bound in this process
-	// (not through the control socket), so that Stats shows their
-	// reuseport and dual-stack flags; the server knows its clients'.
-	Endpoints func() []*dataplane.Endpoint
 
 	dp     *dataplane.Dataplane
 	info   func() any
@@ -85,13 +82,6 @@ type client struct {
 	ep *dataplane.Endpoint
 }
 
-// bindCred is what the dataplane's bind authorization needs of a client:
-// its uid, and whether it holds CAP_NET_BIND_SERVICE (uid 0 does).
-type bindCred struct {
-	UID               uint32
-	CapNetBindService bool
-}
-
 // replyTimeout bounds a reply write (Bound, Stats, Error) to a client
 // that does not read.
 const replyTimeout = 5 * time.Second
@@ -99,20 +89,28 @@ const replyTimeout = 5 * time.Second
 // closeTimeout bounds the shutdown message to each client in Close.
 const closeTimeout = 100 * time.Millisecond
 
+// DefaultRingSize is the delivery ring size of a client's endpoint, per
+// queue: twice the dataplane's default, because a client's frames wait for
+// the pump's copy and the client's read, and a burst that lands unevenly on
+// the queues must fit while they do. The frame budgets (docs/DATAPLANE.md),
+// not the ring, bound what one client can keep of a queue's UMEM.
+const DefaultRingSize = 2 * dataplane.DefaultRingSize
+
 // NewServer returns a Server binding client endpoints on dp. info, if not
 // nil, is called for each Stats request and its result, marshalled to
 // JSON, becomes StatsSnapshot.Info.
 func NewServer(dp *dataplane.Dataplane, info func() any) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		Limits:    DefaultLimits(),
-		dp:        dp,
-		info:      info,
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[acceptor]struct{}),
-		clients:   make(map[*client]struct{}),
-		uids:      make(map[uint32]*uidState),
+		Limits:          DefaultLimits(),
+		EndpointOptions: dataplane.EndpointOptions{RingSize: DefaultRingSize},
+		dp:              dp,
+		info:            info,
+		ctx:             ctx,
+		cancel:          cancel,
+		listeners:       make(map[acceptor]struct{}),
+		clients:         make(map[*client]struct{}),
+		uids:            make(map[uint32]*uidState),
 	}
 }
 
@@ -282,38 +280,11 @@ func (s *Server) Clients() []ClientInfo {
 	return out
 }
 
-// specs returns the specs of the endpoints whose flags the server knows:
-// its clients', and those Endpoints returns.
-func (s *Server) specs() map[pcb.EndpointID]pcb.Spec {
-	m := make(map[pcb.EndpointID]pcb.Spec)
-	if s.Endpoints != nil {
-		for _, ep := range s.Endpoints() {
-			m[ep.ID()] = ep.Spec()
-		}
-	}
-	s.mu.Lock()
-	for c := range s.clients {
-		c.mu.Lock()
-		if c.ep != nil {
-			m[c.ep.ID()] = c.ep.Spec()
-		}
-		c.mu.Unlock()
-	}
-	s.mu.Unlock()
-	return m
-}
-
 // Snapshot builds the answer to a Stats request.
 func (s *Server) Snapshot() (StatsSnapshot, error) {
 	st := s.dp.Stats()
 	snap := StatsSnapshot{Time: time.Now().UTC(), Policy: s.dp.Policy().String(), Clients: s.Clients()}
 	snap.Queues, snap.Totals, snap.Endpoints = FromDataplane(st)
-	specs := s.specs()
-	for i := range snap.Endpoints {
-		if sp, ok := specs[pcb.EndpointID(snap.Endpoints[i].ID)]; ok {
-			snap.Endpoints[i].ReusePort, snap.Endpoints[i].DualStack = sp.ReusePort, sp.DualStack
-		}
-	}
 	if s.info != nil {
 		raw, err := json.Marshal(s.info())
 		if err != nil {

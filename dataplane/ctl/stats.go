@@ -31,6 +31,7 @@ type QueueStats struct {
 	Unmatched     uint64            `json:"unmatched"`
 	Malformed     map[string]uint64 `json:"malformed"` // by reason; zero counts left out
 	RingFull      uint64            `json:"ring_full"`
+	OverBudget    uint64            `json:"over_budget"`
 	ClosedDropped uint64            `json:"closed_dropped"`
 	Resteered     uint64            `json:"resteered"`
 	FillEmpty     uint64            `json:"fill_empty"`
@@ -51,11 +52,12 @@ type EndpointStats struct {
 	Name      string `json:"name"`
 	Spec      string `json:"spec"`
 	Delivered uint64 `json:"delivered"`
-	Dropped   uint64 `json:"dropped"`
-	Queued    uint64 `json:"queued"`
-	// ReusePort and DualStack are the endpoint's flags, for the endpoints
-	// the server knows the spec of (its clients', and those
-	// Server.Endpoints lists); false for others.
+	Dropped   uint64 `json:"dropped"` // ring full or over budget
+	// OverBudget counts the frames dropped because the endpoint or its
+	// owner held its frame budget (docs/DATAPLANE.md); included in Dropped.
+	OverBudget uint64 `json:"over_budget"`
+	Queued     uint64 `json:"queued"`
+	// ReusePort and DualStack are the endpoint's bind flags.
 	ReusePort bool `json:"reuseport"`
 	DualStack bool `json:"dual_stack"`
 }
@@ -81,14 +83,15 @@ func FromDataplane(st dataplane.Stats) (queues []QueueStats, totals QueueStats, 
 	eps = make([]EndpointStats, 0, len(st.Endpoints))
 	for _, e := range st.Endpoints {
 		eps = append(eps, EndpointStats{ID: uint32(e.ID), Name: e.Name, Spec: e.Spec,
-			Delivered: e.Delivered, Dropped: e.Dropped, Queued: e.Queued})
+			Delivered: e.Delivered, Dropped: e.Dropped, OverBudget: e.OverBudget, Queued: e.Queued,
+			ReusePort: e.ReusePort, DualStack: e.DualStack})
 	}
 	return queues, totals, eps
 }
 
 func queueStats(q dataplane.QueueStats) QueueStats {
 	out := QueueStats{Queue: q.Queue, RX: q.RX, Delivered: q.Delivered, Unmatched: q.Unmatched,
-		Malformed: map[string]uint64{}, RingFull: q.RingFull, ClosedDropped: q.ClosedDropped,
+		Malformed: map[string]uint64{}, RingFull: q.RingFull, OverBudget: q.OverBudget, ClosedDropped: q.ClosedDropped,
 		Resteered: q.Resteered, FillEmpty: q.FillEmpty}
 	for _, r := range packet.Reasons() {
 		if n := q.Malformed[r]; n > 0 {
