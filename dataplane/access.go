@@ -12,9 +12,8 @@ import (
 	"github.com/xdpmux/xdpmux/pcb"
 )
 
-// DefaultUnprivilegedPortStart is the lowest port a uid without
-// CAP_NET_BIND_SERVICE may bind when AccessPolicy.UnprivilegedPortStart is 0
-// and nothing better is known: Linux's default ip_unprivileged_port_start.
+// DefaultUnprivilegedPortStart is Linux's default ip_unprivileged_port_start:
+// the lowest port a uid without CAP_NET_BIND_SERVICE may bind.
 const DefaultUnprivilegedPortStart = 1024
 
 // capNetBindService is CAP_NET_BIND_SERVICE's bit in CapEff.
@@ -42,8 +41,10 @@ type Cred struct {
 type AccessPolicy struct {
 	// UnprivilegedPortStart is ip_unprivileged_port_start. 0 means:
 	// OpenInterface reads /proc/sys/net/ipv4/ip_unprivileged_port_start in
-	// the interface's namespace; New uses DefaultUnprivilegedPortStart.
-	// A negative value makes every port unprivileged (the sysctl's 0).
+	// the interface's namespace; New over sources of its caller's (no
+	// interface, so no kernel port to protect) makes every port
+	// unprivileged. A negative value makes every port unprivileged (the
+	// sysctl's 0).
 	UnprivilegedPortStart int
 	// Allow, when not empty, lists everything a non-root uid may bind.
 	Allow []AllowRule

@@ -71,7 +71,7 @@ func TestSelfCredRealUID(t *testing.T) {
 
 func selfCredChild(t *testing.T) {
 	c := selfCred()
-	l := newLab(t, 1, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{})
+	l := newLab(t, 1, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{Access: AccessPolicy{UnprivilegedPortStart: DefaultUnprivilegedPortStart}})
 	res := fmt.Sprintf("uid=%d cap=%v", c.UID, c.CapNetBindService)
 	for _, s := range []string{"0.0.0.0:53", "0.0.0.0:5353"} {
 		spec := udpSpec(s, false)

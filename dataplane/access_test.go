@@ -162,7 +162,7 @@ func TestCapEffHas(t *testing.T) {
 // port start is 1024.
 func TestBindAccess(t *testing.T) {
 	c := &fakeClaimer{}
-	l := newLab(t, 1, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{Claimer: c, LocalAddrs: testLocal})
+	l := newLab(t, 1, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{Claimer: c, LocalAddrs: testLocal, Access: AccessPolicy{UnprivilegedPortStart: DefaultUnprivilegedPortStart}})
 	nobody := &Cred{UID: 65534}
 	for _, s := range []pcb.Spec{udpSpec("0.0.0.0:53", false), tcpSpec("198.18.0.1:22", false), udpSpec("[::]:1023", false)} {
 		if _, err := l.d.Bind(s, EndpointOptions{Cred: nobody}); !errors.Is(err, syscall.EACCES) || !errors.Is(err, ErrPermission) {

@@ -136,7 +136,10 @@ func New(cfg Config) (*Dataplane, error) {
 		cfg.RingSize = DefaultRingSize
 	}
 	if cfg.Access.UnprivilegedPortStart == 0 {
-		cfg.Access.UnprivilegedPortStart = DefaultUnprivilegedPortStart
+		// Not from a namespace (OpenInterface fills it): a Dataplane over
+		// sources of its own takes no port from any kernel, so none is
+		// privileged unless the caller says so.
+		cfg.Access.UnprivilegedPortStart = -1
 	}
 	if err := cfg.Access.validate(); err != nil {
 		return nil, err

@@ -130,7 +130,7 @@ func TestBindKernelSocket(t *testing.T) {
 // permission, then in use) and a refused bind asks no further.
 func TestBindCheckOrder(t *testing.T) {
 	k := &fakeKernel{socks: []KernelSocket{ksock(pcb.UDP, "0.0.0.0:53", false)}}
-	l := newLab(t, 1, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{LocalAddrs: testLocal, KernelSockets: k})
+	l := newLab(t, 1, rxqtest.Options{NumFrames: 64, FrameSize: 2048}, Config{LocalAddrs: testLocal, KernelSockets: k, Access: AccessPolicy{UnprivilegedPortStart: DefaultUnprivilegedPortStart}})
 	nobody := &Cred{UID: 65534}
 	if _, err := l.d.Bind(udpSpec("198.18.0.9:53", false), EndpointOptions{Cred: nobody}); !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		t.Errorf("non-local, privileged, in use: got %v, want EADDRNOTAVAIL", err)
