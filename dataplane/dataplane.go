@@ -16,8 +16,10 @@ var (
 	ErrClosed = net.ErrClosed
 	// ErrNotSupported is returned (wrapped) for what the dataplane cannot
 	// do, such as sending on a queue without a TX ring or from a TCP
-	// endpoint (docs/REPLIES.md).
-	ErrNotSupported = errors.New("not supported")
+	// endpoint (docs/REPLIES.md), or by OpenInterface for what the kernel
+	// or device lacks (ZeroCopyForce without zero-copy). It is
+	// rxq.ErrNotSupported, so one errors.Is covers both.
+	ErrNotSupported = rxq.ErrNotSupported
 	// ErrInvalidConfig is returned (wrapped) by New and Bind for bad options.
 	ErrInvalidConfig = errors.New("invalid dataplane config")
 	// ErrStarted is returned (wrapped) by Start when called twice.

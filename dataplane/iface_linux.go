@@ -164,8 +164,7 @@ func sysfsRxQueues(ifname string) int {
 }
 
 func isPerm(err error) bool {
-	return errors.Is(err, os.ErrPermission) || errors.Is(err, rxq.ErrPermission) ||
-		errors.Is(err, xdpprog.ErrPermission)
+	return errors.Is(err, os.ErrPermission) || errors.Is(err, ErrPermission)
 }
 
 // wrapPerm adds ErrPermission to err's chain when the cause is a missing

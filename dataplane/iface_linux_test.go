@@ -392,3 +392,24 @@ func TestInterfaceReuseportGroup(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The sentinels are defined once (rxq/errors.go): forced zero-copy on a
+// veth, refused by rxq, is dataplane's ErrNotSupported too.
+func TestOpenInterfaceZeroCopyForceNotSupported(t *testing.T) {
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1, Prefix: ifaceLabPrefix + "z"})
+	opts := rxq.DefaultSocketOptions()
+	opts.ZeroCopy = rxq.ZeroCopyForce
+	err := lab.InRecv(func() error {
+		ifc, err := OpenInterface(InterfaceConfig{Ifname: lab.RecvIf, Socket: opts})
+		if err == nil {
+			ifc.Close()
+		}
+		return err
+	})
+	for _, target := range []error{ErrNotSupported, rxq.ErrNotSupported, xdpprog.ErrNotSupported} {
+		if !errors.Is(err, target) {
+			t.Errorf("ZeroCopyForce on veth: got %v, want %v", err, target)
+		}
+	}
+	checkDetached(t, lab)
+}

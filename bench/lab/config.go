@@ -1,8 +1,8 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
+	"github.com/xdpmux/xdpmux/rxq"
 	"log"
 	"time"
 
@@ -10,8 +10,8 @@ import (
 	"github.com/xdpmux/xdpmux/rxq/txgen"
 )
 
-// ErrNotSupported: the harness needs Linux.
-var ErrNotSupported = errors.New("lab: benchmark harness needs linux")
+// ErrNotSupported: the harness needs Linux. It is rxq.ErrNotSupported.
+var ErrNotSupported = rxq.ErrNotSupported
 
 // Config describes a benchmark run. The zero value of each field means its
 // default; Quick() gives the CI smoke-run settings.

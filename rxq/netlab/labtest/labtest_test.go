@@ -1,6 +1,14 @@
 package labtest
 
-import "testing"
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/rxq/xdpprog"
+)
 
 func TestDecide(t *testing.T) {
 	tests := []struct {
@@ -35,6 +43,31 @@ func TestMessage(t *testing.T) {
 	for _, tt := range tests {
 		if got := message(tt.needs); got != tt.want {
 			t.Errorf("message(%q) = %q, want %q", tt.needs, got, tt.want)
+		}
+	}
+}
+
+func TestDecideNotSupported(t *testing.T) {
+	other := errors.New("other")
+	tests := []struct {
+		err        error
+		env        string
+		skip, fail bool
+	}{
+		{nil, "", false, false},
+		{nil, "1", false, false},
+		{other, "", false, false},
+		{other, "1", false, false},
+		{rxq.ErrNotSupported, "", true, false},
+		{fmt.Errorf("zero-copy: %w", rxq.ErrNotSupported), "", true, false},
+		{fmt.Errorf("zero-copy: %w", rxq.ErrNotSupported), "1", false, true},
+		{fmt.Errorf("attach: %w", xdpprog.ErrNotSupported), "0", true, false},
+		{fmt.Errorf("netlab: %w", netlab.ErrNotSupported), "1", false, true},
+	}
+	for _, tt := range tests {
+		skip, fail := decideNotSupported(tt.err, tt.env)
+		if skip != tt.skip || fail != tt.fail {
+			t.Errorf("decideNotSupported(%v, %q) = skip %v, fail %v, want %v, %v", tt.err, tt.env, skip, fail, tt.skip, tt.fail)
 		}
 	}
 }
