@@ -80,9 +80,6 @@ type Message struct {
 	Addr    netip.AddrPort
 }
 
-// canTransmitter is implemented by sources that know whether they can send.
-type canTransmitter interface{ CanTransmit() bool }
-
 // txSide is a worker's transmit state. Worker-private except ok.
 type txSide struct {
 	tr        rxq.Transmitter // nil: the source cannot send
@@ -98,7 +95,7 @@ func (w *worker) initTX(src rxq.Source) {
 	if !ok {
 		return
 	}
-	if c, ok := src.(canTransmitter); ok && !c.CanTransmit() {
+	if c, ok := src.(rxq.CanTransmitter); ok && !c.CanTransmit() {
 		return
 	}
 	fs := tr.FrameSize()

@@ -387,7 +387,7 @@ func TestNoTX(t *testing.T) {
 // would look: the worker finds out on the first transmit.
 type noCanTX struct{ *rxqtest.Source }
 
-func (noCanTX) CanTransmit() {} // a different signature: not a canTransmitter
+func (noCanTX) CanTransmit() {} // a different signature: not an rxq.CanTransmitter
 
 // TestTXDiscovered: a Transmitter that takes nothing switches sending off.
 func TestTXDiscovered(t *testing.T) {

@@ -64,6 +64,8 @@ type worker struct {
 	pub queueCounters
 	tx  txSide // the transmit side (tx.go)
 
+	waitBO waitBackoff // failed Waits: counted, spaced out (waitbackoff.go)
+
 	// returns is set by applications after releasing frames into a ring
 	// of this queue (any goroutine); the worker clears it and collects.
 	returns atomic.Uint32
@@ -135,8 +137,13 @@ func (w *worker) run() {
 		if w.tx.inflight > 0 {
 			wait = txPollWait
 		}
-		if err := w.src.Wait(wait); errors.Is(err, ErrClosed) {
+		switch err := w.src.Wait(wait); {
+		case err == nil:
+			w.waitBO.ok()
+		case errors.Is(err, ErrClosed):
 			w.srcClosed = true
+		default:
+			w.waitBO.pause(w.waitBO.failed(), w.kick)
 		}
 	}
 }

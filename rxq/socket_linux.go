@@ -15,7 +15,14 @@ import (
 	"github.com/xdpmux/xdpmux/rxq/internal"
 )
 
-var _ Source = (*Socket)(nil)
+var (
+	_ Source         = (*Socket)(nil)
+	_ Transmitter    = (*Socket)(nil)
+	_ CanTransmitter = (*Socket)(nil)
+	// TODO(integrator): once rxq/socket_fillempty_linux.go (branch
+	// "budget") adds Socket.FillEmpty, check it here:
+	// _ FillEmptier = (*Socket)(nil)
+)
 
 // Socket is one AF_XDP socket bound to one receive queue of one device,
 // with its UMEM (own or shared), its fill and completion rings, and an RX

@@ -50,7 +50,9 @@ type Source struct {
 	rx     descQueue // injected, not yet received
 	state  []uint8   // per frame: inFill, inRX, held, inTX or inComp
 	closed bool
-	tx     descQueue // TX ring: descriptors queued by Transmit
+	// waitErr, set by FailWait, is what Wait returns instead of waiting.
+	waitErr error
+	tx      descQueue // TX ring: descriptors queued by Transmit
 	comp   addrQueue // completion ring: frames TakeSent has sent
 	txSize int
 
@@ -60,12 +62,15 @@ type Source struct {
 	injected atomic.Uint64
 	empty    atomic.Uint64 // Injects that found no free frame
 	sent     atomic.Uint64 // frames TakeSent has taken off the TX ring
+	waits    atomic.Uint64 // calls to Wait
 	closeMu  sync.Once
 }
 
 var (
-	_ rxq.Source      = (*Source)(nil)
-	_ rxq.Transmitter = (*Source)(nil)
+	_ rxq.Source         = (*Source)(nil)
+	_ rxq.Transmitter    = (*Source)(nil)
+	_ rxq.CanTransmitter = (*Source)(nil)
+	_ rxq.FillEmptier    = (*Source)(nil)
 )
 
 // New returns a Source for queue with all its frames in the fill ring.
@@ -191,13 +196,18 @@ func (s *Source) Recycle(addrs []uint64) {
 }
 
 // Wait blocks until rx holds a frame, Wake is called, timeout passes, or the
-// Source is closed (then it returns net.ErrClosed).
+// Source is closed (then it returns net.ErrClosed). After FailWait(err)
+// it returns err at once instead, until FailWait(nil) or Close.
 func (s *Source) Wait(timeout time.Duration) error {
+	s.waits.Add(1)
 	s.mu.Lock()
-	closed, ready := s.closed, s.rx.n > 0
+	closed, ready, werr := s.closed, s.rx.n > 0, s.waitErr
 	s.mu.Unlock()
 	if closed {
 		return net.ErrClosed
+	}
+	if werr != nil {
+		return werr
 	}
 	if ready {
 		return nil
@@ -212,6 +222,18 @@ func (s *Source) Wait(timeout time.Duration) error {
 	}
 	return nil
 }
+
+// FailWait makes every later Wait return err at once, as a socket whose
+// poll keeps failing would; FailWait(nil) makes Wait wait again. Any
+// goroutine.
+func (s *Source) FailWait(err error) {
+	s.mu.Lock()
+	s.waitErr = err
+	s.mu.Unlock()
+}
+
+// Waits returns how many times Wait was called.
+func (s *Source) Waits() uint64 { return s.waits.Load() }
 
 // Wake makes a pending or the next Wait return early.
 func (s *Source) Wake() {
