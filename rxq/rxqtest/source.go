@@ -53,8 +53,8 @@ type Source struct {
 	// waitErr, set by FailWait, is what Wait returns instead of waiting.
 	waitErr error
 	tx      descQueue // TX ring: descriptors queued by Transmit
-	comp   addrQueue // completion ring: frames TakeSent has sent
-	txSize int
+	comp    addrQueue // completion ring: frames TakeSent has sent
+	txSize  int
 
 	wake     chan struct{} // cap 1: Inject and Wake post, Wait takes
 	done     chan struct{} // closed by Close
