@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 var (
@@ -43,7 +44,7 @@ type Config struct {
 	// be q. The Dataplane uses them but does not close them: the caller
 	// closes them after Dataplane.Close.
 	Sources []rxq.Source
-	// Key is the Toeplitz key; nil means rxq.DefaultKey.
+	// Key is the Toeplitz key; nil means rss.DefaultKey.
 	Key []byte
 	// Table configures the pcb tables. Queues 0 means len(Sources);
 	// GroupLimit 0 means the pcb default.
@@ -64,7 +65,7 @@ type Config struct {
 // endpoints. Its methods are safe for concurrent use.
 type Dataplane struct {
 	cfg     Config
-	tz      *rxq.Toeplitz
+	tz      *rss.Toeplitz
 	workers []*worker
 
 	// ctlMu serializes the control plane: every change, Stats, CheckFrames
@@ -110,9 +111,9 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	key := cfg.Key
 	if key == nil {
-		key = rxq.DefaultKey[:]
+		key = rss.DefaultKey[:]
 	}
-	tz, err := rxq.NewToeplitz(key)
+	tz, err := rss.NewToeplitz(key)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 // idleWait bounds how long an idle worker sleeps in Source.Wait. Every
@@ -48,7 +49,7 @@ type worker struct {
 	queue int
 	src   rxq.Source
 	umem  []byte
-	tz    *rxq.Toeplitz
+	tz    *rss.Toeplitz
 	table *pcb.Table
 
 	descs   []rxq.Desc // BatchSize, reused

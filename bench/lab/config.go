@@ -2,9 +2,10 @@ package lab
 
 import (
 	"fmt"
-	"github.com/xdpmux/xdpmux/rxq"
 	"log"
 	"time"
+
+	"github.com/xdpmux/xdpmux/rxq"
 
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/rxq/txgen"
