@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 func TestHaveNeedWakeup(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/xdpmux/xdpmux/rxq"
 
+	"github.com/xdpmux/xdpmux/bench/txgen"
 	"github.com/xdpmux/xdpmux/localgroup"
-	"github.com/xdpmux/xdpmux/rxq/txgen"
 )
 
 // ErrNotSupported: the harness needs Linux. It is rxq.ErrNotSupported.

@@ -16,8 +16,8 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/xdpmux/xdpmux/bench/internal/sys"
+	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/dataplane"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
 )
 
 // Queues is the number of veth queues of the lab (and AF_XDP sockets).

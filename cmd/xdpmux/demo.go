@@ -19,12 +19,12 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/txgen"
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/txgen"
 )
 
 const demoUsage = `usage: xdpmux demo [-duration D] [-queues N] [-members K] [-rate PPS]
@@ -34,7 +34,7 @@ Builds a lab of two network namespaces joined by a veth pair with N queues
 (198.18.0.0/15, IPv6 off, static neighbours), attaches xdpmux to the
 receiving end (XDP program, one AF_XDP socket and worker per queue), binds
 a SO_REUSEPORT group of K UDP endpoints on port 9000, each read by its own
-goroutine, and sends UDP from F flows out of the other namespace (rxq/txgen)
+goroutine, and sends UDP from F flows out of the other namespace (bench/txgen)
 for D. It shows per-queue and per-member rates once a second, then waits
 for the pipeline to drain, tears everything down (also on Ctrl-C or an
 error) and prints a summary in which sent = received + dropped.

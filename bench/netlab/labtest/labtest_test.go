@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpmux/xdpmux/bench/internal/sys"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/internal"
 )
 
 // packetSndBuf is the socket send buffer asked for: room for a few
@@ -20,12 +20,12 @@ const packetSndBuf = 4 << 20
 type packetSender struct {
 	fd    int
 	bufs  [][]byte
-	batch *internal.MsgBatch
+	batch *sys.MsgBatch
 	cur   *cursor
 }
 
 func newPacketSender(ifindex int, qdiscBypass bool, size int, fr *frames, cur *cursor) (*packetSender, error) {
-	fd, err := internal.PacketSocket(ifindex, qdiscBypass, 100*time.Millisecond, packetSndBuf)
+	fd, err := sys.PacketSocket(ifindex, qdiscBypass, 100*time.Millisecond, packetSndBuf)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func newPacketSender(ifindex int, qdiscBypass bool, size int, fr *frames, cur *c
 		s.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
 		copy(s.bufs[i], fr.base)
 	}
-	s.batch = internal.NewMsgBatch(s.bufs)
+	s.batch = sys.NewMsgBatch(s.bufs)
 	return s, nil
 }
 
@@ -51,7 +51,7 @@ func (s *packetSender) run(stop *atomic.Bool, quota uint64, p *pacer, c *counter
 			s.cur.stampNext(b)
 		}
 		for off := 0; off < n; {
-			r, err := internal.Sendmmsg(s.fd, s.batch, off, n)
+			r, err := sys.Sendmmsg(s.fd, s.batch, off, n)
 			if r > 0 {
 				off += r
 				c.sent.Add(uint64(r))
@@ -80,7 +80,7 @@ func (s *packetSender) close() error {
 	if s.fd < 0 {
 		return nil
 	}
-	err := internal.Close(s.fd)
+	err := unix.Close(s.fd)
 	s.fd = -1
 	return err
 }
