@@ -3,7 +3,6 @@ package lab
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -304,6 +303,3 @@ func machine() Machine {
 	}
 	return m
 }
-
-// errStopped is returned by a group whose receivers stopped unexpectedly.
-var errStopped = errors.New("receiver stopped")
