@@ -457,7 +457,7 @@ func (s *Socket) Wait(timeout time.Duration) error {
 }
 
 func (s *Socket) wait(timeout time.Duration) error {
-	if s.rx != nil && (s.rx.r.prod != s.rx.r.cons || s.rx.Len() > 0) {
+	if s.rx != nil && s.rx.Ready() {
 		return nil
 	}
 	if s.busyPoll {
