@@ -38,6 +38,17 @@ func (s *Socket) Recycle(addrs []uint64) {
 	for _, a := range addrs[n:] {
 		s.alloc.Free(a)
 	}
+	s.refill(n)
+	s.exit()
+}
+
+// refill moves the free frames beyond the transmit reserve onto the fill
+// ring, after n slots the caller has already reserved and set there,
+// publishes them all, and kicks a busy-polled kernel that asks for it.
+// Recycle calls it, and so does Complete: frames a reply took from the
+// fill ring come back through the completion ring to the free list, and
+// a queue that only replies would otherwise drain its fill ring.
+func (s *Socket) refill(n uint32) {
 	if extra := s.alloc.Len() - s.txReserve; extra > 0 && s.rx != nil {
 		i2, m := s.fill.Reserve(uint32(extra))
 		for i := uint32(0); i < m; i++ {
@@ -52,7 +63,6 @@ func (s *Socket) Recycle(addrs []uint64) {
 			internal.Kick(s.fd, true)
 		}
 	}
-	s.exit()
 }
 
 // Wait blocks until the RX ring holds descriptors (or, without an RX ring,

@@ -34,7 +34,8 @@ func (s *Socket) Transmit(descs []Desc) int {
 }
 
 // Complete moves the frames the kernel has finished sending back to the
-// free list and returns how many. While the TX ring still holds
+// free list (and, beyond the transmit reserve, to the fill ring) and
+// returns how many. While the TX ring still holds
 // descriptors it kicks the kernel (in copy mode each sendto sends a bounded
 // batch), so a transmitting worker calls it once per round.
 func (s *Socket) Complete() int {
@@ -56,6 +57,9 @@ func (s *Socket) Complete() int {
 		if n < len(s.scratch) {
 			break
 		}
+	}
+	if total > 0 {
+		s.refill(0)
 	}
 	s.exit()
 	return total
