@@ -19,6 +19,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/xdpmux/xdpmux/bench/fairness"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/txgen"
 	"github.com/xdpmux/xdpmux/dataplane"
@@ -424,7 +425,7 @@ func demoFrame(prev, cur demoSample, readers []*demoReader, elapsed time.Duratio
 	}
 	f.Sections = []viewSection{qs, ms}
 	f.Footer = []string{fmt.Sprintf("received %d  dropped %d (+%d/s)  jain %.4f",
-		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), jain(totals))}
+		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), fairness.Jain(totals))}
 	return f
 }
 
@@ -469,7 +470,7 @@ func demoAccount(lab *netlab.Lab, ifc *dataplane.Interface, readers []*demoReade
 		res.Endpoints = append(res.Endpoints, demoEndpoint{Name: r.ep.Name(), Packets: n})
 		packets = append(packets, float64(n))
 	}
-	res.Jain = jain(packets)
+	res.Jain = fairness.Jain(packets)
 	st := ifc.Stats()
 	for _, q := range st.Queues {
 		res.Queues = append(res.Queues, demoQueue{Queue: q.Queue, Packets: q.RX})

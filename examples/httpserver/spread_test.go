@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/xdpmux/xdpmux/bench/fairness"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/rxq/rss"
 )
@@ -130,7 +131,7 @@ func TestWrkPortSpread(t *testing.T) {
 					for _, m := range pickMembers(tz, g, src, dst, pm.next(rng, conns)) {
 						xs[m]++
 					}
-					j := jain(xs)
+					j := fairness.Jain(xs)
 					js = append(js, j)
 					if j <= 0.921 {
 						below++
