@@ -3,7 +3,6 @@ package rxq
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +97,7 @@ func OpenQueue(ifname string, queue int, opts *SocketOptions) (*Socket, error) {
 	}
 	n := link.Attrs().NumRxQueues
 	if n == 0 {
-		n = sysfsRxQueues(ifname)
+		n = SysfsRXQueues(ifname)
 	}
 	if queue < 0 || (n > 0 && queue >= n) {
 		return nil, fmt.Errorf("interface %q: queue %d out of range: it has %d rx queues: %w",
@@ -109,11 +108,6 @@ func OpenQueue(ifname string, queue int, opts *SocketOptions) (*Socket, error) {
 		return nil, fmt.Errorf("interface %q queue %d: %w", ifname, queue, err)
 	}
 	return s, nil
-}
-
-func sysfsRxQueues(ifname string) int {
-	m, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
-	return len(m)
 }
 
 // NewSocket opens an AF_XDP socket on queue of the device ifindex (in the
