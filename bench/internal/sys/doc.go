@@ -1,6 +1,6 @@
-// Package sys holds the system calls of the bench tools outside the
-// project's packages, and their every use of unsafe: for the harness
-// (bench/lab), SO_REUSEPORT and SO_RCVBUF on the kernel UDP sockets it
-// compares xdpmux against and the process's CPU time; for the generator
-// (bench/txgen), the send-only AF_PACKET socket and sendmmsg.
+// Package sys holds the few system calls the benchmark harness (bench/lab)
+// makes outside the project's packages: SO_REUSEPORT and SO_RCVBUF on the
+// kernel UDP sockets it compares xdpmux against, and the process's CPU
+// time. (The generator's AF_PACKET socket is dataplane/pktsock, shared
+// with netstackep.)
 package sys
