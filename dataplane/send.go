@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/pcb"
 )
 
@@ -93,7 +94,7 @@ func (e *Endpoint) Reply(f *Frame, payload []byte) error {
 	}
 	copy(out, data[:l2]) // moves forward: start >= base
 	swappedL2(out[:l2], out[:l2])
-	writeIPUDP(out[l2:], f.Dst, f.Src, ipLen)
+	packet.PutIPUDP(out[l2:], f.Dst, f.Src, ipLen, replyTTL)
 
 	e.mu.Lock()
 	if e.closed || e.postClose {
@@ -253,7 +254,7 @@ func (e *Endpoint) stage(p *peerEntry, src, dst netip.AddrPort, payload []byte, 
 	out := slot[:n]
 	copy(out, p.l2[:l2])
 	copy(out[hdr:], payload)
-	writeIPUDP(out[l2:], src, dst, ipLen)
+	packet.PutIPUDP(out[l2:], src, dst, ipLen, replyTTL)
 	e.stagePublish(w, st, n)
 	return nil
 }
