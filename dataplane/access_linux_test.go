@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/rxqtest"
 )
 

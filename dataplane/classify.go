@@ -3,13 +3,13 @@ package dataplane
 import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 // Hash computes the packet's Toeplitz hash straight from the frame bytes at
 // the offsets Parse found (SPEC section 2): addresses and, for non-fragmented
 // UDP and TCP, ports. t must come from a successful Parse of frame.
-func Hash(tz *rxq.Toeplitz, frame []byte, t *packet.Tuple) uint32 {
+func Hash(tz *rss.Toeplitz, frame []byte, t *packet.Tuple) uint32 {
 	l3 := int(t.L3Off)
 	var ports []byte
 	if t.HasPorts {
@@ -24,7 +24,7 @@ func Hash(tz *rxq.Toeplitz, frame []byte, t *packet.Tuple) uint32 {
 
 // ParseAndHash parses frame into t and hashes it. A malformed frame returns
 // its reason and hash 0.
-func ParseAndHash(tz *rxq.Toeplitz, frame []byte, t *packet.Tuple) (uint32, packet.Reason) {
+func ParseAndHash(tz *rss.Toeplitz, frame []byte, t *packet.Tuple) (uint32, packet.Reason) {
 	if reason := packet.Parse(frame, t); reason != packet.OK {
 		return 0, reason
 	}
@@ -44,7 +44,7 @@ func Lookup(table *pcb.Table, t *packet.Tuple, hash uint32) pcb.EndpointID {
 // `xdpmux replay`: parse, hash, and look up in the caller's table copy.
 // A malformed frame returns its reason with hash 0 and no endpoint; a frame
 // that parses but matches nothing returns endpoint 0.
-func Classify(tz *rxq.Toeplitz, table *pcb.Table, frame []byte, t *packet.Tuple) (hash uint32, id pcb.EndpointID, reason packet.Reason) {
+func Classify(tz *rss.Toeplitz, table *pcb.Table, frame []byte, t *packet.Tuple) (hash uint32, id pcb.EndpointID, reason packet.Reason) {
 	if hash, reason = ParseAndHash(tz, frame, t); reason != packet.OK {
 		return 0, 0, reason
 	}

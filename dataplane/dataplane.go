@@ -9,6 +9,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 var (
@@ -17,8 +18,10 @@ var (
 	ErrClosed = net.ErrClosed
 	// ErrNotSupported is returned (wrapped) for what the dataplane cannot
 	// do, such as sending on a queue without a TX ring or from a TCP
-	// endpoint (docs/REPLIES.md).
-	ErrNotSupported = errors.New("not supported")
+	// endpoint (docs/REPLIES.md), or by OpenInterface for what the kernel
+	// or device lacks (ZeroCopyForce without zero-copy). It is
+	// rxq.ErrNotSupported, so one errors.Is covers both.
+	ErrNotSupported = rxq.ErrNotSupported
 	// ErrInvalidConfig is returned (wrapped) by New and Bind for bad options.
 	ErrInvalidConfig = errors.New("invalid dataplane config")
 	// ErrStarted is returned (wrapped) by Start when called twice.
@@ -45,7 +48,7 @@ type Config struct {
 	// be q. The Dataplane uses them but does not close them: the caller
 	// closes them after Dataplane.Close.
 	Sources []rxq.Source
-	// Key is the Toeplitz key; nil means rxq.DefaultKey.
+	// Key is the Toeplitz key; nil means rss.DefaultKey.
 	Key []byte
 	// Table configures the pcb tables. Queues 0 means len(Sources);
 	// GroupLimit 0 means the pcb default.
@@ -92,7 +95,7 @@ type Config struct {
 // endpoints. Its methods are safe for concurrent use.
 type Dataplane struct {
 	cfg     Config
-	tz      *rxq.Toeplitz
+	tz      *rss.Toeplitz
 	workers []*worker
 
 	// ctlMu serializes the control plane: every change, Stats, CheckFrames
@@ -150,9 +153,9 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	key := cfg.Key
 	if key == nil {
-		key = rxq.DefaultKey[:]
+		key = rss.DefaultKey[:]
 	}
-	tz, err := rxq.NewToeplitz(key)
+	tz, err := rss.NewToeplitz(key)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}

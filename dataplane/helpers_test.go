@@ -10,7 +10,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/dataplane/packet/packettest"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 	"github.com/xdpmux/xdpmux/rxq/rxqtest"
 )
 
@@ -21,8 +21,8 @@ type lab struct {
 	t   testing.TB
 	set []*rxqtest.Source
 	d   *Dataplane
-	tz  *rxq.Toeplitz
-	rss *rxq.RSS
+	tz  *rss.Toeplitz
+	rss *rss.RSS
 }
 
 func newLab(t testing.TB, nq int, opts rxqtest.Options, cfg Config) *lab {
@@ -36,15 +36,15 @@ func newLab(t testing.TB, nq int, opts rxqtest.Options, cfg Config) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tz, err := rxq.NewToeplitz(rxq.DefaultKey[:])
+	tz, err := rss.NewToeplitz(rss.DefaultKey[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	rss, err := rxq.NewRSS(nq)
+	steer, err := rss.NewRSS(nq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{t: t, set: set, d: d, tz: tz, rss: rss}
+	l := &lab{t: t, set: set, d: d, tz: tz, rss: steer}
 	t.Cleanup(func() {
 		d.Close()
 		for _, s := range set {

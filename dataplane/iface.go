@@ -1,16 +1,14 @@
 package dataplane
 
 import (
-	"errors"
-
 	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 
 // ErrPermission is returned (wrapped, with the cause) by OpenInterface when
 // the caller lacks the privileges to attach XDP programs or open AF_XDP
-// sockets.
-var ErrPermission = errors.New("needs root (CAP_NET_ADMIN and CAP_BPF)")
+// sockets. It is rxq.ErrPermission (and xdpprog.ErrPermission).
+var ErrPermission = rxq.ErrPermission
 
 // InterfaceConfig configures OpenInterface.
 type InterfaceConfig struct {

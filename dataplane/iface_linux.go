@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -61,7 +60,7 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 	ifindex := link.Attrs().Index
 	nrx := link.Attrs().NumRxQueues
 	if nrx <= 0 {
-		nrx = sysfsRxQueues(cfg.Ifname)
+		nrx = rxq.SysfsRXQueues(cfg.Ifname)
 	}
 	if nrx <= 0 {
 		nrx = 1
@@ -196,14 +195,8 @@ type aliasSource struct {
 
 func (a *aliasSource) Queue() int { return a.queue }
 
-func sysfsRxQueues(ifname string) int {
-	m, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
-	return len(m)
-}
-
 func isPerm(err error) bool {
-	return errors.Is(err, os.ErrPermission) || errors.Is(err, rxq.ErrPermission) ||
-		errors.Is(err, xdpprog.ErrPermission)
+	return errors.Is(err, os.ErrPermission) || errors.Is(err, ErrPermission)
 }
 
 // wrapPerm adds ErrPermission to err's chain when the cause is a missing

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 
@@ -391,4 +391,25 @@ func TestInterfaceReuseportGroup(t *testing.T) {
 	if err := ifc.CheckFrames(); err != nil {
 		t.Error(err)
 	}
+}
+
+// The sentinels are defined once (rxq/errors.go): forced zero-copy on a
+// veth, refused by rxq, is dataplane's ErrNotSupported too.
+func TestOpenInterfaceZeroCopyForceNotSupported(t *testing.T) {
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1, Prefix: ifaceLabPrefix + "z"})
+	opts := rxq.DefaultSocketOptions()
+	opts.ZeroCopy = rxq.ZeroCopyForce
+	err := lab.InRecv(func() error {
+		ifc, err := OpenInterface(InterfaceConfig{Ifname: lab.RecvIf, Socket: opts})
+		if err == nil {
+			ifc.Close()
+		}
+		return err
+	})
+	for _, target := range []error{ErrNotSupported, rxq.ErrNotSupported, xdpprog.ErrNotSupported} {
+		if !errors.Is(err, target) {
+			t.Errorf("ZeroCopyForce on veth: got %v, want %v", err, target)
+		}
+	}
+	checkDetached(t, lab)
 }

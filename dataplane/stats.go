@@ -7,6 +7,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // QueueStats are one queue's counters. Every received frame is counted once
@@ -30,6 +31,9 @@ type QueueStats struct {
 	// of a free frame (the kernel's rx_fill_ring_empty_descs), if the
 	// source reports it.
 	FillEmpty uint64
+	// WaitErrors counts the source's Waits that failed with an error
+	// other than ErrClosed; the worker backs off after each.
+	WaitErrors uint64
 }
 
 // MalformedTotal returns the sum of Malformed.
@@ -62,9 +66,6 @@ type Stats struct {
 	Endpoints []EndpointStats // open endpoints, by ID
 }
 
-// fillEmptier is implemented by sources that count fill-ring-empty drops.
-type fillEmptier interface{ FillEmpty() uint64 }
-
 // Stats returns a snapshot of the counters. It is cheap: it reads what the
 // workers published after their last batch, and does not stop them.
 func (d *Dataplane) Stats() Stats {
@@ -86,9 +87,10 @@ func (d *Dataplane) Stats() Stats {
 		for i := range qs.Malformed {
 			qs.Malformed[i] = p.malformed[i].Load()
 		}
-		if fe, ok := w.src.(fillEmptier); ok {
+		if fe, ok := w.src.(rxq.FillEmptier); ok {
 			qs.FillEmpty = fe.FillEmpty()
 		}
+		qs.WaitErrors = w.waitBO.errors.Load()
 		st.Queues = append(st.Queues, qs)
 	}
 	for _, ep := range d.eps {

@@ -304,8 +304,8 @@ func TestReplyAccounting(t *testing.T) {
 		}
 	}
 	for _, s := range l.set {
-		if st := s.FrameStats(); st.Fill != st.Total {
-			t.Errorf("queue %d: %d of %d frames in the fill ring", s.Queue(), st.Fill, st.Total)
+		if st := s.FrameStats(); st.Fill+st.Free != st.Total {
+			t.Errorf("queue %d: %d+%d of %d frames back in the fill ring and on the free list", s.Queue(), st.Fill, st.Free, st.Total)
 		}
 	}
 }
@@ -387,7 +387,7 @@ func TestNoTX(t *testing.T) {
 // would look: the worker finds out on the first transmit.
 type noCanTX struct{ *rxqtest.Source }
 
-func (noCanTX) CanTransmit() {} // a different signature: not a canTransmitter
+func (noCanTX) CanTransmit() {} // a different signature: not an rxq.CanTransmitter
 
 // TestTXDiscovered: a Transmitter that takes nothing switches sending off.
 func TestTXDiscovered(t *testing.T) {
@@ -782,8 +782,8 @@ func TestSendFrameAccounting(t *testing.T) {
 		}
 	}
 	for _, s := range l.set {
-		if st := s.FrameStats(); st.Fill != st.Total {
-			t.Errorf("queue %d: %d of %d frames in the fill ring", s.Queue(), st.Fill, st.Total)
+		if st := s.FrameStats(); st.Fill+st.Free != st.Total {
+			t.Errorf("queue %d: %d+%d of %d frames back in the fill ring and on the free list", s.Queue(), st.Fill, st.Free, st.Total)
 		}
 	}
 }

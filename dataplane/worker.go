@@ -12,6 +12,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 // idleWait bounds how long an idle worker sleeps in Source.Wait. Every
@@ -50,7 +51,7 @@ type worker struct {
 	queue int
 	src   rxq.Source
 	umem  []byte
-	tz    *rxq.Toeplitz
+	tz    *rss.Toeplitz
 	table *pcb.Table
 
 	descs   []rxq.Desc // BatchSize, reused
@@ -67,6 +68,8 @@ type worker struct {
 	c   counters
 	pub queueCounters
 	tx  txSide // the transmit side (tx.go)
+
+	waitBO waitBackoff // failed Waits: counted, spaced out (waitbackoff.go)
 
 	// returns is set by applications after releasing frames into a ring
 	// of this queue (any goroutine); the worker clears it and collects.
@@ -139,8 +142,13 @@ func (w *worker) run() {
 		if w.tx.inflight > 0 {
 			wait = txPollWait
 		}
-		if err := w.src.Wait(wait); errors.Is(err, ErrClosed) {
+		switch err := w.src.Wait(wait); {
+		case err == nil:
+			w.waitBO.ok()
+		case errors.Is(err, ErrClosed):
 			w.srcClosed = true
+		default:
+			w.waitBO.pause(w.waitBO.failed(), w.kick)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/xdpmux/xdpmux/bench/fairness"
 )
 
 func groupOf(t testing.TB, policy Policy, shift uint, members ...Member) *Group {
@@ -358,16 +360,6 @@ func TestDisruption(t *testing.T) {
 	}
 }
 
-// jain returns Jain's fairness index of the counts.
-func jain(counts []int) float64 {
-	var sum, sq float64
-	for _, c := range counts {
-		sum += float64(c)
-		sq += float64(c) * float64(c)
-	}
-	return sum * sum / (float64(len(counts)) * sq)
-}
-
 func TestFairness(t *testing.T) {
 	hashes := randomHashes(7, 100000)
 	for _, p := range []Policy{Threshold, Modulo, Maglev} {
@@ -378,7 +370,7 @@ func TestFairness(t *testing.T) {
 			for _, h := range hashes {
 				counts[g.Pick(h)-100]++
 			}
-			j := jain(counts)
+			j := fairness.Jain(counts)
 			t.Logf("%-9v s=%d n=%d Jain %.6f", p, shift, n, j)
 			if j < 0.99 {
 				t.Errorf("%v s=%d: Jain index %.4f < 0.99 (counts %v)", p, shift, j, counts)

@@ -45,6 +45,3 @@ func (p Policy) String() string {
 	}
 	return fmt.Sprintf("policy(%d)", uint8(p))
 }
-
-// valid reports whether p is one of the known policies.
-func (p Policy) valid() bool { return p <= Maglev }

@@ -1,8 +1,9 @@
 // Package rxq is the receive end of xdpmux's data path: it pulls raw frames
 // off a NIC's receive queues through AF_XDP sockets, one Socket per queue,
 // and hands them to the dataplane's per-queue worker as Desc values (UMEM
-// address + length) through the Source interface. It also computes the
-// Toeplitz (RSS) hash that picks a frame's queue and endpoint.
+// address + length) through the Source interface. It holds AF_XDP and
+// nothing else: the Toeplitz hash and the simulated RSS table live in
+// rxq/rss, the traffic generator and the netns lab under bench/.
 //
 // # Frames and rings
 //

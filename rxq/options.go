@@ -107,7 +107,7 @@ func (o *SocketOptions) Validate() error {
 	// The kernel wants at least a minimal Ethernet frame to fit after both
 	// headrooms.
 	if o.Headroom < 0 || o.Headroom+256+128 > o.FrameSize {
-		return fmt.Errorf("Headroom %d: must be in [0, %d] for FrameSize %d: %w",
+		return fmt.Errorf("option Headroom %d: must be in [0, %d] for FrameSize %d: %w",
 			o.Headroom, o.FrameSize-256-128, o.FrameSize, ErrBadOption)
 	}
 	for _, r := range []struct {

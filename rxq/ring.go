@@ -42,9 +42,9 @@ func MemRing(size, descSize uint32) ([]byte, RingOffsets) {
 // Go's sync/atomic loads and stores are sequentially consistent, which is
 // at least acquire and release.
 type ring struct {
-	producer *uint32 // written by the producer side only
-	consumer *uint32 // written by the consumer side only
-	flags    *uint32 // written by the kernel: XDP_RING_NEED_WAKEUP
+	producer *atomic.Uint32 // written by the producer side only
+	consumer *atomic.Uint32 // written by the consumer side only
+	flags    *atomic.Uint32 // written by the kernel: XDP_RING_NEED_WAKEUP
 	mask     uint32
 	size     uint32
 
@@ -108,15 +108,15 @@ func newRingOf[T any](mem []byte, off RingOffsets, size uint32, s side) (ring, [
 // initProducer and initConsumer load the shared indices into the caches;
 // a ring is built over memory that may already hold entries.
 func (r *ring) initProducer() {
-	r.prod = atomic.LoadUint32(r.producer)
+	r.prod = r.producer.Load()
 	r.pub = r.prod
-	r.cons = atomic.LoadUint32(r.consumer)
+	r.cons = r.consumer.Load()
 }
 
 func (r *ring) initConsumer() {
-	r.cons = atomic.LoadUint32(r.consumer)
+	r.cons = r.consumer.Load()
 	r.pub = r.cons
-	r.prod = atomic.LoadUint32(r.producer)
+	r.prod = r.producer.Load()
 }
 
 // reserve claims up to n free slots for the producer and returns the index
@@ -126,7 +126,7 @@ func (r *ring) reserve(n uint32) (uint32, uint32) {
 	if free < n {
 		// Acquire: the consumer's reads of the slots it released happen
 		// before we overwrite them (xsk_queue.h xskq_prod_nb_free).
-		r.cons = atomic.LoadUint32(r.consumer)
+		r.cons = r.consumer.Load()
 		free = r.size - (r.prod - r.cons)
 	}
 	n = min(n, free)
@@ -140,7 +140,7 @@ func (r *ring) submit(n uint32) {
 	r.pub += n
 	// Release: the descriptors written before are visible to a consumer
 	// that observes the new producer index (xskq_prod_submit).
-	atomic.StoreUint32(r.producer, r.pub)
+	r.producer.Store(r.pub)
 }
 
 // peek returns the index of the first entry ready for the consumer and how
@@ -150,7 +150,7 @@ func (r *ring) peek(n uint32) (uint32, uint32) {
 	if ready < n {
 		// Acquire: the producer's descriptor writes are visible once we
 		// see its index (xskq_cons_peek_desc / __xskq_cons_peek).
-		r.prod = atomic.LoadUint32(r.producer)
+		r.prod = r.producer.Load()
 		ready = r.prod - r.cons
 	}
 	n = min(n, ready)
@@ -164,18 +164,24 @@ func (r *ring) release(n uint32) {
 	r.pub += n
 	// Release: our reads of the slots happen before the producer reuses
 	// them (xskq_cons_release).
-	atomic.StoreUint32(r.consumer, r.pub)
+	r.consumer.Store(r.pub)
 }
 
 // needWakeup reports whether the kernel asks to be kicked.
 func (r *ring) needWakeup() bool {
-	return atomic.LoadUint32(r.flags)&xdpRingNeedWakeup != 0
+	return r.flags.Load()&xdpRingNeedWakeup != 0
+}
+
+// ready reports, for the consumer side, whether an entry is waiting: taken
+// into the cache by an earlier peek of fewer entries, or newly published.
+func (r *ring) ready() bool {
+	return r.prod != r.cons || r.producer.Load() != r.cons
 }
 
 // entries is the number of entries between the two shared indices: in the
 // ring, published and not yet released.
 func (r *ring) entries() int {
-	return int(atomic.LoadUint32(r.producer) - atomic.LoadUint32(r.consumer))
+	return int(r.producer.Load() - r.consumer.Load())
 }
 
 // xdpRingNeedWakeup mirrors XDP_RING_NEED_WAKEUP.

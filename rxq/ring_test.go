@@ -246,3 +246,28 @@ func BenchmarkRingTransmitReceive(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*BatchSize)/b.Elapsed().Seconds(), "descs/s")
 }
+
+// TestRXQueueReady checks Ready, what Socket.Wait re-checks before
+// parking, against the entries published and taken.
+func TestRXQueueReady(t *testing.T) {
+	tq, rq := descPair(t, 8)
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"empty", func() {}, false},
+		{"one published", func() { tq.Transmit([]Desc{{Addr: 1}}) }, true},
+		{"taken", func() { rq.Receive(make([]Desc, 8)) }, false},
+		{"three published", func() { tq.Transmit([]Desc{{Addr: 2}, {Addr: 3}, {Addr: 4}}) }, true},
+		{"one of three peeked", func() { rq.Peek(1) }, true},
+		{"rest peeked, not released", func() { rq.Peek(8) }, false},
+		{"released", func() { rq.Release(3) }, false},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := rq.Ready(); got != st.want {
+			t.Errorf("%s: Ready() = %v, want %v", st.name, got, st.want)
+		}
+	}
+}

@@ -43,6 +43,11 @@ func (q *RXQueue) Receive(descs []Desc) int {
 	return int(n)
 }
 
+// Ready reports whether a received descriptor waits to be taken: the next
+// Peek or Receive returns at least one. It is what a waiter re-checks
+// before parking.
+func (q *RXQueue) Ready() bool { return q.r.ready() }
+
 // Len is the number of received descriptors waiting in the ring.
 func (q *RXQueue) Len() int { return q.r.entries() }
 

@@ -3,8 +3,6 @@ package rxq
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +13,12 @@ import (
 	"github.com/xdpmux/xdpmux/rxq/internal"
 )
 
-var _ Source = (*Socket)(nil)
+var (
+	_ Source         = (*Socket)(nil)
+	_ Transmitter    = (*Socket)(nil)
+	_ CanTransmitter = (*Socket)(nil)
+	_ FillEmptier    = (*Socket)(nil)
+)
 
 // Socket is one AF_XDP socket bound to one receive queue of one device,
 // with its UMEM (own or shared), its fill and completion rings, and an RX
@@ -92,7 +95,7 @@ func OpenQueue(ifname string, queue int, opts *SocketOptions) (*Socket, error) {
 	}
 	n := link.Attrs().NumRxQueues
 	if n == 0 {
-		n = sysfsRxQueues(ifname)
+		n = SysfsRXQueues(ifname)
 	}
 	if queue < 0 || (n > 0 && queue >= n) {
 		return nil, fmt.Errorf("interface %q: queue %d out of range: it has %d rx queues: %w",
@@ -103,11 +106,6 @@ func OpenQueue(ifname string, queue int, opts *SocketOptions) (*Socket, error) {
 		return nil, fmt.Errorf("interface %q queue %d: %w", ifname, queue, err)
 	}
 	return s, nil
-}
-
-func sysfsRxQueues(ifname string) int {
-	m, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
-	return len(m)
 }
 
 // NewSocket opens an AF_XDP socket on queue of the device ifindex (in the
@@ -384,149 +382,6 @@ func (s *Socket) FrameSize() int { return int(s.frameSize) }
 // Frame returns the bytes d describes.
 func (s *Socket) Frame(d Desc) []byte { return s.mem[d.Addr : d.Addr+uint64(d.Len)] }
 
-// Receive moves up to len(descs) received descriptors into descs and
-// returns how many; the frames then belong to the caller until Recycle (or
-// FreeFrame). It never blocks.
-func (s *Socket) Receive(descs []Desc) int {
-	if s.rx == nil || !s.enter() {
-		return 0
-	}
-	n := s.rx.Receive(descs)
-	s.exit()
-	return n
-}
-
-// Recycle puts frames back on the fill ring; what does not fit goes to the
-// free list. It then tops the fill ring up from the free list, leaving
-// enough free frames for transmitting when there is a TX ring.
-func (s *Socket) Recycle(addrs []uint64) {
-	if !s.enter() {
-		return
-	}
-	idx, n := s.fill.Reserve(uint32(len(addrs)))
-	for i := uint32(0); i < n; i++ {
-		s.fill.Set(idx+i, s.alloc.Align(addrs[i]))
-	}
-	for _, a := range addrs[n:] {
-		s.alloc.Free(a)
-	}
-	if extra := s.alloc.Len() - s.txReserve; extra > 0 && s.rx != nil {
-		i2, m := s.fill.Reserve(uint32(extra))
-		for i := uint32(0); i < m; i++ {
-			a, _ := s.alloc.Alloc()
-			s.fill.Set(i2+i, a)
-		}
-		n += m
-	}
-	if n > 0 {
-		s.fill.Submit(n)
-		if s.busyPoll && s.wakeup && s.fill.NeedWakeup() {
-			internal.Kick(s.fd, true)
-		}
-	}
-	s.exit()
-}
-
-// Wait blocks until the RX ring holds descriptors (or, without an RX ring,
-// the TX ring has room), Wake is called, timeout passes (negative: no
-// limit) or the socket is closed (ErrClosed). A timeout is not an error:
-// Wait then returns nil. With BusyPoll it does not sleep.
-//
-// Wait parks the goroutine on the Go netpoller (the socket is registered
-// with the runtime's epoll, edge-triggered) rather than blocking a thread
-// in poll(2): an idle worker holds no OS thread and no P, so on a machine
-// with few CPUs the goroutines it wakes (endpoints, applications) run at
-// once. Before parking, and at each wake-up, it checks the ring itself
-// and kicks the kernel when the fill ring's need-wakeup flag asks for it
-// (or frames wait on the TX ring in copy mode), as poll(2) did.
-func (s *Socket) Wait(timeout time.Duration) error {
-	if !s.enter() {
-		return ErrClosed
-	}
-	err := s.wait(timeout)
-	s.woken.Store(false)
-	s.exit()
-	return err
-}
-
-func (s *Socket) wait(timeout time.Duration) error {
-	if s.rx != nil && (s.rx.r.prod != s.rx.r.cons || s.rx.Len() > 0) {
-		return nil
-	}
-	if s.busyPoll {
-		if s.wakeup && s.fill.NeedWakeup() {
-			internal.Kick(s.fd, true)
-		}
-		return nil
-	}
-	if timeout == 0 {
-		s.kick()
-		return nil
-	}
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
-	s.parked.Store(true)
-	err := s.poll.Wait(deadline, s.rx == nil, s.ready)
-	s.parked.Store(false)
-	switch {
-	case s.closed.Load():
-		return ErrClosed
-	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
-		return nil
-	}
-	return fmt.Errorf("wait on queue %d: %w", s.queue, err)
-}
-
-// readyToWake is Wait's check, run on the netpoller's RawConn before the
-// goroutine parks and after each readiness event: epoll reports an edge
-// (a new batch on the rx ring), not a level, so the ring is looked at
-// here, after RawConn armed the poll descriptor. Returning false parks.
-func (s *Socket) readyToWake(uintptr) bool {
-	if s.woken.Load() || s.closed.Load() {
-		return true
-	}
-	if s.rx != nil {
-		if s.rx.Len() > 0 {
-			return true
-		}
-	} else if s.tx.Len() < s.tx.Size() {
-		return true
-	}
-	s.kick()
-	return false
-}
-
-// kick does what poll(2) on the socket would do before sleeping: wake the
-// kernel when the fill ring asks for it (need-wakeup; in zero-copy mode it
-// then refills the driver's queue), and push frames still waiting on the
-// TX ring (in copy mode only a syscall sends them).
-func (s *Socket) kick() {
-	if s.wakeup && s.fill.NeedWakeup() {
-		internal.Kick(s.fd, true)
-	}
-	if s.tx != nil && s.tx.Len() > 0 && (s.mode == ModeCopy || !s.wakeup || s.tx.NeedWakeup()) {
-		internal.Kick(s.fd, false)
-	}
-}
-
-// Wake makes a pending or the next Wait return early. Any goroutine may
-// call it. A Wake while no Wait is parked costs one atomic swap; waking a
-// parked Wait moves the socket's deadline into the past.
-func (s *Socket) Wake() {
-	if !s.enter() {
-		return
-	}
-	// A Wait stores parked before it sets its deadline and checks woken
-	// after: either it sees woken, or this sees parked and interrupts it.
-	// Wake already true means an earlier Wake did the same.
-	if !s.woken.Swap(true) && s.parked.Load() {
-		s.poll.Interrupt()
-	}
-	s.exit()
-}
-
 // FrameStats reports where the socket's frames are. Frames in the TX or
 // completion ring count as held by the user.
 func (s *Socket) FrameStats() FrameStats {
@@ -539,71 +394,6 @@ func (s *Socket) FrameStats() FrameStats {
 	}
 	s.exit()
 	return st
-}
-
-// AllocFrame takes a frame from the free list (to build a frame to
-// transmit).
-func (s *Socket) AllocFrame() (uint64, bool) { return s.alloc.Alloc() }
-
-// FreeFrame returns a frame to the free list; addr may point anywhere in
-// the frame.
-func (s *Socket) FreeFrame(addr uint64) { s.alloc.Free(addr) }
-
-// CanTransmit reports whether the socket has a TX ring (TXRingSize > 0).
-func (s *Socket) CanTransmit() bool { return s.tx != nil }
-
-// Transmit queues as many of descs as fit on the TX ring and returns how
-// many; their frames belong to the kernel until Complete. It kicks the
-// kernel with sendto: always in copy mode, else when it asks for it.
-func (s *Socket) Transmit(descs []Desc) int {
-	if s.tx == nil || !s.enter() {
-		return 0
-	}
-	n := s.tx.Transmit(descs)
-	// In copy mode the kernel transmits only inside sendto (or poll), so
-	// kick every time; in zero-copy mode only when the driver asks.
-	if n > 0 && (s.mode == ModeCopy || !s.wakeup || s.tx.NeedWakeup()) {
-		internal.Kick(s.fd, false)
-	}
-	s.exit()
-	return n
-}
-
-// Complete moves the frames the kernel has finished sending back to the
-// free list and returns how many. While the TX ring still holds
-// descriptors it kicks the kernel (in copy mode each sendto sends a bounded
-// batch), so a transmitting worker calls it once per round.
-func (s *Socket) Complete() int {
-	if !s.enter() {
-		return 0
-	}
-	// In copy mode the kernel sends a bounded batch per sendto: keep
-	// kicking while descriptors wait on the TX ring.
-	if s.tx != nil && s.tx.Len() > 0 && (s.mode == ModeCopy || !s.wakeup || s.tx.NeedWakeup()) {
-		internal.Kick(s.fd, false)
-	}
-	total := 0
-	for {
-		n := s.comp.Complete(s.scratch[:])
-		for _, a := range s.scratch[:n] {
-			s.alloc.Free(a)
-		}
-		total += n
-		if n < len(s.scratch) {
-			break
-		}
-	}
-	s.exit()
-	return total
-}
-
-// Kick asks the kernel to process the TX ring (sendto with MSG_DONTWAIT).
-func (s *Socket) Kick() error {
-	if !s.enter() {
-		return ErrClosed
-	}
-	defer s.exit()
-	return internal.Kick(s.fd, false)
 }
 
 // Stats reads the kernel's counters for the socket (XDP_STATISTICS).

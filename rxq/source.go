@@ -83,3 +83,25 @@ type Transmitter interface {
 	// returns how many.
 	Complete() int
 }
+
+// The optional interfaces below are what the dataplane's worker tests a
+// Source for, besides Transmitter. They are declared here, next to Source,
+// so that every implementation can be checked at compile time
+// (`var _ rxq.CanTransmitter = (*T)(nil)`) and a method whose signature
+// drifts stops compiling instead of silently switching a feature off.
+
+// CanTransmitter is implemented by a Transmitter that knows whether it can
+// send: the worker switches sending off for the queue when CanTransmit
+// returns false (an rxq.Socket opened without a TX ring). A Transmitter
+// without it is assumed able to send.
+type CanTransmitter interface {
+	CanTransmit() bool
+}
+
+// FillEmptier is implemented by a Source that counts the frames it lost
+// before the worker saw them, for want of a free frame on the fill ring
+// (the kernel's rx_fill_ring_empty_descs). The dataplane reports it as
+// QueueStats.FillEmpty. Any goroutine may call FillEmpty.
+type FillEmptier interface {
+	FillEmpty() uint64
+}

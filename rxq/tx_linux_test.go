@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // buildUDP writes an Ethernet/IPv4/UDP frame into f and returns its length.

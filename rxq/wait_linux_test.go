@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 

@@ -5,7 +5,7 @@
 #   scripts/bench.sh -quick [FLAGS...]  smoke run (CI): under 2 minutes, writes to a temp dir
 #                                       (or $XDPMUX_BENCH_OUT), checks the JSON is well formed.
 #                                       Needs only Go, iproute2 and the kernel: the generator is
-#                                       rxq/txgen. It never checks speed.
+#                                       bench/txgen. It never checks speed.
 # Extra FLAGS go to xdpmux-bench (see `go run ./bench/cmd/xdpmux-bench -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,17 +1,18 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"log"
 	"time"
 
+	"github.com/xdpmux/xdpmux/rxq"
+
+	"github.com/xdpmux/xdpmux/bench/txgen"
 	"github.com/xdpmux/xdpmux/localgroup"
-	"github.com/xdpmux/xdpmux/rxq/txgen"
 )
 
-// ErrNotSupported: the harness needs Linux.
-var ErrNotSupported = errors.New("lab: benchmark harness needs linux")
+// ErrNotSupported: the harness needs Linux. It is rxq.ErrNotSupported.
+var ErrNotSupported = rxq.ErrNotSupported
 
 // Config describes a benchmark run. The zero value of each field means its
 // default; Quick() gives the CI smoke-run settings.

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab"
 )
 
 // disruptionFirstPort is the first source port of the disruption flows.

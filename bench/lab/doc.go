@@ -19,8 +19,8 @@
 // when one member of a group leaves, per xdpmux pick policy and for the
 // kernel.
 //
-// Everything runs in a throwaway rxq/netlab veth lab (two namespaces, two
-// queues); the generator (trafgen or rxq/txgen) runs in the sending
+// Everything runs in a throwaway bench/netlab veth lab (two namespaces, two
+// queues); the generator (trafgen or bench/txgen) runs in the sending
 // namespace. On veth the receive-side kernel work runs on the sender's CPU,
 // so the figures measure the whole machine: compare them only within one
 // run.

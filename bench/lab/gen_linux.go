@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/txgen"
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/txgen"
 )
 
 // generator floods the lab's receiver with UDP from cfg.Flows source
@@ -154,7 +154,7 @@ func (g *trafgen) Close() error {
 	return err
 }
 
-// txgenGen runs rxq/txgen from the sending namespace. The rate is part
+// txgenGen runs bench/txgen from the sending namespace. The rate is part
 // of txgen's Config, so a new rate means a new Generator.
 type txgenGen struct {
 	lab    *netlab.Lab
@@ -204,7 +204,7 @@ func (g *txgenGen) open(rate float64) error {
 }
 
 func (g *txgenGen) Name() string {
-	return fmt.Sprintf("rxq/txgen (%s, %d senders)", g.gen.Backend(), g.gen.Senders())
+	return fmt.Sprintf("bench/txgen (%s, %d senders)", g.gen.Backend(), g.gen.Senders())
 }
 
 func (g *txgenGen) Start(rate float64) error {

@@ -174,7 +174,7 @@ func (h *harness) runXDPMux() error {
 		}
 		for _, ld := range h.loads() {
 			if _, err := h.measure(SystemXDPMux, n, ld, ifc.Policy().String(), c); err != nil {
-				errs = append(errs, fmt.Errorf("N=%d %s: %w", n, ld.name, err))
+				errs = append(errs, fmt.Errorf("group of N=%d, %s: %w", n, ld.name, err))
 			}
 		}
 		if err := g.close(); err != nil {
@@ -309,7 +309,7 @@ func (h *harness) runKernel() error {
 		c := func() ([]uint64, map[string]uint64, error) { return g.counts(), nil, nil }
 		for _, ld := range h.loads() {
 			if _, err := h.measure(SystemKernel, n, ld, "", c); err != nil {
-				errs = append(errs, fmt.Errorf("N=%d %s: %w", n, ld.name, err))
+				errs = append(errs, fmt.Errorf("group of N=%d, %s: %w", n, ld.name, err))
 			}
 		}
 		errs = append(errs, g.close())

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // TestMeasureQuick runs a shortened benchmark end to end and checks the

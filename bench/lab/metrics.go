@@ -12,22 +12,6 @@ import (
 // ErrParse is returned (wrapped) when /proc text cannot be parsed.
 var ErrParse = errors.New("lab: cannot parse")
 
-// Jain returns Jain's fairness index of x: (Σx)² / (n·Σx²), 1 when all
-// shares are equal, 1/n when one member gets everything. It returns 0 for
-// an empty slice or when every share is 0 (no traffic: nothing to judge).
-func Jain(x []uint64) float64 {
-	var sum, sq float64
-	for _, v := range x {
-		f := float64(v)
-		sum += f
-		sq += f * f
-	}
-	if len(x) == 0 || sq == 0 {
-		return 0
-	}
-	return sum * sum / (float64(len(x)) * sq)
-}
-
 // CPUTimes are the machine-wide CPU times of /proc/stat's "cpu" line, in
 // clock ticks (USER_HZ).
 type CPUTimes struct {

@@ -2,30 +2,8 @@ package lab
 
 import (
 	"errors"
-	"math"
 	"testing"
 )
-
-func TestJain(t *testing.T) {
-	tests := []struct {
-		name string
-		x    []uint64
-		want float64
-	}{
-		{"empty", nil, 0},
-		{"all zero", []uint64{0, 0, 0}, 0},
-		{"one", []uint64{7}, 1},
-		{"equal", []uint64{5, 5, 5, 5}, 1},
-		{"one gets all of 4", []uint64{9, 0, 0, 0}, 0.25},
-		{"two of four", []uint64{3, 3, 0, 0}, 0.5},
-		{"1 and 3", []uint64{1, 3}, 16.0 / 20.0},
-	}
-	for _, tt := range tests {
-		if got := Jain(tt.x); math.Abs(got-tt.want) > 1e-12 {
-			t.Errorf("%s: Jain(%v) = %v, want %v", tt.name, tt.x, got, tt.want)
-		}
-	}
-}
 
 const procStat = `cpu  10132153 290696 3084719 46828483 16683 0 25195 7 0 0
 cpu0 1393280 32966 572056 13343292 6130 0 17875 0 0 0

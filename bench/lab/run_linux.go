@@ -3,7 +3,6 @@ package lab
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +15,8 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/xdpmux/xdpmux/bench/internal/sys"
+	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/dataplane"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
 )
 
 // Queues is the number of veth queues of the lab (and AF_XDP sockets).
@@ -304,6 +303,3 @@ func machine() Machine {
 	}
 	return m
 }
-
-// errStopped is returned by a group whose receivers stopped unexpectedly.
-var errStopped = errors.New("receiver stopped")

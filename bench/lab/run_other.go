@@ -2,7 +2,12 @@
 
 package lab
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Measure needs Linux: it returns ErrNotSupported.
-func Measure(ctx context.Context, cfg Config) (*Report, error) { return nil, ErrNotSupported }
+func Measure(ctx context.Context, cfg Config) (*Report, error) {
+	return nil, fmt.Errorf("lab: benchmark harness needs linux: %w", ErrNotSupported)
+}

@@ -1,6 +1,10 @@
 package lab
 
-import "time"
+import (
+	"time"
+
+	"github.com/xdpmux/xdpmux/bench/fairness"
+)
 
 // sample is everything read at one end of a window.
 type sample struct {
@@ -40,7 +44,7 @@ func fillRun(run *Run, s0, s1 sample) {
 		run.OfferedPPS = float64(s1.offered-s0.offered) / secs
 		run.ReceivedPPS = float64(got) / secs
 	}
-	run.Jain = Jain(run.PerMember)
+	run.Jain = fairness.Jain(run.PerMember)
 	cpu := s1.cpu.Sub(s0.cpu)
 	run.CPUBusy = cpu.BusyShare()
 	if got > 0 {

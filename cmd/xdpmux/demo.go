@@ -19,12 +19,13 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/xdpmux/xdpmux/bench/fairness"
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/txgen"
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/txgen"
 )
 
 const demoUsage = `usage: xdpmux demo [-duration D] [-queues N] [-members K] [-rate PPS]
@@ -34,7 +35,7 @@ Builds a lab of two network namespaces joined by a veth pair with N queues
 (198.18.0.0/15, IPv6 off, static neighbours), attaches xdpmux to the
 receiving end (XDP program, one AF_XDP socket and worker per queue), binds
 a SO_REUSEPORT group of K UDP endpoints on port 9000, each read by its own
-goroutine, and sends UDP from F flows out of the other namespace (rxq/txgen)
+goroutine, and sends UDP from F flows out of the other namespace (bench/txgen)
 for D. It shows per-queue and per-member rates once a second, then waits
 for the pipeline to drain, tears everything down (also on Ctrl-C or an
 error) and prints a summary in which sent = received + dropped.
@@ -424,7 +425,7 @@ func demoFrame(prev, cur demoSample, readers []*demoReader, elapsed time.Duratio
 	}
 	f.Sections = []viewSection{qs, ms}
 	f.Footer = []string{fmt.Sprintf("received %d  dropped %d (+%d/s)  jain %.4f",
-		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), jain(totals))}
+		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), fairness.Jain(totals))}
 	return f
 }
 
@@ -469,7 +470,7 @@ func demoAccount(lab *netlab.Lab, ifc *dataplane.Interface, readers []*demoReade
 		res.Endpoints = append(res.Endpoints, demoEndpoint{Name: r.ep.Name(), Packets: n})
 		packets = append(packets, float64(n))
 	}
-	res.Jain = jain(packets)
+	res.Jain = fairness.Jain(packets)
 	st := ifc.Stats()
 	for _, q := range st.Queues {
 		res.Queues = append(res.Queues, demoQueue{Queue: q.Queue, Packets: q.RX})

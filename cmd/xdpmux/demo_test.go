@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 func runDemoCmd(args ...string) (code int, stdout, stderr string) {
@@ -132,24 +131,6 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if ns := labNamespaces(t); len(ns) != 0 {
 		t.Errorf("namespaces left: %v", ns)
-	}
-}
-
-func TestJain(t *testing.T) {
-	tests := []struct {
-		xs   []float64
-		want float64
-	}{
-		{nil, 1},
-		{[]float64{0, 0}, 1},
-		{[]float64{5, 5, 5, 5}, 1},
-		{[]float64{1, 0, 0, 0}, 0.25},
-		{[]float64{1, 2}, 9.0 / 10},
-	}
-	for _, tt := range tests {
-		if got := jain(tt.xs); math.Abs(got-tt.want) > 1e-12 {
-			t.Errorf("jain(%v) = %v, want %v", tt.xs, got, tt.want)
-		}
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/xdpmux/xdpmux/bench/txgen"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/txgen"
 )
 
 const genUsage = `usage: xdpmux gen -iface IF [-dst ADDR:PORT] [-flows N] [-rate PPS] [-size B]

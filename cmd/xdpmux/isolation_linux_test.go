@@ -21,8 +21,8 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // The isolation tests (docs/SECURITY.md) play the attacks of issue 12 against

@@ -140,17 +140,3 @@ func humanRate(v float64) string {
 	}
 	return fmt.Sprintf("%.0f", v)
 }
-
-// jain is Jain's fairness index of xs, (Σx)² / (n·Σx²): 1 when all are
-// equal, 1/n when one gets everything. It is 1 for an empty or all-zero xs.
-func jain(xs []float64) float64 {
-	var sum, sq float64
-	for _, x := range xs {
-		sum += x
-		sq += x * x
-	}
-	if sq == 0 {
-		return 1
-	}
-	return sum * sum / (float64(len(xs)) * sq)
-}

@@ -21,11 +21,11 @@ type metricsCollector struct {
 	xdp   func() ([]dataplane.QueueXDPStats, error) // nil: no XDP counters
 	info  dataplane.InterfaceInfo
 
-	qRX, qDelivered, qUnmatched, qMalformed, qRingFull, qClosedDropped, qResteered, qFillEmpty *prometheus.Desc
-	epDelivered, epDropped, epQueued, groupMembers                                             *prometheus.Desc
-	qOverBudget, epOverBudget                                                                  *prometheus.Desc
-	xskRxDropped, xskRxInvalid, xskRxRingFull, xskFillEmpty, xskTxInvalid, xskTxRingEmpty      *prometheus.Desc
-	progRedirected, progPassed, progDropped                                                    *prometheus.Desc
+	qRX, qDelivered, qUnmatched, qMalformed, qRingFull, qClosedDropped, qResteered, qFillEmpty, qWaitErrors *prometheus.Desc
+	epDelivered, epDropped, epQueued, groupMembers                                                          *prometheus.Desc
+	qOverBudget, epOverBudget                                                                               *prometheus.Desc
+	xskRxDropped, xskRxInvalid, xskRxRingFull, xskFillEmpty, xskTxInvalid, xskTxRingEmpty                   *prometheus.Desc
+	progRedirected, progPassed, progDropped                                                                 *prometheus.Desc
 }
 
 func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDPStats, error), info dataplane.InterfaceInfo) *metricsCollector {
@@ -46,6 +46,7 @@ func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDP
 		qClosedDropped: d("queue_closed_dropped_total", "Delivered frames dropped because their endpoint closed.", q),
 		qResteered:     d("queue_resteered_total", "Frames moved to another group member when theirs closed (drain).", q),
 		qFillEmpty:     d("queue_fill_empty_total", "Frames the source lost for want of a free frame.", q),
+		qWaitErrors:    d("queue_wait_errors_total", "Waits on the queue's source that failed (the worker backs off after each).", q),
 		epDelivered:    d("endpoint_delivered_total", "Frames delivered to the endpoint.", ep),
 		epDropped:      d("endpoint_dropped_total", "Frames dropped for the endpoint: its ring was full or it held its frame budget (over budget included).", ep),
 		epOverBudget:   d("endpoint_over_budget_total", "Frames dropped because the endpoint, or its owner, held its budget of a queue's UMEM frames.", ep),
@@ -66,7 +67,7 @@ func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDP
 // Describe sends every descriptor; the info gauge's labels are constant.
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.qRX, c.qDelivered, c.qUnmatched, c.qMalformed, c.qRingFull, c.qOverBudget,
-		c.epOverBudget, c.qClosedDropped, c.qResteered, c.qFillEmpty, c.epDelivered, c.epDropped, c.epQueued, c.groupMembers,
+		c.epOverBudget, c.qClosedDropped, c.qResteered, c.qFillEmpty, c.qWaitErrors, c.epDelivered, c.epDropped, c.epQueued, c.groupMembers,
 		c.xskRxDropped, c.xskRxInvalid, c.xskRxRingFull, c.xskFillEmpty, c.xskTxInvalid, c.xskTxRingEmpty,
 		c.progRedirected, c.progPassed, c.progDropped, c.infoLabeled()} {
 		ch <- d
@@ -102,6 +103,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.qClosedDropped, qs.ClosedDropped, q)
 		counter(c.qResteered, qs.Resteered, q)
 		counter(c.qFillEmpty, qs.FillEmpty, q)
+		counter(c.qWaitErrors, qs.WaitErrors, q)
 	}
 	members := map[string]int{}
 	for _, e := range st.Endpoints {

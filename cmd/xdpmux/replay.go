@@ -15,7 +15,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev]
@@ -116,8 +116,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 // simulated queue (as each worker has its own), and the counters.
 type replay struct {
 	capture  *capture
-	tz       *rxq.Toeplitz
-	rss      *rxq.RSS
+	tz       *rss.Toeplitz
+	rss      *rss.RSS
 	tables   []*pcb.Table
 	names    []string // by EndpointID; names[0] unused
 	counts   []uint64 // by EndpointID; counts[0] unused
@@ -138,17 +138,17 @@ func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs 
 	if err != nil {
 		return nil, fmt.Errorf("-policy %q: %w", policyName, err)
 	}
-	key := rxq.DefaultKey[:]
+	key := rss.DefaultKey[:]
 	if keyHex != "" {
 		if key, err = hex.DecodeString(strings.ReplaceAll(keyHex, ":", "")); err != nil {
 			return nil, fmt.Errorf("-key %q: not hex", keyHex)
 		}
 	}
-	tz, err := rxq.NewToeplitz(key)
+	tz, err := rss.NewToeplitz(key)
 	if err != nil {
 		return nil, fmt.Errorf("-key %q: %w", keyHex, err)
 	}
-	rss, err := rxq.NewRSS(queues)
+	steer, err := rss.NewRSS(queues)
 	if err != nil {
 		return nil, fmt.Errorf("-queues %d: %w", queues, err)
 	}
@@ -159,7 +159,7 @@ func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs 
 	if err != nil {
 		return nil, err
 	}
-	r := &replay{tz: tz, rss: rss, names: []string{""}, perQueue: make([]uint64, queues)}
+	r := &replay{tz: tz, rss: steer, names: []string{""}, perQueue: make([]uint64, queues)}
 	// Members of BINDs with the same PROTO/ADDR:PORT are numbered on from
 	// the earlier ones, so that every endpoint has a distinct name.
 	nextIndex := map[string]int{}

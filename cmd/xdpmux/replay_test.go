@@ -19,7 +19,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
-	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 // flow is one test packet's 4-tuple.
@@ -121,7 +121,7 @@ func refHash(f flow) uint32 {
 	in = append(in, f.dst.AsSlice()...)
 	in = binary.BigEndian.AppendUint16(in, f.sport)
 	in = binary.BigEndian.AppendUint16(in, f.dpt)
-	return rxq.ReferenceHash(rxq.DefaultKey[:], in)
+	return rss.ReferenceHash(rss.DefaultKey[:], in)
 }
 
 func refShift(nq int) uint {

@@ -201,6 +201,7 @@ func TestMetricsCollector(t *testing.T) {
 		`xdpmux_queue_malformed_total{queue="0",reason="truncated"} 1`,
 		`xdpmux_queue_ring_full_total{queue="0"} 0`,
 		`xdpmux_queue_closed_dropped_total{queue="0"} 0`,
+		`xdpmux_queue_wait_errors_total{queue="0"} 0`,
 		`xdpmux_endpoint_delivered_total{endpoint="udp/0.0.0.0:53#0",spec="udp/0.0.0.0:53"} 10`,
 		`xdpmux_endpoint_dropped_total{endpoint="a",spec="udp/0.0.0.0:80"} 0`,
 		`xdpmux_group_members{spec="udp/0.0.0.0:80"} 2`,

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // TestHelperFlood is the child of the limit tests: with

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
 )
 
 // TestHelperProcess is the child of the process tests: with

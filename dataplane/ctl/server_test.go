@@ -21,7 +21,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/dataplane/packet/packettest"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 	"github.com/xdpmux/xdpmux/rxq/rxqtest"
 )
 
@@ -33,7 +33,7 @@ type env struct {
 	dp   *dataplane.Dataplane
 	srv  *ctl.Server
 	path string
-	tz   *rxq.Toeplitz
+	tz   *rss.Toeplitz
 	next atomic.Uint32 // round-robin injection queue
 }
 
@@ -58,7 +58,7 @@ func newEnvAt(t testing.TB, nq int, path string, configure func(*ctl.Server)) *e
 	if err := dp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tz, err := rxq.NewToeplitz(rxq.DefaultKey[:])
+	tz, err := rss.NewToeplitz(rss.DefaultKey[:])
 	if err != nil {
 		t.Fatal(err)
 	}

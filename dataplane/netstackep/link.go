@@ -16,6 +16,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/dataplane/packet"
 )
 
 // Sender transmits one whole Ethernet frame on a queue of the dataplane. It
@@ -432,25 +433,13 @@ func parseFrame(b []byte) (tcpip.NetworkProtocolNumber, []byte, bool) {
 	return 0, nil, false
 }
 
-// l2Len returns the length of b's link header: 14 bytes plus 4 per VLAN
-// tag, at most two.
+// l2Len returns the length of b's link header: Ethernet and up to two
+// VLAN tags, by the same rules (TPIDs 0x8100, 0x88a8, 0x9100) as the
+// worker's packet.Parse, so every frame the dataplane delivers is
+// understood here.
 func l2Len(b []byte) (int, bool) {
-	off := 14
-	for range 3 {
-		if len(b) < off {
-			return 0, false
-		}
-		switch binary.BigEndian.Uint16(b[off-2:]) {
-		case 0x8100, 0x88a8:
-			off += 4
-			if off > maxL2 {
-				return 0, false
-			}
-		default:
-			return off, true
-		}
-	}
-	return 0, false
+	n, r := packet.LinkHeaderLen(b)
+	return n, r == packet.OK && n <= maxL2
 }
 
 func flowIndex(a netip.AddrPort) int {

@@ -45,6 +45,16 @@ func ether(dst, src net.HardwareAddr, et uint16, tags ...uint16) []byte {
 	return binary.BigEndian.AppendUint16(b, et)
 }
 
+// etherTPIDs is ether with an explicit TPID per tag (VLAN ID 7, 8, ...).
+func etherTPIDs(dst, src net.HardwareAddr, et uint16, tpids ...uint16) []byte {
+	b := append(append([]byte{}, dst...), src...)
+	for i, tp := range tpids {
+		b = binary.BigEndian.AppendUint16(b, tp)
+		b = binary.BigEndian.AppendUint16(b, uint16(7+i))
+	}
+	return binary.BigEndian.AppendUint16(b, et)
+}
+
 func ipv4Hdr(total int, proto byte, src, dst netip.Addr) []byte {
 	h := make([]byte, 20)
 	h[0] = 0x45
@@ -73,6 +83,11 @@ func TestParseFrame(t *testing.T) {
 		{"v4 vlan", append(ether(serverMAC, clientMAC, 0x0800, 7), v4...), header.IPv4ProtocolNumber, 24, true},
 		{"v4 qinq", append(ether(serverMAC, clientMAC, 0x0800, 7, 8), v4...), header.IPv4ProtocolNumber, 24, true},
 		{"v4 three tags", append(ether(serverMAC, clientMAC, 0x0800, 7, 8, 9), v4...), 0, 0, false},
+		// The TPIDs the worker's packet.Parse accepts, so every delivered
+		// frame is understood (0x9100 used to be dropped here).
+		{"v4 802.1ad qinq", append(etherTPIDs(serverMAC, clientMAC, 0x0800, 0x88a8, 0x8100), v4...), header.IPv4ProtocolNumber, 24, true},
+		{"v4 0x9100 qinq", append(etherTPIDs(serverMAC, clientMAC, 0x0800, 0x9100, 0x8100), v4...), header.IPv4ProtocolNumber, 24, true},
+		{"v4 0x9100 three tags", append(etherTPIDs(serverMAC, clientMAC, 0x0800, 0x9100, 0x88a8, 0x8100), v4...), 0, 0, false},
 		{"v4 truncated", append(ether(serverMAC, clientMAC, 0x0800), v4[:22]...), 0, 0, false},
 		{"v4 bad version", append(ether(serverMAC, clientMAC, 0x0800), v6...), 0, 0, false},
 		{"v6", append(ether(serverMAC, clientMAC, 0x86dd), v6...), header.IPv6ProtocolNumber, 44, true},

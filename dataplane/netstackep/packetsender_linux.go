@@ -3,7 +3,7 @@ package netstackep
 import (
 	"fmt"
 
-	"github.com/xdpmux/xdpmux/dataplane/netstackep/internal/pktsock"
+	"github.com/xdpmux/xdpmux/dataplane/pktsock"
 )
 
 // PacketSender is a Sender that transmits through an AF_PACKET socket on
@@ -19,7 +19,7 @@ var _ Sender = (*PacketSender)(nil)
 // OpenPacketSender opens a PacketSender on ifindex, in the calling OS
 // thread's network namespace (in a netlab lab: inside lab.InRecv).
 func OpenPacketSender(ifindex int) (*PacketSender, error) {
-	s, err := pktsock.Open(ifindex)
+	s, err := pktsock.Open(ifindex, pktsock.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("netstackep: packet sender: %w", err)
 	}

@@ -51,23 +51,11 @@ const (
 // offsets mean. Parse allocates nothing and never panics.
 func Parse(frame []byte, t *Tuple) Reason {
 	*t = Tuple{}
-	if len(frame) < ethHeaderLen {
-		return Truncated
+	off, r := LinkHeaderLen(frame)
+	if r != OK {
+		return r
 	}
-	off := 12 // ethertype (or TPID) offset
-	et := binary.BigEndian.Uint16(frame[off:])
-	for tags := 0; et == etherTypeDot1Q || et == etherTypeDot1AD || et == etherTypeQinQ9100; tags++ {
-		if tags == MaxVLANTags {
-			return TooManyVLANTags
-		}
-		off += vlanTagLen
-		if len(frame) < off+2 {
-			return Truncated
-		}
-		et = binary.BigEndian.Uint16(frame[off:])
-	}
-	off += 2
-	switch et {
+	switch binary.BigEndian.Uint16(frame[off-2:]) {
 	case etherTypeIPv4:
 		return parseIPv4(frame, off, t)
 	case etherTypeIPv6:

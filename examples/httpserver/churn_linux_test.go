@@ -20,12 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 // keepConn is one keep-alive HTTP/1.1 connection from the lab's sending
@@ -94,7 +94,7 @@ func failKind(err error) string {
 // src to dst (Toeplitz with the default key, the group's policy, the queue
 // shift of the lab's queues), SPEC sections 2 and 3.
 type predictor struct {
-	tz       *rxq.Toeplitz
+	tz       *rss.Toeplitz
 	src, dst netip.AddrPort
 }
 
@@ -167,7 +167,7 @@ func checkAccounting(t *testing.T, ifc *dataplane.Interface) dataplane.QueueStat
 // is logged (go test -v).
 func TestMemberChurn(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
-	tz, err := rxq.NewToeplitz(rxq.DefaultKey[:])
+	tz, err := rss.NewToeplitz(rss.DefaultKey[:])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/xdpmux/xdpmux/bench/fairness"
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/netstackep"
 	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
@@ -513,26 +514,13 @@ func (s *server) stats() Stats {
 		st.Members = append(st.Members, ms)
 		xs[i] = float64(ms.Conns)
 	}
-	st.Jain = jain(xs)
+	st.Jain = fairness.Jain(xs)
 	if s.ifc != nil {
 		t := s.ifc.Stats().Totals()
 		st.Dataplane = &t
 		st.TX = s.ifc.TXStats()
 	}
 	return st
-}
-
-// jain returns Jain's fairness index (Σx)² / (n·Σx²); 1 for no data.
-func jain(xs []float64) float64 {
-	var sum, sq float64
-	for _, x := range xs {
-		sum += x
-		sq += x * x
-	}
-	if sq == 0 {
-		return 1
-	}
-	return sum * sum / (float64(len(xs)) * sq)
 }
 
 // close stops the members and closes the interface.

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/xdpmux/xdpmux/bench/fairness"
 	"github.com/xdpmux/xdpmux/localgroup"
-	"github.com/xdpmux/xdpmux/rxq"
+	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
 // Ephemeral ports as Linux hands them to connect() (ip_local_port_range
@@ -62,7 +63,7 @@ var portModels = []portModel{
 // to dst, as the dataplane picks: Toeplitz over addresses and ports with
 // the default key, then the group's threshold pick with the queue shift of
 // nq queues.
-func pickMembers(tz *rxq.Toeplitz, g *localgroup.Group, src, dst netip.AddrPort, ports []uint16) []int {
+func pickMembers(tz *rss.Toeplitz, g *localgroup.Group, src, dst netip.AddrPort, ports []uint16) []int {
 	var addrs [8]byte
 	s4, d4 := src.Addr().As4(), dst.Addr().As4()
 	copy(addrs[:4], s4[:])
@@ -84,7 +85,7 @@ func pickMembers(tz *rxq.Toeplitz, g *localgroup.Group, src, dst netip.AddrPort,
 // many simulated wrk runs (lab addresses, dst port 80, 2 queues, threshold
 // pick) for Linux's port choice with uniformly random ports.
 func TestWrkPortSpread(t *testing.T) {
-	tz, err := rxq.NewToeplitz(rxq.DefaultKey[:])
+	tz, err := rss.NewToeplitz(rss.DefaultKey[:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestWrkPortSpread(t *testing.T) {
 					for _, m := range pickMembers(tz, g, src, dst, pm.next(rng, conns)) {
 						xs[m]++
 					}
-					j := jain(xs)
+					j := fairness.Jain(xs)
 					js = append(js, j)
 					if j <= 0.921 {
 						below++

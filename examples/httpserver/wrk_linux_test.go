@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // TestWrk measures with wrk (Debian package wrk) from the sending namespace:

@@ -2,12 +2,19 @@ package internal
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 )
 
-// Uint32At returns a pointer to the 32-bit word at offset off of b. The word
-// must lie inside b and be 4-byte aligned.
-func Uint32At(b []byte, off uint64) (*uint32, error) {
+// atomic.Uint32 must be the bare word: Uint32At overlays it on the ring.
+var _ [4 - unsafe.Sizeof(atomic.Uint32{})]struct{}
+var _ [unsafe.Sizeof(atomic.Uint32{}) - 4]struct{}
+
+// Uint32At returns the 32-bit word at offset off of b, typed as an
+// atomic.Uint32 so that no plain read or write of a word shared with the
+// kernel can compile (gVisor pkg/xdp). The word must lie inside b and be
+// 4-byte aligned.
+func Uint32At(b []byte, off uint64) (*atomic.Uint32, error) {
 	if off+4 > uint64(len(b)) {
 		return nil, fmt.Errorf("ring word at offset %d beyond %d-byte mapping", off, len(b))
 	}
@@ -15,7 +22,7 @@ func Uint32At(b []byte, off uint64) (*uint32, error) {
 	if uintptr(p)%4 != 0 {
 		return nil, fmt.Errorf("ring word at offset %d not 4-byte aligned", off)
 	}
-	return (*uint32)(p), nil
+	return (*atomic.Uint32)(p), nil
 }
 
 // SliceAt returns n values of type T laid out from offset off of b. They

@@ -101,12 +101,17 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestSourceTransmit(t *testing.T) {
-	s, err := New(0, Options{NumFrames: 4, FrameSize: 64, TXRingSize: 2})
+	s, err := New(0, Options{NumFrames: 6, FrameSize: 64, TXRingSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !s.CanTransmit() || s.FrameSize() != 64 {
 		t.Fatalf("CanTransmit %v FrameSize %d", s.CanTransmit(), s.FrameSize())
+	}
+	// Half the frames are kept on the free list for sending, as
+	// rxq.Socket keeps them.
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 6, Fill: 3, Free: 3}); got != want {
+		t.Fatalf("initial stats: got %+v, want %+v", got, want)
 	}
 	var addrs []uint64
 	for range 3 {
@@ -117,11 +122,14 @@ func TestSourceTransmit(t *testing.T) {
 		copy(s.UMEM()[a+8:], "hi")
 		addrs = append(addrs, a)
 	}
+	if _, ok := s.AllocFrame(); ok {
+		t.Fatal("alloc from an empty free list succeeded")
+	}
 	descs := []rxq.Desc{{Addr: addrs[0] + 8, Len: 2}, {Addr: addrs[1] + 8, Len: 2}, {Addr: addrs[2] + 8, Len: 2}}
 	if n := s.Transmit(descs); n != 2 {
 		t.Fatalf("transmit: got %d, want 2 (ring of 2)", n)
 	}
-	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, Fill: 1}); got != want {
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 6, Fill: 3}); got != want {
 		t.Fatalf("stats with 2 on the TX ring and 1 held: got %+v, want %+v", got, want)
 	}
 	var sent []string
@@ -135,7 +143,7 @@ func TestSourceTransmit(t *testing.T) {
 		t.Fatalf("complete: got %d, want 2", n)
 	}
 	s.FreeFrame(addrs[2] + 5)
-	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 4, Fill: 4}); got != want {
+	if got, want := s.FrameStats(), (rxq.FrameStats{Total: 6, Fill: 3, Free: 3}); got != want {
 		t.Fatalf("stats after completion: got %+v, want %+v", got, want)
 	}
 	func() {
@@ -149,5 +157,39 @@ func TestSourceTransmit(t *testing.T) {
 	ro, _ := New(0, Options{NumFrames: 1, FrameSize: 64})
 	if ro.CanTransmit() || ro.Transmit(descs[:1]) != 0 {
 		t.Error("receive-only source transmits")
+	}
+}
+
+// A queue that answers every frame in place gets its frames back through
+// the completion ring; Complete must put those beyond the transmit reserve
+// back on the fill ring, or receiving stops (as on rxq.Socket).
+func TestSourceReplyOnlyKeepsFilling(t *testing.T) {
+	s, err := New(0, Options{NumFrames: 8, FrameSize: 64, TXRingSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	descs := make([]rxq.Desc, 8)
+	for round := range 10 {
+		for i := range 4 {
+			if !s.Inject([]byte{byte(i)}) {
+				t.Fatalf("round %d: inject %d: fill ring empty", round, i)
+			}
+		}
+		n := s.Receive(descs)
+		if n != 4 {
+			t.Fatalf("round %d: received %d, want 4", round, n)
+		}
+		if got := s.Transmit(descs[:n]); got != n {
+			t.Fatalf("round %d: transmitted %d, want %d", round, got, n)
+		}
+		if got := s.TakeSent(nil); got != n {
+			t.Fatalf("round %d: sent %d, want %d", round, got, n)
+		}
+		if got := s.Complete(); got != n {
+			t.Fatalf("round %d: completed %d, want %d", round, got, n)
+		}
+		if got, want := s.FrameStats(), (rxq.FrameStats{Total: 8, Fill: 4, Free: 4}); got != want {
+			t.Fatalf("round %d: stats %+v, want %+v", round, got, want)
+		}
 	}
 }

@@ -17,15 +17,34 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-var haveXDPLink = sync.OnceValue(probeXDPLink)
+// haveXDPLink caches HaveXDPLink's conclusive answer: nil or
+// ErrNotSupported.
+var haveXDPLink struct {
+	mu   sync.Mutex
+	done bool
+	err  error
+}
 
 // HaveXDPLink reports, with nil, whether XDP programs can be attached through
 // a bpf_link (Linux 5.9 and later), the only way Attach attaches. The probe
 // loads a two-instruction XDP program and attaches it, in generic mode, to the
 // loopback device of a fresh, throwaway network namespace, so it touches no
-// real interface. The result is cached. It needs root (CAP_SYS_ADMIN for the
-// namespace, CAP_BPF and CAP_NET_ADMIN); without, it returns ErrPermission.
-func HaveXDPLink() error { return haveXDPLink() }
+// real interface. A conclusive answer (nil, or ErrNotSupported) is cached;
+// any other failure is not, and the next call probes again (cilium/ebpf
+// internal/feature.go). It needs root (CAP_SYS_ADMIN for the namespace,
+// CAP_BPF and CAP_NET_ADMIN); without, it returns ErrPermission, uncached.
+func HaveXDPLink() error {
+	haveXDPLink.mu.Lock()
+	defer haveXDPLink.mu.Unlock()
+	if haveXDPLink.done {
+		return haveXDPLink.err
+	}
+	err := probeXDPLink()
+	if err == nil || errors.Is(err, ErrNotSupported) && !errors.Is(err, ErrPermission) {
+		haveXDPLink.done, haveXDPLink.err = true, err
+	}
+	return err
+}
 
 func probeXDPLink() error {
 	if err := features.HaveProgramType(ebpf.XDP); err != nil {

@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // The kernel socket lookup, through BPF_PROG_TEST_RUN inside a lab's receive

@@ -11,8 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // TestMacvlanChildNotClaimed puts a macvlan child (its own MAC and address)

@@ -3,6 +3,8 @@ package xdpprog
 import (
 	"errors"
 	"net"
+
+	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // MaxQueues is the number of receive queues the program serves: the size of
@@ -74,10 +76,11 @@ type QueueCounters struct {
 // Errors returned by this package; test them with errors.Is.
 var (
 	// ErrPermission: loading or attaching needs CAP_NET_ADMIN and CAP_BPF.
-	ErrPermission = errors.New("xdp: permission denied: needs CAP_NET_ADMIN and CAP_BPF (run as root)")
+	// It is rxq.ErrPermission.
+	ErrPermission = rxq.ErrPermission
 	// ErrNotSupported: the kernel, the platform or the interface lacks a
-	// needed feature.
-	ErrNotSupported = errors.New("xdp: not supported")
+	// needed feature. It is rxq.ErrNotSupported.
+	ErrNotSupported = rxq.ErrNotSupported
 	// ErrQueueRange: a queue index outside [0, MaxQueues).
 	ErrQueueRange = errors.New("xdp: queue index out of range")
 	// ErrProto: a protocol other than TCP (6) or UDP (17).

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab"
-	"github.com/xdpmux/xdpmux/rxq/netlab/labtest"
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 func TestClaimKey(t *testing.T) {
@@ -66,11 +68,52 @@ func TestClaimKey(t *testing.T) {
 func TestHaveXDPLink(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	if err := HaveXDPLink(); err != nil {
+		labtest.SkipIfNotSupported(t, err)
 		t.Fatalf("HaveXDPLink: %v", err)
 	}
 	// Cached: the second call gives the same answer.
 	if err := HaveXDPLink(); err != nil {
 		t.Fatalf("HaveXDPLink (cached): %v", err)
+	}
+}
+
+// forgetXDPLink drops HaveXDPLink's cached answer and reports whether there
+// was one.
+func forgetXDPLink() (had bool) {
+	haveXDPLink.mu.Lock()
+	defer haveXDPLink.mu.Unlock()
+	had = haveXDPLink.done
+	haveXDPLink.done, haveXDPLink.err = false, nil
+	return had
+}
+
+// A probe that fails for lack of privilege says nothing about the kernel:
+// it is not cached, and the next call, as root, probes again.
+func TestHaveXDPLinkAsksAgainAfterPermission(t *testing.T) {
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF, CAP_SETUID")
+	// cilium/ebpf caches its own probes (program type, memlock) once
+	// conclusive: ask them as root first, so the unprivileged call gets
+	// as far as loading the probe program.
+	if err := features.HaveProgramType(ebpf.XDP); err != nil {
+		t.Fatal(err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	forgetXDPLink()
+	t.Cleanup(func() { forgetXDPLink() })
+	err := labtest.AsEUID(t, 65534, HaveXDPLink)
+	if !errors.Is(err, ErrPermission) {
+		t.Fatalf("HaveXDPLink as uid 65534: got %v, want ErrPermission", err)
+	}
+	if forgetXDPLink() {
+		t.Fatalf("HaveXDPLink cached a failure for lack of privilege")
+	}
+	if err := HaveXDPLink(); err != nil {
+		t.Fatalf("HaveXDPLink as root after the failure: %v", err)
+	}
+	if !forgetXDPLink() {
+		t.Errorf("HaveXDPLink did not cache its conclusive answer")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+
+	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // DefaultPrefix is the namespace and interface name prefix used when
@@ -41,6 +43,7 @@ type Lab struct {
 var (
 	// ErrBadConfig: a Config field is out of range.
 	ErrBadConfig = errors.New("netlab: bad config")
-	// ErrNotSupported: the platform has no network namespaces.
-	ErrNotSupported = errors.New("netlab: not supported")
+	// ErrNotSupported: the platform has no network namespaces. It is
+	// rxq.ErrNotSupported.
+	ErrNotSupported = rxq.ErrNotSupported
 )

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/xdpmux/xdpmux/rxq/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab"
 )
 
 // EnvPrivileged names the environment variable that, set to "1", says

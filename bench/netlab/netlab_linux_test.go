@@ -1,6 +1,6 @@
 //go:build linux
 
-package netlab
+package netlab_test
 
 import (
 	"bytes"
@@ -17,27 +17,17 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpmux/xdpmux/bench/netlab"
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
-// requirePrivileged skips a test that needs root, or fails it when
-// XDPMUX_PRIVILEGED=1 says privileged tests must run.
-func requirePrivileged(t *testing.T) {
+func newLab(t *testing.T, cfg netlab.Config) *netlab.Lab {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XDPMUX_PRIVILEGED") == "1" {
-		t.Fatal("needs root (XDPMUX_PRIVILEGED=1 forbids skipping)")
-	}
-	t.Skip("needs root")
-}
-
-func newLab(t *testing.T, cfg Config) *Lab {
-	t.Helper()
-	requirePrivileged(t)
-	l, err := New(cfg)
+	labtest.RequirePrivileged(t, "CAP_SYS_ADMIN, CAP_NET_ADMIN")
+	l, err := netlab.New(cfg)
 	if err != nil {
-		t.Fatalf("New(%+v): %v", cfg, err)
+		t.Fatalf("netlab.New(%+v): %v", cfg, err)
 	}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
@@ -48,14 +38,14 @@ func newLab(t *testing.T, cfg Config) *Lab {
 }
 
 func nsExists(name string) bool {
-	_, err := os.Stat(filepath.Join(netnsDir, name))
+	_, err := os.Stat(filepath.Join(netlab.NetnsDir, name))
 	return err == nil
 }
 
 func TestNewClose(t *testing.T) {
 	for _, queues := range []int{1, 4} {
 		t.Run(strconv.Itoa(queues), func(t *testing.T) {
-			l := newLab(t, Config{Queues: queues})
+			l := newLab(t, netlab.Config{Queues: queues})
 			for _, ns := range []string{l.RecvNS, l.SendNS} {
 				if !nsExists(ns) {
 					t.Errorf("namespace %s missing after New", ns)
@@ -104,21 +94,21 @@ func TestNewClose(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	for _, cfg := range []Config{
+	for _, cfg := range []netlab.Config{
 		{Queues: -1},
-		{Queues: MaxQueues + 1},
+		{Queues: netlab.MaxQueues + 1},
 		{Prefix: "toolongprefix"},
 		{Prefix: "a-b"},
 		{MTU: 20},
 	} {
-		if _, err := New(cfg); !errors.Is(err, ErrBadConfig) {
-			t.Errorf("New(%+v) = %v, want ErrBadConfig", cfg, err)
+		if _, err := netlab.New(cfg); !errors.Is(err, netlab.ErrBadConfig) {
+			t.Errorf("netlab.New(%+v) = %v, want ErrBadConfig", cfg, err)
 		}
 	}
 }
 
 func TestInNSRestores(t *testing.T) {
-	l := newLab(t, Config{})
+	l := newLab(t, netlab.Config{})
 	before, err := netns.Get()
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +146,7 @@ func TestInNSRestores(t *testing.T) {
 }
 
 func TestUDPReachability(t *testing.T) {
-	l := newLab(t, Config{Queues: 2})
+	l := newLab(t, netlab.Config{Queues: 2})
 	const count = 200
 	port := uint16(40000)
 	var conn *net.UDPConn
@@ -187,7 +177,7 @@ func TestUDPReachability(t *testing.T) {
 		got <- seen
 	}()
 	payload := func(i int) []byte { return []byte(strconv.Itoa(i)) }
-	if err := SendUDP(l, netip.AddrPortFrom(l.RecvAddr, port), []uint16{41000, 41001, 41002, 41003}, payload, count); err != nil {
+	if err := netlab.SendUDP(l, netip.AddrPortFrom(l.RecvAddr, port), []uint16{41000, 41001, 41002, 41003}, payload, count); err != nil {
 		t.Fatal(err)
 	}
 	if seen := <-got; len(seen) != count {
@@ -196,7 +186,7 @@ func TestUDPReachability(t *testing.T) {
 }
 
 func TestCleanup(t *testing.T) {
-	requirePrivileged(t)
+	labtest.RequirePrivileged(t, "CAP_SYS_ADMIN, CAP_NET_ADMIN")
 	// A pid that is surely dead: a child that has exited and been reaped.
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
@@ -205,19 +195,19 @@ func TestCleanup(t *testing.T) {
 	dead := cmd.Process.Pid
 	const prefix = "xmcl"
 	stale := fmt.Sprintf("%s-%d-abcdef-r", prefix, dead)
-	h, err := newNamed(stale)
+	h, err := netlab.NewNamed(stale)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Close()
-	t.Cleanup(func() { deleteNamed(stale) })
+	t.Cleanup(func() { netlab.DeleteNamed(stale) })
 
-	live := newLab(t, Config{Prefix: prefix})
-	Cleanup(prefix)
+	live := newLab(t, netlab.Config{Prefix: prefix})
+	netlab.Cleanup(prefix)
 	if nsExists(stale) {
 		t.Errorf("stale namespace %s survived Cleanup", stale)
 	}
 	if !nsExists(live.RecvNS) || !nsExists(live.SendNS) {
-		t.Errorf("Cleanup removed the namespaces of a live process")
+		t.Errorf("netlab.Cleanup removed the namespaces of a live process")
 	}
 }

@@ -1,4 +1,4 @@
-package rxq
+package rss
 
 import (
 	"errors"

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // Defaults and limits of Config.
@@ -149,8 +151,8 @@ var (
 	// no usable entry for the next hop.
 	ErrNoNeighbour = errors.New("no neighbour entry: give the destination MAC address (DstMAC, -dst-mac)")
 	// ErrNotSupported: the platform, kernel or interface lacks something
-	// the chosen backend needs.
-	ErrNotSupported = errors.New("not supported")
+	// the chosen backend needs. It is rxq.ErrNotSupported.
+	ErrNotSupported = rxq.ErrNotSupported
 	// ErrRunning: Run was called while another Run was in progress, or
 	// after Close.
 	ErrRunning = errors.New("generator already running or closed")

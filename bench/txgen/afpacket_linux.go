@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpmux/xdpmux/dataplane/pktsock"
 	"github.com/xdpmux/xdpmux/rxq"
-	"github.com/xdpmux/xdpmux/rxq/internal"
 )
 
 // packetSndBuf is the socket send buffer asked for: room for a few
@@ -18,24 +18,26 @@ const packetSndBuf = 4 << 20
 // packetSender sends through one AF_PACKET socket with sendmmsg, from
 // BatchSize buffers that hold the common frame from the start.
 type packetSender struct {
-	fd    int
+	sock  *pktsock.Socket
 	bufs  [][]byte
-	batch *internal.MsgBatch
+	batch *pktsock.MsgBatch
 	cur   *cursor
 }
 
 func newPacketSender(ifindex int, qdiscBypass bool, size int, fr *frames, cur *cursor) (*packetSender, error) {
-	fd, err := internal.PacketSocket(ifindex, qdiscBypass, 100*time.Millisecond, packetSndBuf)
+	sock, err := pktsock.Open(ifindex, pktsock.Options{
+		QdiscBypass: qdiscBypass, SendTimeout: 100 * time.Millisecond, SendBuffer: packetSndBuf,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &packetSender{fd: fd, cur: cur, bufs: make([][]byte, rxq.BatchSize)}
+	s := &packetSender{sock: sock, cur: cur, bufs: make([][]byte, rxq.BatchSize)}
 	mem := make([]byte, size*rxq.BatchSize)
 	for i := range s.bufs {
 		s.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
 		copy(s.bufs[i], fr.base)
 	}
-	s.batch = internal.NewMsgBatch(s.bufs)
+	s.batch = pktsock.NewMsgBatch(s.bufs)
 	return s, nil
 }
 
@@ -51,7 +53,7 @@ func (s *packetSender) run(stop *atomic.Bool, quota uint64, p *pacer, c *counter
 			s.cur.stampNext(b)
 		}
 		for off := 0; off < n; {
-			r, err := internal.Sendmmsg(s.fd, s.batch, off, n)
+			r, err := s.sock.SendBatch(s.batch, off, n)
 			if r > 0 {
 				off += r
 				c.sent.Add(uint64(r))
@@ -76,11 +78,4 @@ func (s *packetSender) run(stop *atomic.Bool, quota uint64, p *pacer, c *counter
 	return nil
 }
 
-func (s *packetSender) close() error {
-	if s.fd < 0 {
-		return nil
-	}
-	err := internal.Close(s.fd)
-	s.fd = -1
-	return err
-}
+func (s *packetSender) close() error { return s.sock.Close() }

@@ -1,21 +1,9 @@
-package rxq
+package rss
 
-import "testing"
-
-func TestQueueShift(t *testing.T) {
-	tests := []struct {
-		n    int
-		want uint
-	}{
-		{-1, 0}, {0, 0}, {1, 0}, {2, 1}, {3, 2}, {4, 2}, {5, 3}, {8, 3}, {9, 4},
-		{16, 4}, {17, 5}, {128, 7}, {129, 8}, {256, 8}, {257, 9},
-	}
-	for _, tt := range tests {
-		if got := QueueShift(tt.n); got != tt.want {
-			t.Errorf("QueueShift(%d): got %d, want %d", tt.n, got, tt.want)
-		}
-	}
-}
+import (
+	"math/bits"
+	"testing"
+)
 
 func TestNewRSSBadCount(t *testing.T) {
 	for _, n := range []int{0, -1} {
@@ -77,11 +65,11 @@ func TestRSSQueue(t *testing.T) {
 
 // TestRSSQueueLowBits checks that the queue depends only on the low 7 bits
 // of the hash, and that with a power-of-two queue count it is the low
-// QueueShift bits: the bits the reuseport pick then ignores.
+// log2(n) bits: the bits the reuseport pick then ignores (localgroup.QueueShift).
 func TestRSSQueueLowBits(t *testing.T) {
 	for _, n := range []int{1, 2, 4, 8, 16, 32, 64, 128} {
 		r, _ := NewRSS(n)
-		s := QueueShift(n)
+		s := bits.TrailingZeros(uint(n)) // log2 n
 		for h := uint32(0); h < 1<<12; h++ {
 			hash := h*0x9e3779b9 + h
 			if got, want := r.Queue(hash), int(hash&(1<<s-1)); got != want {

@@ -1,22 +1,11 @@
-package rxq
+package rss
 
 import (
 	"fmt"
-	"math/bits"
 )
 
 // RSSTableSize is the number of entries in a simulated RSS indirection table.
 const RSSTableSize = 128
-
-// QueueShift returns s, the smallest integer with 1<<s >= nqueues
-// (DragonFly's ncpus2_shift): the number of low hash bits that choose the
-// queue. QueueShift returns 0 for nqueues <= 1.
-func QueueShift(nqueues int) uint {
-	if nqueues <= 1 {
-		return 0
-	}
-	return uint(bits.Len(uint(nqueues - 1)))
-}
 
 // RSS simulates a NIC's receive-side scaling: a RSSTableSize-entry
 // indirection table whose entry i is i mod nqueues, indexed by the low 7 bits
