@@ -193,12 +193,20 @@ func (p *AccessPolicy) authorize(spec pcb.Spec, cred Cred) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("bind %s: uid %d: no allow rule for uid %d covers %s port %d (%d rules): %w: %w",
-			spec, cred.UID, cred.UID, spec.Proto, port, len(p.Allow), ErrPermission, syscall.EACCES)
+		return &bindDenied{fmt.Sprintf("bind %s: uid %d: no allow rule for uid %d covers %s port %d (%d rules): permission denied",
+			spec, cred.UID, cred.UID, spec.Proto, port, len(p.Allow))}
 	}
 	if int(port) < p.UnprivilegedPortStart && !cred.CapNetBindService {
-		return fmt.Errorf("bind %s: uid %d: port %d is below ip_unprivileged_port_start %d and needs CAP_NET_BIND_SERVICE: %w: %w",
-			spec, cred.UID, port, p.UnprivilegedPortStart, ErrPermission, syscall.EACCES)
+		return &bindDenied{fmt.Sprintf("bind %s: uid %d: port %d is below ip_unprivileged_port_start %d and needs CAP_NET_BIND_SERVICE: permission denied",
+			spec, cred.UID, port, p.UnprivilegedPortStart)}
 	}
 	return nil
 }
+
+// bindDenied is a bind refused by the AccessPolicy. It matches
+// ErrPermission and syscall.EACCES, without ErrPermission's hint about
+// root, which is about opening interfaces.
+type bindDenied struct{ msg string }
+
+func (e *bindDenied) Error() string   { return e.msg }
+func (e *bindDenied) Unwrap() []error { return []error{ErrPermission, syscall.EACCES} }
