@@ -17,10 +17,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/xdpmux/xdpmux/pcb"
-	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
 )
 
 const bindLabPrefix = "xmbd"

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
+	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/xdpprog"
 )
 

@@ -20,9 +20,9 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/xdpmux/xdpmux/dataplane/ctl"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
+	"github.com/xdpmux/xdpmux/dataplane/ctl"
 )
 
 // The isolation tests (docs/SECURITY.md) play the attacks of issue 12 against

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpmux/xdpmux/dataplane/ctl"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
+	"github.com/xdpmux/xdpmux/dataplane/ctl"
 )
 
 // TestHelperFlood is the child of the limit tests: with
