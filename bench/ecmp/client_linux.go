@@ -160,23 +160,3 @@ func (l *Lab) Probe(f *Flows, timeout time.Duration) ([]Placement, error) {
 	}
 	return out, nil
 }
-
-// diffOne returns the member whose count grew between a and b, and by how
-// much the counts grew in all.
-func diffOne(a, b []map[string]uint64) (Placement, uint64) {
-	var p Placement
-	var n uint64
-	for h := range b {
-		for name, v := range b[h] {
-			var old uint64
-			if h < len(a) {
-				old = a[h][name]
-			}
-			if v > old {
-				n += v - old
-				p = Placement{Host: h, Member: name}
-			}
-		}
-	}
-	return p, n
-}

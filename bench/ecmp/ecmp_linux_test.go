@@ -13,8 +13,6 @@ import (
 	"github.com/xdpmux/xdpmux/bench/lab"
 )
 
-const envPrivileged = "XDPMUX_PRIVILEGED"
-
 // require skips t for a missing privilege or tool, or fails it when
 // XDPMUX_PRIVILEGED=1 says privileged tests must run.
 func require(t *testing.T) {
@@ -91,6 +89,10 @@ func TestECMPDrain(t *testing.T) {
 		}
 	})
 	t.Logf("lab up in %v (%d hosts, BGP established, multipath route installed)", time.Since(start).Round(time.Millisecond), testHosts)
+	t.Logf("router:\n%s", l.RouterRoute())
+	if js, err := exec.Command("ip", "-n", l.RouterNS, "-j", "route", "show", Service.String()+"/32").Output(); err == nil {
+		t.Logf("router (json): %s", js)
+	}
 	f, err := l.OpenFlows(testFlows, firstPort)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +210,7 @@ func drain(t *testing.T, l *Lab, f *Flows, resilient bool) Moves {
 		}
 	}
 	converged := time.Since(t0)
+	t.Logf("%s: router after the withdrawal:\n%s", mode, l.RouterRoute())
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	if err := <-done; err != nil {

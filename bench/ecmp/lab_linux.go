@@ -395,38 +395,6 @@ func (l *Lab) hostByIf(dev string) (int, bool) {
 	return 0, false
 }
 
-// parseRoutePaths reads `ip -j route show` output holding at most one
-// route and returns the sorted host indices of its nexthops.
-func parseRoutePaths(js []byte, host func(dev string) (int, bool)) ([]int, error) {
-	type nh struct {
-		Gateway string `json:"gateway"`
-		Dev     string `json:"dev"`
-	}
-	var routes []struct {
-		nh
-		Nexthops []nh `json:"nexthops"`
-	}
-	if err := json.Unmarshal(js, &routes); err != nil {
-		return nil, fmt.Errorf("ip -j route: %w", err)
-	}
-	var hosts []int
-	for _, r := range routes {
-		nhs := r.Nexthops
-		if len(nhs) == 0 && r.Dev != "" {
-			nhs = []nh{r.nh}
-		}
-		for _, n := range nhs {
-			i, ok := host(n.Dev)
-			if !ok {
-				return nil, fmt.Errorf("ip -j route: nexthop via %s dev %s is no host", n.Gateway, n.Dev)
-			}
-			hosts = append(hosts, i)
-		}
-	}
-	slices.Sort(hosts)
-	return hosts, nil
-}
-
 // WaitPaths waits until RouterPaths equals want (sorted host indices).
 func (l *Lab) WaitPaths(want []int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -653,4 +621,25 @@ func (d *daemon) stop() error {
 		return fmt.Errorf("%s: %v: %s", d.cmd.Path, d.err, d.tail())
 	}
 	return nil
+}
+
+// RouterRoute returns `ip route show` of the router's routes to the
+// service (main table, and the resilient table in resilient mode) and its
+// nexthop objects, for logs.
+func (l *Lab) RouterRoute() string {
+	var b strings.Builder
+	cmds := [][]string{{"-n", l.RouterNS, "route", "show", "table", "main", Service.String() + "/32"}}
+	if l.resilient {
+		cmds = append(cmds,
+			[]string{"-n", l.RouterNS, "rule", "show", "pref", strconv.Itoa(ResilientRulePref)},
+			[]string{"-n", l.RouterNS, "route", "show", "table", strconv.Itoa(ResilientTable)},
+			[]string{"-n", l.RouterNS, "nexthop", "show"})
+	}
+	for _, args := range cmds {
+		out, _ := exec.Command("ip", args...).CombinedOutput()
+		if len(bytes.TrimSpace(out)) > 0 {
+			fmt.Fprintf(&b, "$ ip %s\n%s", strings.Join(args[2:], " "), out)
+		}
+	}
+	return b.String()
 }
