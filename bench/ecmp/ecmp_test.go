@@ -1,6 +1,7 @@
 package ecmp
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -187,6 +188,40 @@ func TestBIRDConfigs(t *testing.T) {
 			}
 			if out, err := exec.Command("bird", "-p", "-c", path).CombinedOutput(); err != nil || len(out) > 0 {
 				t.Errorf("bird -p: %v: %s", err, out)
+			}
+		})
+	}
+}
+
+// TestScriptConfigs checks that scripts/ecmp-lab.sh writes the same BIRD
+// configurations as HostBIRDConfig and RouterBIRDConfig.
+func TestScriptConfigs(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	const hosts = 3
+	var nbrs []Neighbor
+	for i := 1; i <= hosts; i++ {
+		nbrs = append(nbrs, Neighbor{Name: fmt.Sprintf("h%d", i),
+			Local: netip.AddrFrom4([4]byte{198, 18, byte(i), 1}), Peer: netip.AddrFrom4([4]byte{198, 18, byte(i), 2})})
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"config", "router"}, RouterBIRDConfig(RouterAddr, ServiceRange, nbrs)},
+		{[]string{"config", "host", "1"}, HostBIRDConfig(nbrs[0].Peer, nbrs[0].Local, netip.PrefixFrom(Service, 32))},
+		{[]string{"config", "host", "3"}, HostBIRDConfig(nbrs[2].Peer, nbrs[2].Local, netip.PrefixFrom(Service, 32))},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := append([]string{"../../scripts/ecmp-lab.sh"}, tt.args...)
+			out, err := exec.Command("bash", append(args, "-H", fmt.Sprint(hosts))...).Output()
+			if err != nil {
+				t.Fatalf("ecmp-lab.sh %v: %v", tt.args, err)
+			}
+			if got := string(out); got != tt.want {
+				t.Errorf("ecmp-lab.sh %v differs from the Go configuration:\n--- got\n%s\n--- want\n%s", tt.args, got, tt.want)
 			}
 		})
 	}

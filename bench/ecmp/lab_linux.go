@@ -39,13 +39,15 @@ const DefaultPrefix = "ecmp"
 
 // Resilient group settings: nexthop ids 1..Hosts are the hosts, the group
 // is ResilientGroupID with ResilientBuckets buckets, in routing table
-// ResilientTable, chosen by an ip rule of priority ResilientRulePref.
-// idle_timer is long, so that no bucket of a host that stays migrates
-// during a test; a leaving host's buckets move at once anyway.
+// ResilientTable, chosen by an ip rule of priority ResilientRulePref. A
+// leaving host's buckets move at once to the hosts below their share; a
+// bucket of a host above its share (after a host joins) moves only once it
+// has been idle for ResilientIdle seconds, so a joining host takes over only
+// flows that have ended; unbalanced_timer stays 0 (never force).
 const (
 	ResilientGroupID  = 100
 	ResilientBuckets  = 512
-	ResilientIdle     = 3600
+	ResilientIdle     = 10
 	ResilientTable    = 200
 	ResilientRulePref = 100
 )
