@@ -54,7 +54,6 @@ const (
 	testMembers = 4
 	testFlows   = 1000
 	firstPort   = 20000
-	leaving     = testHosts - 1 // drained in both modes: the last nexthop, where hash-threshold moves most
 	probeWait   = 5 * time.Second
 	// Pacing of the traffic: a pause after every batch datagrams keeps the
 	// rate far below what a loaded 2-CPU machine forwards, so that a lost
@@ -134,16 +133,26 @@ func TestECMPDrain(t *testing.T) {
 		t.Errorf("Jain over hosts %.4f, want >= 0.95 (%v)", j, perHost)
 	}
 
-	std := drain(t, l, f, false)
-	t.Logf("standard multipath: %v", std)
-	if std.MovedStaying > 0 {
-		t.Logf("standard multipath: hash-threshold shifted the ranges of the staying hosts")
+	// Drain one host with each routing scheme. Hash-threshold gives each
+	// nexthop a range of the hash in route order: draining the last (or
+	// first) host shifts the ranges of the others, draining the middle one
+	// of three does not. The resilient group comes last: a host that joins
+	// it again gets only buckets idle for ResilientIdle seconds.
+	phases := []struct {
+		name      string
+		resilient bool
+		leaving   int
+	}{
+		{"standard multipath, last nexthop", false, testHosts - 1},
+		{"standard multipath, middle nexthop", false, 1},
+		{"resilient group, last nexthop", true, testHosts - 1},
 	}
-
-	res := drain(t, l, f, true)
-	t.Logf("resilient group:    %v", res)
-	if res.MovedStaying != 0 {
-		t.Errorf("resilient group: %d flows of the staying hosts moved, want 0", res.MovedStaying)
+	for _, p := range phases {
+		m := drain(t, l, f, p.name, p.resilient, p.leaving)
+		t.Logf("%s: %v", p.name, m)
+		if p.resilient && m.MovedStaying != 0 {
+			t.Errorf("%s: %d flows of the staying hosts moved, want 0", p.name, m.MovedStaying)
+		}
 	}
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
 }
@@ -151,11 +160,9 @@ func TestECMPDrain(t *testing.T) {
 // drain places the flows, drains host leaving under traffic, checks that
 // every datagram was delivered, stops the host's xdpmux, places the flows
 // again and compares. It then restores the host unless resilient.
-func drain(t *testing.T, l *Lab, f *Flows, resilient bool) Moves {
+func drain(t *testing.T, l *Lab, f *Flows, mode string, resilient bool, leaving int) Moves {
 	t.Helper()
-	mode := "standard"
 	if resilient {
-		mode = "resilient"
 		if err := l.SetResilient(true); err != nil {
 			t.Fatal(err)
 		}
