@@ -15,10 +15,11 @@
 #
 # Namespaces NAME-c (client), NAME-r (router), NAME-h1..NAME-hHOSTS. The client
 # (198.18.0.2/24 on up0) routes via the router (198.18.0.1/24 on cl0); host i
-# is 198.18.i.2/24 on up0, the router 198.18.i.1/24 on hi, every veth with
-# QUEUES rx and tx queues. Each host holds the service address 198.19.255.1/32
-# on lo, runs `xdpmux run -iface up0 udp/198.19.255.1:7000/MEMBERS` and a BIRD
-# that announces the /32 over eBGP (AS 65001) to the router's BIRD (AS 65000),
+# is 198.18.i.2/24 on up0, the router 198.18.i.1/24 on hi, each with QUEUES
+# rx and tx queues (the client's link has one). Each host holds the service
+# address 198.19.255.1/32 on lo, runs
+# `xdpmux run -iface up0 udp/198.19.255.1:7000/MEMBERS` and a BIRD that
+# announces the /32 over eBGP (AS 65001) to the router's BIRD (AS 65000),
 # whose kernel protocol installs one multipath route over the hosts; the
 # router hashes ports (fib_multipath_hash_policy=1). IPv6 is off; every
 # address is inside 198.18.0.0/15. State (configs, control sockets, logs,
@@ -31,7 +32,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -291,8 +292,9 @@ up() {
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 		ip -n "$ns" link set lo up
 	done
-	ip -n "$cns" link add up0 numtxqueues "$queues" numrxqueues "$queues" type veth \
-		peer name cl0 netns "$rns" numtxqueues "$queues" numrxqueues "$queues"
+	# One queue on the client's link: the router then hashes each packet
+	# itself (ECMP, and the tx queue towards the host, like RSS there).
+	ip -n "$cns" link add up0 type veth peer name cl0 netns "$rns"
 	ip -n "$cns" addr add 198.18.0.2/24 dev up0
 	ip -n "$cns" link set up0 up
 	ip -n "$cns" route add default via 198.18.0.1

@@ -127,6 +127,22 @@ func TestECMPDrain(t *testing.T) {
 			t.Errorf("host %d: Jain over members %.4f, want >= 0.95 (%v)", h, j, members)
 		}
 	}
+	// Both AF_XDP queues of every host get traffic: the client picks its tx
+	// queue by flow hash, and the router forwards on the queue it received on.
+	for h := range l.Hosts {
+		st, err := l.Stats(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rx []uint64
+		for _, q := range st.Queues {
+			rx = append(rx, q.RX)
+		}
+		t.Logf("host %d: frames per queue %v", h, rx)
+		if len(rx) != 2 || slices.Contains(rx, 0) {
+			t.Errorf("host %d: frames per queue %v, want traffic on both of 2 queues", h, rx)
+		}
+	}
 	j := lab.Jain(perHost)
 	t.Logf("%d flows x %d datagrams over hosts %v: Jain %.4f", testFlows, rounds, perHost, j)
 	if j < 0.95 {

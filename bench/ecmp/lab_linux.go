@@ -59,7 +59,7 @@ var ErrBadConfig = errors.New("ecmp: bad config")
 type Config struct {
 	Hosts   int    // host namespaces behind the router, 2 to 8
 	Members int    // reuseport members of each host's group (the /COUNT of its BIND)
-	Queues  int    // rx and tx queues of every veth; default 2
+	Queues  int    // rx and tx queues of each router-host veth; default 2
 	Xdpmux  string // path of the xdpmux binary each host runs
 	Dir     string // where configs, control sockets and logs go (e.g. t.TempDir())
 	Prefix  string // namespace name prefix, 1-8 letters or digits; default DefaultPrefix
@@ -175,8 +175,14 @@ func (l *Lab) build() error {
 	}
 	c, r := l.ClientNS, l.RouterNS
 	steps := [][]string{
-		{"-n", c, "link", "add", "up0", "numtxqueues", q, "numrxqueues", q, "type", "veth",
-			"peer", "name", "cl0", "netns", r, "numtxqueues", q, "numrxqueues", q},
+		// One queue on the client's link. A multi-queue sender hashes the
+		// flow to pick its tx queue; the skb carries that hash and queue
+		// through the veth, and the router reuses both: the hash for ECMP
+		// (fib_multipath_hash takes an L4 hash already there) and the queue
+		// as the tx queue towards the host, which put every flow on the
+		// host's queue 0. With one queue the router hashes each packet
+		// itself, and each host's flows spread over its queues as with RSS.
+		{"-n", c, "link", "add", "up0", "type", "veth", "peer", "name", "cl0", "netns", r},
 		{"-n", c, "addr", "add", ClientAddr.String() + "/24", "dev", "up0"},
 		{"-n", c, "link", "set", "up0", "up"},
 		{"-n", c, "route", "add", "default", "via", RouterAddr.String()},
