@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpmux/xdpmux/bench/lab"
+	"github.com/xdpmux/xdpmux/bench/fairness"
 )
 
 // require skips t for a missing privilege or tool, or fails it when
@@ -121,7 +121,7 @@ func TestECMPDrain(t *testing.T) {
 		if len(members) != testMembers {
 			t.Fatalf("host %d has %d members, want %d", h, len(members), testMembers)
 		}
-		j := lab.Jain(members)
+		j := fairness.Jain(members)
 		t.Logf("host %d: %d datagrams, per member %v, Jain %.4f", h, perHost[h], members, j)
 		if j < 0.95 {
 			t.Errorf("host %d: Jain over members %.4f, want >= 0.95 (%v)", h, j, members)
@@ -143,7 +143,7 @@ func TestECMPDrain(t *testing.T) {
 			t.Errorf("host %d: frames per queue %v, want traffic on both of 2 queues", h, rx)
 		}
 	}
-	j := lab.Jain(perHost)
+	j := fairness.Jain(perHost)
 	t.Logf("%d flows x %d datagrams over hosts %v: Jain %.4f", testFlows, rounds, perHost, j)
 	if j < 0.95 {
 		t.Errorf("Jain over hosts %.4f, want >= 0.95 (%v)", j, perHost)
