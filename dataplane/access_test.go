@@ -208,3 +208,28 @@ func TestNewRejectsBadAllowRule(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseAllowRule: an operator's -allow text parses into a rule whose
+// String parses back to the same rule, or is refused with ErrInvalidConfig;
+// it never panics.
+func FuzzParseAllowRule(f *testing.F) {
+	for _, s := range []string{"uid=1000,ports=5000-5999", "uid=0,ports=53,proto=udp", "ports=1-2,uid=7", "uid=1,ports=9-3", "uid=,ports="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseAllowRule(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("ParseAllowRule(%q): %v, not ErrInvalidConfig", s, err)
+			}
+			return
+		}
+		if r.FirstPort > r.LastPort || r.FirstPort == 0 {
+			t.Fatalf("ParseAllowRule(%q) = %+v: bad range", s, r)
+		}
+		back, err := ParseAllowRule(r.String())
+		if err != nil || back != r {
+			t.Fatalf("ParseAllowRule(%q) = %+v; String %q parses to %+v, %v", s, r, r.String(), back, err)
+		}
+	})
+}

@@ -163,14 +163,18 @@ func parseMsg(msg []byte, proto uint8) (Socket, error) {
 		UID:    binary.NativeEndian.Uint32(msg[64:]),
 		Inode:  binary.NativeEndian.Uint32(msg[68:]),
 	}
-	attrs, err := nl.ParseRouteAttr(msg[sizeofDiagMsg:])
-	if err != nil {
-		return Socket{}, fmt.Errorf("inet_diag attributes: %w", err)
-	}
-	for _, a := range attrs {
-		if a.Attr.Type == attrV6Only && len(a.Value) >= 1 {
-			s.V6Only = a.Value[0] != 0
+	// The attributes, walked here rather than with netlink's
+	// ParseRouteAttr, which panics on a truncated one.
+	for b := msg[sizeofDiagMsg:]; len(b) >= 4; {
+		n := int(binary.NativeEndian.Uint16(b[0:]))
+		typ := binary.NativeEndian.Uint16(b[2:])
+		if n < 4 || n > len(b) {
+			return Socket{}, fmt.Errorf("inet_diag attribute of %d bytes in %d", n, len(b))
 		}
+		if typ == attrV6Only && n >= 5 {
+			s.V6Only = b[4] != 0
+		}
+		b = b[min((n+3)&^3, len(b)):]
 	}
 	return s, nil
 }
