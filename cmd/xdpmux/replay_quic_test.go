@@ -1,14 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/xdpmux/xdpmux/localgroup/quiclb"
 )
@@ -107,5 +111,120 @@ func TestReplayQUICRoutesByServerID(t *testing.T) {
 	_, stderr, status := replayCmd("-pcap", file, "-policy", "quic", "-quic-cid-len", "4", "udp/0.0.0.0:443/4")
 	if status != 2 || !strings.Contains(stderr, "invalid QUIC-LB config") {
 		t.Errorf("-quic-cid-len 4: status %d, stderr %q, want 2 and the config error", status, stderr)
+	}
+}
+
+// capturedPacket is one frame of testdata/quic-rebind.pcap.
+type capturedPacket struct {
+	port    int
+	initial bool // a v1 Initial packet: the client chose its ID
+}
+
+func readQUICCapture(t *testing.T) (pkts []capturedPacket, member, conn map[int]int) {
+	t.Helper()
+	f, err := os.Open("../../testdata/quic-rebind.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, _, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		u, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		if !ok || len(u.Payload) == 0 {
+			t.Fatalf("frame %d: not a UDP datagram", len(pkts))
+		}
+		pkts = append(pkts, capturedPacket{port: int(u.SrcPort), initial: u.Payload[0]&0xb0 == 0x80})
+	}
+	b, err := os.ReadFile("../../testdata/quic-rebind.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, conn = map[int]int{}, map[int]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		var port, c, m int
+		if n, _ := fmt.Sscan(l, &port, &c, &m); n == 3 {
+			member[port], conn[port] = m, c
+		}
+	}
+	return pkts, member, conn
+}
+
+// TestReplayQUICCapture replays a real quic-go session (12 HTTP/3
+// connections to 4 members, each moved to a new source port twice;
+// written by examples/h3server's TestWriteCapture): under -policy quic
+// every packet whose connection ID the server chose reaches the member
+// that served its connection, from every port; under threshold the
+// packets from the new ports mostly miss it.
+func TestReplayQUICCapture(t *testing.T) {
+	pkts, member, conn := readQUICCapture(t)
+	trace := func(policy string) []string {
+		stdout, stderr, status := replayCmd("-pcap", "../../testdata/quic-rebind.pcap", "-trace", "-queues", "2",
+			"-policy", policy, "udp/0.0.0.0:443/4")
+		if status != 0 {
+			t.Fatalf("%s: status %d: %s", policy, status, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if len(lines) != len(pkts) {
+			t.Fatalf("%s: %d trace lines, want %d", policy, len(lines), len(pkts))
+		}
+		eps := make([]string, len(lines))
+		for i, l := range lines {
+			eps[i] = strings.Fields(l)[3]
+		}
+		return eps
+	}
+	want := func(port int) string { return fmt.Sprintf("udp/0.0.0.0:443#%d", member[port]) }
+
+	routed, initials := 0, 0
+	for i, ep := range trace("quic") {
+		p := pkts[i]
+		if _, ok := member[p.port]; !ok {
+			t.Fatalf("packet %d: port %d not in quic-rebind.txt", i, p.port)
+		}
+		if p.initial {
+			initials++
+			continue
+		}
+		routed++
+		if ep != want(p.port) {
+			t.Errorf("quic: packet %d from port %d (connection %d): endpoint %s, want %s", i, p.port, conn[p.port], ep, want(p.port))
+		}
+	}
+	if routed < 100 || initials == 0 {
+		t.Errorf("capture has %d packets routed by server ID and %d Initials, want >= 100 and some", routed, initials)
+	}
+
+	first := map[int]int{} // connection -> its first port
+	for _, p := range pkts {
+		if _, ok := first[conn[p.port]]; !ok {
+			first[conn[p.port]] = p.port
+		}
+	}
+	moved, hit := 0, 0
+	for i, ep := range trace("threshold") {
+		p := pkts[i]
+		if first[conn[p.port]] == p.port {
+			continue
+		}
+		moved++
+		if ep == want(p.port) {
+			hit++
+		}
+	}
+	t.Logf("quic: %d packets routed by server ID, %d Initials by hash; threshold: %d of %d packets from new ports reach their member",
+		routed, initials, hit, moved)
+	if moved == 0 || float64(hit) > 0.6*float64(moved) {
+		t.Errorf("threshold: %d of %d packets from new ports reached their member, want at most 60%%", hit, moved)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlog"
 
 	"github.com/xdpmux/xdpmux/rxq/netlab"
 )
@@ -28,6 +29,10 @@ type rebindConn struct {
 	open func() (*net.UDPConn, error)
 	in   chan datagram
 	done chan struct{}
+
+	// record, if set, is called with each datagram sent and its source
+	// port (for TestWriteCapture).
+	record func(port int, p []byte)
 
 	mu       sync.Mutex
 	socks    []*net.UDPConn // the current one last
@@ -120,6 +125,10 @@ func (c *rebindConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, net.ErrClosed
 	}
 	s := c.socks[len(c.socks)-1]
+	record := c.record
+	if record != nil {
+		record(s.LocalAddr().(*net.UDPAddr).Port, p)
+	}
 	c.mu.Unlock()
 	return s.WriteTo(p, addr)
 }
@@ -172,7 +181,7 @@ type h3client struct {
 	url  string
 }
 
-func newH3Client(lab *netlab.Lab, server string) (*h3client, error) {
+func newH3Client(lab *netlab.Lab, server string, record func(port int, p []byte)) (*h3client, error) {
 	open := func() (s *net.UDPConn, err error) {
 		err = lab.InSend(func() error {
 			s, err = net.ListenUDP("udp4", &net.UDPAddr{IP: lab.SendAddr.AsSlice()})
@@ -184,11 +193,12 @@ func newH3Client(lab *netlab.Lab, server string) (*h3client, error) {
 	if err != nil {
 		return nil, err
 	}
+	rc.record = record
 	c := &h3client{conn: rc, tr: &quic.Transport{Conn: rc}, url: "https://" + server + "/whoami"}
 	var dialed sync.Once
 	c.h3 = &http3.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-		QUICConfig:      &quic.Config{MaxIdleTimeout: 20 * time.Second, HandshakeIdleTimeout: 15 * time.Second},
+		QUICConfig:      &quic.Config{MaxIdleTimeout: 20 * time.Second, HandshakeIdleTimeout: 15 * time.Second, Tracer: qlog.DefaultConnectionTracer},
 		Dial: func(ctx context.Context, addr string, tlsConf *tls.Config, conf *quic.Config) (*quic.Conn, error) {
 			err := errRedial
 			dialed.Do(func() { err = nil })

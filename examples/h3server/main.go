@@ -47,6 +47,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlog"
 
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/quicep"
@@ -163,7 +164,7 @@ func socketOptions() rxq.SocketOptions {
 
 // quicConfig is the quic-go configuration of every member.
 func quicConfig() *quic.Config {
-	return &quic.Config{MaxIdleTimeout: 30 * time.Second, KeepAlivePeriod: 0}
+	return &quic.Config{MaxIdleTimeout: 30 * time.Second, Tracer: qlog.DefaultConnectionTracer}
 }
 
 // start opens the members (in the calling OS thread's network namespace)
