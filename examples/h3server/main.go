@@ -18,6 +18,8 @@
 // connection it does not know, such as one of a stopped member or one the
 // hash sent to it after a rebinding (docs/QUIC.md).
 //
+// With QLOGDIR set, quic-go writes a qlog file per connection there.
+//
 // Run it in the network namespace of the interface (ip netns exec). It
 // serves until SIGINT or SIGTERM, then closes every connection and member.
 package main
