@@ -6,9 +6,12 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/dataplane/packet/packettest"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/localgroup/quiclb"
+	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/rxqtest"
 )
 
@@ -88,4 +91,45 @@ func TestQUICRoutesByServerID(t *testing.T) {
 	if got != n {
 		t.Errorf("delivered %d frames, want %d", got, n)
 	}
+}
+
+// FuzzClassifyQUIC: Classify never panics under the quic policy, and a
+// frame it routes by server ID goes to a member of the group.
+func FuzzClassifyQUIC(f *testing.F) {
+	tz, err := rxq.NewToeplitz(rxq.DefaultKey[:])
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := pcb.DefaultConfig()
+	cfg.Queues = 2
+	cfg.Policy = localgroup.QUIC
+	table, err := pcb.NewTable(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for id := pcb.EndpointID(1); id <= 3; id++ {
+		if err := table.Bind(id, udpSpec("0.0.0.0:443", true)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	lb := quiclb.DefaultConfig()
+	src, dst := netip.MustParseAddrPort("198.18.1.1:5000"), netip.MustParseAddrPort("198.18.0.1:443")
+	for sid := uint32(1); sid <= 4; sid++ {
+		p := make([]byte, 1+lb.CIDLen+8)
+		p[0] = 0x41
+		lb.Encode(p[1:1+lb.CIDLen], sid)
+		f.Add(packettest.UDP4(src, dst, p))
+		f.Add(packettest.UDP6(netip.MustParseAddrPort("[2001:2::1]:5000"), netip.MustParseAddrPort("[2001:2::2]:443"), p))
+	}
+	f.Add(packettest.UDP4(src, dst, []byte{0xc0, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8}))
+	var tuple packet.Tuple
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		_, id, reason := Classify(tz, table, frame, &tuple)
+		if reason != packet.OK && id != 0 {
+			t.Fatalf("malformed frame (%v) matched endpoint %d", reason, id)
+		}
+		if id > 3 {
+			t.Fatalf("endpoint %d is not bound", id)
+		}
+	})
 }

@@ -64,7 +64,8 @@ func (Conn) SetWriteBuffer(int) error { return nil }
 
 // NewTransport returns a quic.Transport over ep's PacketConn whose
 // connection IDs carry ep's server ID (Endpoint.ServerID, in the layout
-// Endpoint.QUICLayout), and that stops when the transport is closed.
+// Endpoint.QUICLayout). Closing the transport does not close its Conn:
+// close Transport.Conn too, which closes the endpoint (it leaves the group).
 // resetKey may be nil (no stateless resets); members of one group that
 // share a key reset, at once, connections they do not know, such as those
 // of a member that has gone. It fails if ep has no server ID (not in a
