@@ -33,6 +33,8 @@ func ParseAndHash(tz *rss.Toeplitz, frame []byte, t *packet.Tuple) (uint32, pack
 
 // Lookup resolves a parsed packet's endpoint in one table copy (SPEC
 // section 3). Only non-fragmented UDP and TCP can match; 0 is no match.
+// The pick sees no payload: under the QUIC policy it picks by hash (use
+// LookupFrame to route by connection ID).
 func Lookup(table *pcb.Table, t *packet.Tuple, hash uint32) pcb.EndpointID {
 	if !t.HasPorts {
 		return 0
@@ -40,13 +42,29 @@ func Lookup(table *pcb.Table, t *packet.Tuple, hash uint32) pcb.EndpointID {
 	return table.Lookup(&t.Flow, hash)
 }
 
+// LookupFrame is Lookup with the frame t was parsed from: a UDP packet's
+// payload goes to the pick, which the QUIC policy reads (the destination
+// connection ID).
+func LookupFrame(table *pcb.Table, frame []byte, t *packet.Tuple, hash uint32) pcb.EndpointID {
+	if !t.HasPorts {
+		return 0
+	}
+	var payload []byte
+	if t.Flow.Proto == pcb.UDP {
+		off := int(t.PayloadOff)
+		payload = frame[off : off+int(t.PayloadLen)]
+	}
+	return table.LookupPacket(&t.Flow, hash, payload)
+}
+
 // Classify is the per-packet decision shared by the queue workers and by
-// `xdpmux replay`: parse, hash, and look up in the caller's table copy.
+// `xdpmux replay`: parse, hash, and look up in the caller's table copy
+// (LookupFrame: the QUIC policy reads the UDP payload).
 // A malformed frame returns its reason with hash 0 and no endpoint; a frame
 // that parses but matches nothing returns endpoint 0.
 func Classify(tz *rss.Toeplitz, table *pcb.Table, frame []byte, t *packet.Tuple) (hash uint32, id pcb.EndpointID, reason packet.Reason) {
 	if hash, reason = ParseAndHash(tz, frame, t); reason != packet.OK {
 		return 0, 0, reason
 	}
-	return hash, Lookup(table, t, hash), packet.OK
+	return hash, LookupFrame(table, frame, t, hash), packet.OK
 }

@@ -22,9 +22,21 @@
 //     per-member permutations derived from the member ID; member index =
 //     table[u mod MaglevSize]. Removing one of n members moves about 1/n of
 //     the flows, where threshold and modulo move about half of them.
+//   - QUIC: PickPacket reads the destination connection ID of the UDP
+//     payload (package quiclb: short headers, and v1/v2 Handshake packets;
+//     QUIC-LB plaintext layout) and picks the member whose server ID it
+//     carries, so a connection stays on its member when the client's
+//     address or port changes. Client-chosen IDs (Initial, 0-RTT), other
+//     packets and IDs that name no member pick by hash with
+//     QUICConfig.Fallback (Maglev by default); so does Pick.
+//
+// Every member has a server ID, assigned by Add (the smallest free number
+// from 1) and kept until it leaves; Group.ServerID returns it, and the
+// member writes it into the connection IDs it issues.
 //
 // Pick takes no lock, allocates nothing and makes no interface call. A Group
 // is not safe for concurrent use: each worker owns its own copy (Clone), and
 // the control plane applies the same changes to every copy. The Maglev table
-// is built by Add, Remove and SetPolicy (control plane), never by Pick.
+// and the server ID index are built by Add, Remove, SetPolicy and SetQUIC
+// (control plane), never by Pick or PickPacket.
 package localgroup

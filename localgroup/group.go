@@ -49,6 +49,13 @@ type Group struct {
 	// the policy is Maglev and the group is not empty. It is never modified
 	// after it is built (a rebuild allocates a new one), so clones share it.
 	table []uint16
+	// sids are the members' server IDs (QUIC policy), in member order;
+	// a member keeps its ID while it is a member.
+	sids []uint16
+	quic QUICConfig
+	// bySID maps a server ID to 1 + its member's index (0: none), built
+	// only while the policy is QUIC; immutable like table.
+	bySID []uint16
 }
 
 // New returns an empty group holding at most limit members (DefaultLimit if
@@ -65,7 +72,9 @@ func New(limit int, policy Policy, shift uint) *Group {
 	if shift > MaxShift {
 		panic(fmt.Sprintf("localgroup: queue shift %d above %d", shift, MaxShift))
 	}
-	return &Group{limit: limit, policy: policy, shift: shift}
+	g := &Group{limit: limit, policy: policy, shift: shift, quic: DefaultQUICConfig()}
+	g.rebuild()
+	return g
 }
 
 // Add appends m as the last member. It fails, changing nothing, with an error
@@ -78,6 +87,7 @@ func (g *Group) Add(m Member) error {
 	if len(g.members) >= g.limit {
 		return fmt.Errorf("add member %d: %w (limit %d members)", m, ErrGroupFull, g.limit)
 	}
+	g.sids = append(g.sids, g.freeSID())
 	g.members = append(g.members, m)
 	g.rebuild()
 	return nil
@@ -91,6 +101,7 @@ func (g *Group) Remove(m Member) bool {
 		return false
 	}
 	g.members = slices.Delete(g.members, i, i+1)
+	g.sids = slices.Delete(g.sids, i, i+1)
 	g.rebuild()
 	return true
 }
@@ -110,7 +121,8 @@ func (g *Group) Policy() Policy { return g.policy }
 // Shift returns the queue shift s.
 func (g *Group) Shift() uint { return g.shift }
 
-// SetPolicy changes the pick policy, building or dropping the Maglev table.
+// SetPolicy changes the pick policy, building or dropping the Maglev table
+// and the server ID index.
 func (g *Group) SetPolicy(p Policy) {
 	if p == g.policy {
 		return
@@ -125,19 +137,47 @@ func (g *Group) SetPolicy(p Policy) {
 func (g *Group) Clone() *Group {
 	c := *g
 	c.members = slices.Clone(g.members)
+	c.sids = slices.Clone(g.sids)
 	return &c
 }
 
 // Pick returns the member for a packet with the given hash, or 0 if the
-// group is empty. An unknown policy value picks as Threshold. It takes no
+// group is empty. The QUIC policy picks as its fallback here (see
+// PickPacket). An unknown policy value picks as Threshold. It takes no
 // lock and allocates nothing.
 func (g *Group) Pick(hash uint32) Member {
-	n := len(g.members)
-	if n == 0 {
+	if len(g.members) == 0 {
+		return 0
+	}
+	p := g.policy
+	if p == QUIC {
+		p = g.quic.Fallback
+	}
+	return g.pickHash(p, hash>>g.shift)
+}
+
+// PickPacket returns the member for a packet with the given hash and
+// transport payload (a UDP payload, or nil), or 0 if the group is empty.
+// Under the QUIC policy a payload whose destination connection ID the
+// server chose, in the configured layout, and that names a member's server
+// ID goes to that member; everything else picks as Pick. Other policies
+// ignore the payload. It takes no lock and allocates nothing.
+func (g *Group) PickPacket(hash uint32, payload []byte) Member {
+	if len(g.members) == 0 {
 		return 0
 	}
 	u := hash >> g.shift
-	switch g.policy {
+	if g.policy == QUIC {
+		return g.pickQUIC(u, payload)
+	}
+	return g.pickHash(g.policy, u)
+}
+
+// pickHash picks by u = hash >> shift with a hash policy; the group is not
+// empty.
+func (g *Group) pickHash(p Policy, u uint32) Member {
+	n := len(g.members)
+	switch p {
 	case Modulo:
 		return g.members[u%uint32(n)]
 	case Maglev:
@@ -146,11 +186,17 @@ func (g *Group) Pick(hash uint32) Member {
 	return g.members[(uint64(u)*uint64(n))>>(32-g.shift)]
 }
 
-// rebuild brings the Maglev table in step with the members and policy.
+// rebuild brings the Maglev table and the server ID index in step with the
+// members, policy and QUIC configuration.
 func (g *Group) rebuild() {
-	if g.policy != Maglev || len(g.members) == 0 {
-		g.table = nil
+	g.table, g.bySID = nil, nil
+	if len(g.members) == 0 {
 		return
 	}
-	g.table = buildMaglev(g.members)
+	if g.policy == Maglev || g.policy == QUIC && g.quic.Fallback == Maglev {
+		g.table = buildMaglev(g.members)
+	}
+	if g.policy == QUIC {
+		g.bySID = buildBySID(g.sids)
+	}
 }

@@ -42,7 +42,7 @@ func TestQueueShift(t *testing.T) {
 }
 
 func TestParsePolicy(t *testing.T) {
-	for _, p := range []Policy{Threshold, Modulo, Maglev} {
+	for _, p := range []Policy{Threshold, Modulo, Maglev, QUIC} {
 		got, err := ParsePolicy(p.String())
 		if err != nil || got != p {
 			t.Errorf("ParsePolicy(%q) = %v, %v, want %v", p.String(), got, err, p)
@@ -380,12 +380,14 @@ func TestFairness(t *testing.T) {
 }
 
 func TestPickAllocs(t *testing.T) {
-	for _, p := range []Policy{Threshold, Modulo, Maglev} {
+	for _, p := range []Policy{Threshold, Modulo, Maglev, QUIC} {
 		g := groupOf(t, p, 2, seq(8)...)
 		h := uint32(0)
+		pkt := shortPacket(g.QUICConfig().LB, 3)
 		allocs := testing.AllocsPerRun(1000, func() {
 			h += 0x9e3779b9
 			g.Pick(h)
+			g.PickPacket(h, pkt)
 		})
 		if allocs != 0 {
 			t.Errorf("%v Pick: %v allocs, want 0", p, allocs)

@@ -49,7 +49,7 @@ func (t *Table) Apply(c Change) error {
 	case OpUnbind:
 		return t.Unbind(c.ID)
 	case OpSetPolicy:
-		if c.Policy > localgroup.Maglev {
+		if !c.Policy.Valid() {
 			return fmt.Errorf("%w: %v", ErrInvalidChange, c.Policy)
 		}
 		t.SetPolicy(c.Policy)

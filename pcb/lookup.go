@@ -15,7 +15,13 @@ import "github.com/xdpmux/xdpmux/localgroup"
 //     with reuseport_ext on, group members are not considered here.
 //
 // It allocates nothing, takes no lock and makes no interface call.
-func (t *Table) Lookup(f *Flow, hash uint32) EndpointID {
+func (t *Table) Lookup(f *Flow, hash uint32) EndpointID { return t.LookupPacket(f, hash, nil) }
+
+// LookupPacket is Lookup for a packet whose transport payload the pick may
+// read: under the QUIC policy, steps 2 and 3 pick the group member with
+// localgroup.Group.PickPacket(hash, payload). payload is the UDP payload,
+// or nil. It allocates nothing, takes no lock and makes no interface call.
+func (t *Table) LookupPacket(f *Flow, hash uint32, payload []byte) EndpointID {
 	pi := protoIndex(f.Proto)
 	if pi < 0 || (f.Family != IPv4 && f.Family != IPv6) {
 		return 0
@@ -45,11 +51,11 @@ func (t *Table) Lookup(f *Flow, hash uint32) EndpointID {
 			if g.wild {
 				wg = g.g
 			} else if g.addr == f.Dst {
-				return EndpointID(g.g.Pick(hash))
+				return EndpointID(g.g.PickPacket(hash, payload))
 			}
 		}
 		if wg != nil {
-			return EndpointID(wg.Pick(hash))
+			return EndpointID(wg.PickPacket(hash, payload))
 		}
 		list = b.plain
 	}

@@ -19,12 +19,16 @@ type Config struct {
 	GroupLimit int
 	// Policy is the pick policy of every local group.
 	Policy localgroup.Policy
+	// QUIC configures the QUIC policy (connection ID layout, fallback);
+	// the zero value means localgroup.DefaultQUICConfig().
+	QUIC localgroup.QUICConfig
 }
 
 // DefaultConfig returns one queue, groups of at most 256 members and the
 // threshold policy.
 func DefaultConfig() Config {
-	return Config{Queues: 1, GroupLimit: localgroup.DefaultLimit, Policy: localgroup.Threshold}
+	return Config{Queues: 1, GroupLimit: localgroup.DefaultLimit, Policy: localgroup.Threshold,
+		QUIC: localgroup.DefaultQUICConfig()}
 }
 
 // endpoint is a bound endpoint. It is never modified after Bind, so table
@@ -110,14 +114,20 @@ func protoIndex(p Proto) int {
 }
 
 // NewTable returns an empty table. Queues must be in 1..MaxQueues, GroupLimit
-// in 1..localgroup.MaxLimit and Policy a known policy.
+// in 1..localgroup.MaxLimit, Policy a known policy and QUIC valid (or zero).
 func NewTable(cfg Config) (*Table, error) {
+	if cfg.QUIC == (localgroup.QUICConfig{}) {
+		cfg.QUIC = localgroup.DefaultQUICConfig()
+	}
+	if err := cfg.QUIC.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	switch {
 	case cfg.Queues < 1 || cfg.Queues > MaxQueues:
 		return nil, fmt.Errorf("%w: queues %d, want 1..%d", ErrInvalidConfig, cfg.Queues, MaxQueues)
 	case cfg.GroupLimit < 1 || cfg.GroupLimit > localgroup.MaxLimit:
 		return nil, fmt.Errorf("%w: group limit %d, want 1..%d", ErrInvalidConfig, cfg.GroupLimit, localgroup.MaxLimit)
-	case cfg.Policy > localgroup.Maglev:
+	case !cfg.Policy.Valid():
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, cfg.Policy)
 	}
 	return &Table{
@@ -268,6 +278,7 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 			g:    localgroup.New(t.cfg.GroupLimit, t.cfg.Policy, t.shift),
 		})
 		g = &b.groups[len(b.groups)-1]
+		g.g.SetQUIC(t.cfg.QUIC)
 	}
 	if err := g.g.Add(uint32(id)); err != nil {
 		panic("pcb: group add after checks: " + err.Error())
@@ -379,6 +390,18 @@ func (t *Table) GroupMembers(id EndpointID) []EndpointID {
 		out = append(out, EndpointID(m))
 	}
 	return out
+}
+
+// ServerID returns the server ID of endpoint id in its local group (see
+// localgroup.Group.ServerID): what the QUIC policy routes by. ok is false
+// if id is not bound, not in a group, or its ID does not fit the layout.
+func (t *Table) ServerID(id EndpointID) (sid uint32, ok bool) {
+	e, found := t.eps[id]
+	if !found || e.conn || !e.w.grouped {
+		return 0, false
+	}
+	b := t.bucket(e.spec.Proto, e.spec.Local.Port())
+	return b.group(e.w.fam, e.w.addr).g.ServerID(uint32(id))
 }
 
 // IDs returns the bound endpoint IDs in increasing order.

@@ -657,7 +657,8 @@ func TestLookupAllocs(t *testing.T) {
 		fl("udp", c1, "198.18.0.1:10000"),
 		fl("udp", c6, "[2001:db8::1]:9"),
 	}
-	for _, pol := range []localgroup.Policy{localgroup.Threshold, localgroup.Modulo, localgroup.Maglev} {
+	quicPkt := []byte{0x40, 0x00, 0x00, 0x03, 1, 2, 3, 4, 5, 6, 7, 8}
+	for _, pol := range []localgroup.Policy{localgroup.Threshold, localgroup.Modulo, localgroup.Maglev, localgroup.QUIC} {
 		tb.SetPolicy(pol)
 		for _, ext := range []bool{true, false} {
 			tb.SetReuseportExt(UDP, ext)
@@ -666,6 +667,7 @@ func TestLookupAllocs(t *testing.T) {
 				allocs := testing.AllocsPerRun(200, func() {
 					h += 0x9e3779b9
 					tb.Lookup(&flows[i], h)
+					tb.LookupPacket(&flows[i], h, quicPkt)
 				})
 				if allocs != 0 {
 					t.Errorf("%v ext=%v flow %d: %v allocs, want 0", pol, ext, i, allocs)

@@ -18,8 +18,8 @@ import (
 	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
-const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev]
-                     [-key HEX] [-trace] [-json] BIND...
+const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev|quic]
+                     [-quic-sid-len N] [-quic-cid-len N] [-key HEX] [-trace] [-json] BIND...
   BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
 
 Runs the dataplane's per-packet logic (parse, Toeplitz hash, simulated RSS
@@ -70,7 +70,10 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	pcapFile := fs.String("pcap", "", "capture file (pcap or pcapng)")
 	queues := fs.Int("queues", 1, "number of simulated NIC queues")
-	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo or maglev")
+	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo, maglev or quic")
+	defQUIC := localgroup.DefaultQUICConfig()
+	sidLen := fs.Int("quic-sid-len", defQUIC.LB.ServerIDLen, "quic policy: server ID length in octets")
+	cidLen := fs.Int("quic-cid-len", defQUIC.LB.CIDLen, "quic policy: connection ID length in octets")
 	keyHex := fs.String("key", "", "Toeplitz key in hex (default: Microsoft's 40-byte key)")
 	trace := fs.Bool("trace", false, "print one line per packet: INDEX HASH QUEUE ENDPOINT")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
@@ -90,7 +93,9 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	r, err := newReplay(*pcapFile, *queues, *policyName, *keyHex, binds)
+	quic := defQUIC
+	quic.LB.ServerIDLen, quic.LB.CIDLen = *sidLen, *cidLen
+	r, err := newReplay(*pcapFile, *queues, *policyName, quic, *keyHex, binds)
 	if err != nil {
 		return fail(err)
 	}
@@ -127,7 +132,7 @@ type replay struct {
 	bad      [packet.NumReasons]uint64
 }
 
-func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs []string) (*replay, error) {
+func newReplay(pcapFile string, queues int, policyName string, quic localgroup.QUICConfig, keyHex string, bindArgs []string) (*replay, error) {
 	if pcapFile == "" {
 		return nil, errors.New("missing -pcap FILE")
 	}
@@ -137,6 +142,9 @@ func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs 
 	policy, err := localgroup.ParsePolicy(policyName)
 	if err != nil {
 		return nil, fmt.Errorf("-policy %q: %w", policyName, err)
+	}
+	if err := quic.Validate(); err != nil {
+		return nil, fmt.Errorf("-quic-sid-len %d -quic-cid-len %d: %w", quic.LB.ServerIDLen, quic.LB.CIDLen, err)
 	}
 	key := rss.DefaultKey[:]
 	if keyHex != "" {
@@ -155,6 +163,7 @@ func newReplay(pcapFile string, queues int, policyName, keyHex string, bindArgs 
 	cfg := pcb.DefaultConfig()
 	cfg.Queues = queues
 	cfg.Policy = policy
+	cfg.QUIC = quic
 	table, err := pcb.NewTable(cfg)
 	if err != nil {
 		return nil, err
@@ -212,7 +221,7 @@ func (r *replay) run(trace io.Writer, printTrace bool) error {
 		q := r.rss.Queue(hash)
 		id := pcb.EndpointID(0)
 		if reason == packet.OK {
-			id = dataplane.Lookup(r.tables[q], &t, hash)
+			id = dataplane.LookupFrame(r.tables[q], frame, &t, hash)
 		}
 		r.packets++
 		r.perQueue[q]++

@@ -25,7 +25,7 @@ import (
 	"github.com/xdpmux/xdpmux/rxq"
 )
 
-const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev]
+const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink]
                   [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind] [BIND...]
   BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
@@ -113,7 +113,7 @@ func parseRunArgs(args []string) (runConfig, error) {
 	fs.SetOutput(io.Discard)
 	iface := fs.String("iface", "", "network interface")
 	queues := fs.String("queues", "all", "receive queues to serve: all, or a list such as 0,1")
-	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo or maglev")
+	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo, maglev or quic")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on [HOST:]PORT (host default 127.0.0.1)")
 	ctlPath := fs.String("ctl", ctl.DefaultPath, "control socket path (\"\" or \"none\": no control socket)")
 	sink := fs.Bool("sink", false, "print each command-line sink's packet and byte counts when run ends")
