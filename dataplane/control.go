@@ -17,6 +17,12 @@ type EndpointOptions struct {
 	Drain bool
 	// RingSize overrides Config.RingSize for this endpoint's rings.
 	RingSize int
+	// PeerCacheSize is how many peers the endpoint remembers (rounded up to
+	// a power of two; 0 means DefaultPeerCacheSize, at most
+	// MaxPeerCacheSize): the link header and queue of each remote address
+	// it received from, which WriteTo, SendIP and AppendFrame send with.
+	// GrowPeerCache enlarges it later.
+	PeerCacheSize int
 	// Cred is who binds, checked against Config.Access; nil means the
 	// embedding process itself (its effective uid and CAP_NET_BIND_SERVICE
 	// in CapEff). The control socket sets the peer's.
@@ -80,6 +86,9 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 		size = d.cfg.RingSize
 	}
 	if err := checkRingSize(size); err != nil {
+		return nil, fmt.Errorf("bind %s: %w", spec, err)
+	}
+	if err := checkPeerCacheSize(opts.PeerCacheSize); err != nil {
 		return nil, fmt.Errorf("bind %s: %w", spec, err)
 	}
 	d.ctlMu.Lock()

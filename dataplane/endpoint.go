@@ -28,6 +28,24 @@ type Frame struct {
 	l3, l4 uint16 // offsets of the IP and transport headers in Data
 }
 
+// IP returns f's IP packet: Data from the IPv4 or IPv6 header to the end
+// its length field gives, so without the link header (Ethernet and any
+// VLAN tags) and without Ethernet padding. It is a view into Data, valid
+// until f is released; nil for a Frame not received. The worker's parser
+// has checked the length against the frame, so the slice is always in
+// bounds. IP allocates nothing.
+func (f *Frame) IP() []byte {
+	if f.r == nil {
+		return nil
+	}
+	ip := f.Data[f.l3:]
+	n := 40 + int(binary.BigEndian.Uint16(ip[4:6])) // IPv6: header + payload length
+	if ip[0]>>4 == 4 {
+		n = int(binary.BigEndian.Uint16(ip[2:4]))
+	}
+	return ip[:n:n]
+}
+
 // Endpoint is a bound endpoint. Any number of goroutines may call its
 // methods; the consumer side of its rings is guarded by a mutex, taken once
 // per Receive or Release batch, never on the worker's path.
@@ -69,6 +87,7 @@ func newEndpoint(d *Dataplane, id pcb.EndpointID, spec pcb.Spec, opts EndpointOp
 		opts:     opts,
 		notify:   make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
+		peers:    newPeerCache(opts.PeerCacheSize),
 	}
 	if ep.name == "" {
 		ep.name = spec.String()

@@ -2,18 +2,31 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math/bits"
 	"net/netip"
 )
 
+// Peer cache sizes (EndpointOptions.PeerCacheSize, Endpoint.GrowPeerCache).
+const (
+	// DefaultPeerCacheSize is the number of peers an endpoint remembers
+	// when EndpointOptions.PeerCacheSize is 0.
+	DefaultPeerCacheSize = 128
+	// MaxPeerCacheSize bounds EndpointOptions.PeerCacheSize and
+	// GrowPeerCache.
+	MaxPeerCacheSize = 1 << 20
+)
+
 // peerCache remembers, per remote address, how the endpoint last heard
-// from it: the link header to answer with and the queue. It is a small
-// direct-mapped table (a newer peer evicts an older one in the same slot),
+// from it: the link header to answer with and the queue. It is the one
+// neighbour table of xdpmux: WriteTo, SendIP and AppendFrame read it,
+// dataplane/netstackep keeps none of its own. A direct-mapped table (a
+// newer peer evicts an older one in the same slot) of a power-of-two size,
 // written by take under the endpoint's mutex: no allocation per frame.
 type peerCache struct {
-	e [peerCacheSize]peerEntry
+	e     []peerEntry
+	shift uint8 // 64 - log2(len(e))
 }
-
-const peerCacheSize = 128 // a power of two
 
 type peerEntry struct {
 	peer  netip.Addr // remote address (unmapped)
@@ -23,32 +36,67 @@ type peerEntry struct {
 	queue int32
 }
 
-func peerIndex(a netip.Addr) int {
+// checkPeerCacheSize validates a requested size (0: the default).
+func checkPeerCacheSize(n int) error {
+	if n < 0 || n > MaxPeerCacheSize {
+		return fmt.Errorf("%w: peer cache size %d, want 0..%d", ErrInvalidConfig, n, MaxPeerCacheSize)
+	}
+	return nil
+}
+
+// newPeerCache returns a cache of at least n slots (0: the default),
+// rounded up to a power of two. n must have passed checkPeerCacheSize.
+func newPeerCache(n int) peerCache {
+	if n == 0 {
+		n = DefaultPeerCacheSize
+	}
+	b := bits.Len(uint(n - 1)) // n rounded up to 1<<b
+	return peerCache{e: make([]peerEntry, 1<<b), shift: uint8(64 - b)}
+}
+
+func (c *peerCache) index(a netip.Addr) int {
 	b := a.As16()
 	h := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
 	h *= 0x9e3779b97f4a7c15
-	return int(h >> (64 - 7))
+	return int(h >> c.shift) // a shift of 64 (one slot) gives 0
+}
+
+// grow replaces the table by one of at least n slots, keeping the entries
+// (a collision in the new table keeps one of them). It never shrinks.
+func (c *peerCache) grow(n int) {
+	if n <= len(c.e) {
+		return
+	}
+	old := c.e
+	*c = newPeerCache(n)
+	for i := range old {
+		if old[i].l2Len != 0 {
+			c.e[c.index(old[i].peer)] = old[i]
+		}
+	}
 }
 
 // learn records f's sender. The link header is stored swapped: the
 // sender's MAC as destination, ours as source, tags and ethertype kept.
 func (c *peerCache) learn(f *Frame) {
 	l2 := int(f.l3)
-	if l2 > maxL2 || l2 < 14 {
+	if l2 > maxL2 || l2 < minFrame {
 		return
 	}
-	p := &c.e[peerIndex(f.Src.Addr())]
+	p := &c.e[c.index(f.Src.Addr())]
 	d := f.Data
 	if p.peer == f.Src.Addr() && p.local == f.Dst.Addr() && p.queue == int32(f.Queue) &&
-		int(p.l2Len) == l2 && [6]byte(p.l2[0:6]) == [6]byte(d[6:12]) && [6]byte(p.l2[6:12]) == [6]byte(d[0:6]) {
+		int(p.l2Len) == l2 && [6]byte(p.l2[0:6]) == [6]byte(d[6:12]) && [6]byte(p.l2[6:12]) == [6]byte(d[0:6]) &&
+		string(p.l2[12:l2]) == string(d[12:l2]) {
 		return
 	}
 	p.peer, p.local, p.queue, p.l2Len = f.Src.Addr(), f.Dst.Addr(), int32(f.Queue), uint8(l2)
 	swappedL2(p.l2[:l2], d[:l2])
 }
 
+// lookup returns a's entry; the copy is the caller's.
 func (c *peerCache) lookup(a netip.Addr) (peerEntry, bool) {
-	p := &c.e[peerIndex(a)]
+	p := &c.e[c.index(a)]
 	if p.l2Len == 0 || p.peer != a {
 		return peerEntry{}, false
 	}

@@ -10,13 +10,18 @@ import (
 	"github.com/xdpmux/xdpmux/pcb"
 )
 
-// The endpoint side of sending: Reply, WriteTo, WriteBatch and SendFrame
-// (the worker side is tx.go).
+// The endpoint side of sending: Reply, WriteTo, WriteBatch, SendIP,
+// AppendFrame and SendFrame (the worker side is tx.go).
+
+// PeerQueue, as SendIP's queue, sends on the queue the destination's last
+// frame arrived on.
+const PeerQueue = -1
 
 var (
-	// ErrUnknownPeer is returned (wrapped) by WriteTo for a destination the
-	// endpoint has received nothing from: its MAC address and queue are
-	// not known.
+	// ErrUnknownPeer is returned (wrapped) by WriteTo, SendIP and
+	// AppendFrame for a destination the endpoint has received nothing from
+	// (or whose entry a newer peer evicted from the peer cache): its link
+	// header and queue are not known.
 	ErrUnknownPeer = errors.New("unknown peer: no frame received from it, its MAC address and queue are not known")
 	// ErrMessageTooLong is returned (wrapped) for a datagram that does not
 	// fit in one UMEM frame with its headers.
@@ -35,6 +40,16 @@ var (
 	errWriteClosed    = fmt.Errorf("write: %w", ErrClosed)
 	errSendClosed     = fmt.Errorf("send frame: %w", ErrClosed)
 	errShortFrame     = errors.New("shorter than an Ethernet header")
+
+	// SendIP's errors that callers meet per packet, built once.
+	errSendIPClosed = fmt.Errorf("send ip: %w", ErrClosed)
+	errSendIPPeer   = fmt.Errorf("send ip: %w", ErrUnknownPeer)
+	errSendIPNotIP  = errors.New("send ip: not an IPv4 or IPv6 packet")
+	errSendIPNoTX   = fmt.Errorf("send ip: %w: the queue's source has no TX ring", ErrNotSupported)
+	errAppendClosed = fmt.Errorf("append frame: %w", ErrClosed)
+	errAppendPeer   = fmt.Errorf("append frame: %w", ErrUnknownPeer)
+	errAppendNotIP  = errors.New("append frame: not an IPv4 or IPv6 packet")
+	errGrowClosed   = fmt.Errorf("grow peer cache: %w", ErrClosed)
 )
 
 // Message is one datagram for WriteBatch.
@@ -221,6 +236,135 @@ func (e *Endpoint) SendFrame(queue int, frame []byte) error {
 	copy(out, frame)
 	e.stagePublish(w, st, len(frame))
 	return nil
+}
+
+// SendIP sends one IP packet (IPv4 or IPv6, checksums already computed)
+// behind the link header the endpoint learned for its destination address
+// (the destination's MAC, ours, and the VLAN tags its frames carried: the
+// peer cache of EndpointOptions.PeerCacheSize), on queue's AF_XDP TX ring,
+// through that queue's worker; queue PeerQueue means the queue the
+// destination's last frame arrived on. Like SendFrame it copies pkt into
+// the (queue, endpoint) stage before returning (the caller may reuse pkt at
+// once), works from an endpoint of any protocol, and is safe for
+// concurrent callers. It is how a user-space TCP/IP stack sends
+// (dataplane/netstackep): the stack builds IP packets, the dataplane owns
+// the link layer.
+//
+// It fails with ErrUnknownPeer when nothing was received from the
+// destination (no ARP or neighbour discovery: a server answers peers that
+// spoke first), ErrClosed once the endpoint is closed, ErrNotSupported
+// when the queue cannot transmit, ErrMessageTooLong when the frame exceeds
+// a UMEM frame, ErrTimeout when the stage stays full for a second, and an
+// error naming the queue when it is out of range; a packet that is not
+// IPv4 or IPv6 (by its version nibble and minimal header length) is
+// refused. The per-packet errors (unknown peer, closed, no TX ring) are
+// built once: SendIP allocates nothing, also when it fails.
+func (e *Endpoint) SendIP(queue int, pkt []byte) error {
+	dst, ok := ipDst(pkt)
+	if !ok {
+		return errSendIPNotIP
+	}
+	e.mu.Lock()
+	closed := e.closed || e.postClose
+	p, ok := e.peers.lookup(dst)
+	e.mu.Unlock()
+	if closed {
+		return errSendIPClosed
+	}
+	if !ok {
+		return errSendIPPeer
+	}
+	if queue == PeerQueue {
+		queue = int(p.queue)
+	}
+	if queue < 0 || queue >= len(e.rings) {
+		return fmt.Errorf("send ip: queue %d out of range [0, %d)", queue, len(e.rings))
+	}
+	w := e.d.workers[queue]
+	if !w.tx.ok.Load() {
+		return errSendIPNoTX
+	}
+	l2 := int(p.l2Len)
+	n := l2 + len(pkt)
+	if n > int(w.tx.frameSize) {
+		return fmt.Errorf("send ip on queue %d: %d bytes with the link header, UMEM frames hold %d: %w",
+			queue, n, w.tx.frameSize, ErrMessageTooLong)
+	}
+	st, out, err := e.stageSlot(w, e.rings[queue], time.Time{})
+	if err != nil {
+		return fmt.Errorf("send ip on queue %d: %w", queue, err)
+	}
+	copy(out, p.l2[:l2])
+	copy(out[l2:n], pkt)
+	e.stagePublish(w, st, n)
+	return nil
+}
+
+// AppendFrame appends to dst the frame SendIP would send for pkt (the link
+// header learned for pkt's destination, then pkt) and returns the extended
+// slice and the queue the destination's last frame arrived on. It is for
+// senders other than the queue's TX ring (netstackep's AF_PACKET
+// fallback). Errors as SendIP's: ErrUnknownPeer, ErrClosed, not an IP
+// packet. It allocates only when dst lacks room.
+func (e *Endpoint) AppendFrame(dst, pkt []byte) ([]byte, int, error) {
+	a, ok := ipDst(pkt)
+	if !ok {
+		return dst, 0, errAppendNotIP
+	}
+	e.mu.Lock()
+	closed := e.closed || e.postClose
+	p, ok := e.peers.lookup(a)
+	e.mu.Unlock()
+	if closed {
+		return dst, 0, errAppendClosed
+	}
+	if !ok {
+		return dst, 0, errAppendPeer
+	}
+	return append(append(dst, p.l2[:p.l2Len]...), pkt...), int(p.queue), nil
+}
+
+// GrowPeerCache makes the endpoint's peer cache hold at least n peers
+// (rounded up to a power of two, at most MaxPeerCacheSize); it never
+// shrinks it, and keeps what was learned. For a user of an endpoint bound
+// by someone else (netstackep.Options.MaxPeers): EndpointOptions'
+// PeerCacheSize sizes it at Bind. It allocates the new table.
+func (e *Endpoint) GrowPeerCache(n int) error {
+	if err := checkPeerCacheSize(n); err != nil {
+		return fmt.Errorf("grow peer cache: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errGrowClosed
+	}
+	e.peers.grow(n)
+	return nil
+}
+
+// PeerCacheSize returns the number of slots of the endpoint's peer cache.
+func (e *Endpoint) PeerCacheSize() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.peers.e)
+}
+
+// ipDst returns the destination address of an IPv4 or IPv6 packet.
+func ipDst(pkt []byte) (netip.Addr, bool) {
+	if len(pkt) == 0 {
+		return netip.Addr{}, false
+	}
+	switch pkt[0] >> 4 {
+	case 4:
+		if len(pkt) >= 20 {
+			return netip.AddrFrom4([4]byte(pkt[16:20])), true
+		}
+	case 6:
+		if len(pkt) >= 40 {
+			return netip.AddrFrom16([16]byte(pkt[24:40])), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // stage builds a frame from p's link header, src, dst and payload on the

@@ -7,28 +7,38 @@
 // # Data path
 //
 //	worker q ──► endpoint ring ──► Link's receive goroutine ──► gVisor stack
-//	                               (strip Ethernet, copy the IP packet,
-//	                                learn peer MAC and queue, release)
-//	gVisor stack ──► Link.WritePackets ──► Sender.SendFrame(queue, frame) ──► TX
-//	                 (Ethernet header from the learned peer table)
+//	                               (Frame.IP: the IP packet, copied;
+//	                                learn the flow's queue; release)
+//	gVisor stack ──► Link.WritePackets ──► Sender.SendIP(queue, pkt) ──► TX
+//	                                       (the dataplane adds the link header
+//	                                        its peer cache learned)
+//
+// The link layer is the dataplane's, not the Link's: netstackep has no
+// Ethernet code and no neighbour table. The worker's parser (packet.Parse,
+// the same rules as the XDP program: Ethernet with up to two VLAN tags of
+// TPID 0x8100, 0x88a8 or 0x9100) has found the IP header of every frame
+// delivered, and the endpoint remembers, in its peer cache
+// (dataplane.EndpointOptions.PeerCacheSize, sized by Options.MaxPeers), the
+// link header of each peer's last frame: the peer's MAC as destination,
+// ours as source, the VLAN tags kept.
 //
 // Receive: one goroutine per Link takes batches of frames from the
-// dataplane endpoint, checks the Ethernet (and 802.1Q/802.1ad) header,
-// copies the IP packet (trimmed to its IP length: no Ethernet padding) into a
-// gVisor buffer, injects it as an IPv4 or IPv6 network packet
-// (DeliverNetworkPacket: the stack sees no link header) and releases the
-// whole batch. Each frame teaches the Link its peer's link header (the
-// sender's MAC as destination, ours as source, VLAN tags kept) and the queue
-// the peer's flow arrives on.
+// dataplane endpoint, copies each frame's IP packet (Frame.IP: no link
+// header, no Ethernet padding) into a gVisor buffer, injects it as an IPv4
+// or IPv6 network packet (DeliverNetworkPacket: the stack sees no link
+// header) and releases the whole batch. Each frame teaches the Link the
+// queue its flow (remote address and port) arrives on.
 //
-// Transmit: WritePackets looks up the packet's destination address in the
-// learned table, puts the peer's link header before the IP packet in a
-// buffer owned by the Link and hands the frame to the Sender on the queue of
-// the packet's flow (or, for a flow not seen, the queue the peer last used).
-// The Sender copies the frame before it returns. A packet to a peer never
-// heard from is dropped and counted: the Link does no ARP or neighbour
-// discovery (those frames are not claimed by the XDP program and stay with
-// the kernel); a server only answers peers that spoke first.
+// Transmit: WritePackets copies each packet into a buffer owned by the
+// Link and hands it to the Sender (the endpoint's SendIP) on the queue of
+// the packet's flow, or, for a flow not seen, dataplane.PeerQueue (the
+// queue the peer last used). The Sender copies the packet, behind the
+// peer's link header, before it returns. A packet to a peer never heard
+// from (dataplane.ErrUnknownPeer) is dropped and counted: there is no ARP
+// or neighbour discovery (those frames are not claimed by the XDP program
+// and stay with the kernel); a server only answers peers that spoke first.
+// PacketSender is the AF_PACKET fallback for sockets without a TX ring:
+// its For(endpoint) frames each packet with the endpoint's AppendFrame.
 //
 // # Honest capabilities
 //

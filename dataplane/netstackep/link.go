@@ -16,15 +16,17 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/xdpmux/xdpmux/dataplane"
-	"github.com/xdpmux/xdpmux/dataplane/packet"
 )
 
-// Sender transmits one whole Ethernet frame on a queue of the dataplane. It
-// must copy frame before it returns: the caller reuses the buffer.
-// (*dataplane.Endpoint).SendFrame satisfies it: the frame goes out on the
-// AF_XDP TX ring of the queue, through the queue's worker.
+// Sender transmits one IP packet on a queue of the dataplane, behind the
+// link header its destination's frames taught the dataplane (queue
+// dataplane.PeerQueue: the queue the destination last used). It must copy
+// pkt before it returns: the caller reuses the buffer, and fail with an
+// error matching dataplane.ErrUnknownPeer for a destination never heard
+// from. (*dataplane.Endpoint).SendIP satisfies it: the frame goes out on
+// the AF_XDP TX ring of the queue, through the queue's worker.
 type Sender interface {
-	SendFrame(queue int, frame []byte) error
+	SendIP(queue int, pkt []byte) error
 }
 
 var _ Sender = (*dataplane.Endpoint)(nil)
@@ -37,40 +39,47 @@ type Receiver interface {
 
 var _ Receiver = (*dataplane.Endpoint)(nil)
 
+// peerCacheGrower is a Receiver whose peer cache Options.MaxPeers sizes.
+type peerCacheGrower interface {
+	GrowPeerCache(n int) error
+}
+
+var _ peerCacheGrower = (*dataplane.Endpoint)(nil)
+
 // Errors returned by New.
 var (
 	// ErrNoSender: Options.Sender is nil and the endpoint cannot send.
-	ErrNoSender = errors.New("netstackep: no sender: the endpoint has no SendFrame and Options.Sender is nil")
+	ErrNoSender = errors.New("netstackep: no sender: the receiver has no SendIP and Options.Sender is nil")
 	// ErrBadOptions: an option is out of range.
 	ErrBadOptions = errors.New("netstackep: bad options")
 )
 
 // Defaults.
 const (
-	// DefaultMTU is the MTU of a Link whose Options.MTU is 0: Ethernet's,
-	// and the veth default.
+	// DefaultMTU is the MTU of a Link whose Options.MTU is 0: the veth
+	// default.
 	DefaultMTU = 1500
 	// DefaultBatch is the receive batch size.
 	DefaultBatch = 64
-	// DefaultMaxPeers bounds the learned peer table.
+	// DefaultMaxPeers is the peer cache size a Link asks of its endpoint.
 	DefaultMaxPeers = 4096
 
-	maxL2       = 14 + 8 // Ethernet with two VLAN tags
-	flowSlots   = 1024   // direct-mapped flow -> queue table, a power of two
-	maxMTU      = 65535
-	etherTypeV4 = 0x0800
-	etherTypeV6 = 0x86dd
+	flowSlots = 1024 // direct-mapped flow -> queue table, a power of two
+	maxMTU    = 65535
 )
 
 // Options configure a Link.
 type Options struct {
 	// MTU of the link, IP packet bytes; 0 means DefaultMTU.
 	MTU uint32
-	// LinkAddress is the Link's own MAC, reported to the stack. Empty: the
-	// destination MAC of the first received frame (the interface's).
+	// LinkAddress is what the Link reports to the stack as its address
+	// (stack.LinkEndpoint.LinkAddress), typically the interface's. The
+	// stack sees no link header, so the address appears in no packet:
+	// the dataplane sends with the address the peer sent to. Empty by
+	// default.
 	LinkAddress net.HardwareAddr
 	// Sender transmits the stack's packets. Nil: the receiver itself, if
-	// it has a SendFrame method (ErrNoSender otherwise).
+	// it has a SendIP method (ErrNoSender otherwise).
 	Sender Sender
 	// Batch is the receive batch size; 0 means DefaultBatch.
 	Batch int
@@ -82,9 +91,14 @@ type Options struct {
 	// over as is, so verification would reject every segment. Default
 	// false: the stack verifies every checksum.
 	TrustRXChecksums bool
-	// MaxPeers bounds the learned peer table; when it is full the table is
-	// cleared and learned again from the next frames. 0 means
-	// DefaultMaxPeers.
+	// MaxPeers sizes the peer cache of the receiver, a
+	// *dataplane.Endpoint: the one table of the peers' link headers, which
+	// SendIP sends with (Endpoint.GrowPeerCache: at least MaxPeers slots,
+	// rounded up to a power of two, never shrunk). The cache is
+	// direct-mapped: a new peer may take the slot of an older one, whose
+	// next frame teaches it again. 0 means DefaultMaxPeers; at most
+	// dataplane.MaxPeerCacheSize. A Receiver without GrowPeerCache keeps
+	// its own table and ignores MaxPeers.
 	MaxPeers int
 }
 
@@ -92,27 +106,28 @@ type Options struct {
 type Stats struct {
 	RXPackets uint64 `json:"rx_packets"` // IP packets injected into the stack
 	RXBytes   uint64 `json:"rx_bytes"`   // their IP bytes
-	// RXDropped frames were released without reaching the stack: not IPv4
-	// or IPv6, truncated, or no stack attached.
+	// RXDropped frames were released without reaching the stack: no IP
+	// packet (Frame.IP empty) or no stack attached.
 	RXDropped uint64 `json:"rx_dropped"`
-	TXPackets uint64 `json:"tx_packets"` // frames handed to the Sender
-	TXBytes   uint64 `json:"tx_bytes"`   // their bytes, link header included
+	TXPackets uint64 `json:"tx_packets"` // IP packets the Sender took
+	TXBytes   uint64 `json:"tx_bytes"`   // their IP bytes
 	// TXNoPeer packets were dropped: their destination never sent us a
-	// frame, so its MAC address is not known.
+	// frame (or was evicted from the peer cache), so its link header is
+	// not known (dataplane.ErrUnknownPeer).
 	TXNoPeer uint64 `json:"tx_no_peer"`
 	// TXErrors packets were dropped: too big, or the Sender failed.
 	TXErrors uint64 `json:"tx_errors"`
 }
 
 // Link is a stack.LinkEndpoint over one xdpmux endpoint. The stack sees a
-// link without a link header (IP packets in, IP packets out); the Link adds
-// and strips Ethernet itself. Its methods are safe for concurrent use.
+// link without a link header (IP packets in, IP packets out); the
+// dataplane owns the link layer: Frame.IP strips it on receive, SendIP
+// adds it on transmit. Its methods are safe for concurrent use.
 type Link struct {
 	rx     Receiver
 	tx     Sender
 	caps   stack.LinkEndpointCapabilities
 	batchN int
-	maxP   int
 
 	mu         sync.Mutex // guards the fields below
 	dispatcher stack.NetworkDispatcher
@@ -122,10 +137,9 @@ type Link struct {
 	closed     bool
 	onClose    func()
 
-	// peerMu guards peers and flows: written once per received batch,
-	// read once per WritePackets call.
-	peerMu sync.RWMutex
-	peers  map[netip.Addr]*peer
+	// flowMu guards flows: written once per received batch, read once
+	// per sent packet.
+	flowMu sync.RWMutex
 	flows  [flowSlots]flowEntry
 
 	txMu  sync.Mutex // guards txBuf
@@ -136,19 +150,12 @@ type Link struct {
 	rxPackets, rxBytes, rxDropped          atomic.Uint64
 	txPackets, txBytes, txNoPeer, txErrors atomic.Uint64
 	dispatched                             atomic.Pointer[dispatcherBox]
-	haveAddr                               atomic.Bool // linkAddr is set
 }
 
 type dispatcherBox struct{ d stack.NetworkDispatcher }
 
-// peer is how to reach a remote address: its link header and the queue its
-// traffic last arrived on.
-type peer struct {
-	l2    [maxL2]byte // destination MAC = the peer's, source = ours, tags, ethertype
-	l2Len uint8
-	queue int32
-}
-
+// flowEntry is the queue a remote address and port's traffic last
+// arrived on.
 type flowEntry struct {
 	remote netip.AddrPort
 	queue  int32
@@ -181,11 +188,8 @@ func New(rx Receiver, opts Options) (*Link, error) {
 	if opts.MaxPeers == 0 {
 		opts.MaxPeers = DefaultMaxPeers
 	}
-	if opts.MaxPeers < 1 {
-		return nil, fmt.Errorf("%w: max peers %d", ErrBadOptions, opts.MaxPeers)
-	}
-	if len(opts.LinkAddress) != 0 && len(opts.LinkAddress) != 6 {
-		return nil, fmt.Errorf("%w: link address %v is not a MAC-48", ErrBadOptions, opts.LinkAddress)
+	if opts.MaxPeers < 1 || opts.MaxPeers > dataplane.MaxPeerCacheSize {
+		return nil, fmt.Errorf("%w: max peers %d, want 1..%d", ErrBadOptions, opts.MaxPeers, dataplane.MaxPeerCacheSize)
 	}
 	tx := opts.Sender
 	if tx == nil {
@@ -195,16 +199,19 @@ func New(rx Receiver, opts Options) (*Link, error) {
 		}
 		tx = s
 	}
+	if g, ok := rx.(peerCacheGrower); ok {
+		if err := g.GrowPeerCache(opts.MaxPeers); err != nil {
+			return nil, fmt.Errorf("netstackep: %w", err)
+		}
+	}
 	l := &Link{
 		rx:       rx,
 		tx:       tx,
 		caps:     stack.CapabilityNone,
 		batchN:   opts.Batch,
-		maxP:     opts.MaxPeers,
 		mtu:      opts.MTU,
 		linkAddr: tcpip.LinkAddress(opts.LinkAddress),
-		peers:    make(map[netip.Addr]*peer),
-		txBuf:    make([]byte, maxL2+maxMTU),
+		txBuf:    make([]byte, maxMTU),
 	}
 	if opts.TrustRXChecksums {
 		l.caps |= stack.CapabilityRXChecksumOffload
@@ -212,7 +219,6 @@ func New(rx Receiver, opts Options) (*Link, error) {
 	for i := range l.flows {
 		l.flows[i].queue = -1
 	}
-	l.haveAddr.Store(len(l.linkAddr) != 0)
 	return l, nil
 }
 
@@ -255,7 +261,7 @@ func (l *Link) LinkAddress() tcpip.LinkAddress {
 }
 
 // SetLinkAddress implements stack.LinkEndpoint. It only changes what the
-// Link reports: frames are sent with the MAC the peer sent to.
+// Link reports: the dataplane sends with the address the peer sent to.
 func (l *Link) SetLinkAddress(addr tcpip.LinkAddress) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -264,8 +270,8 @@ func (l *Link) SetLinkAddress(addr tcpip.LinkAddress) {
 
 // Capabilities implements stack.LinkEndpoint: none (the stack verifies
 // received checksums and computes sent ones), or RX checksum offload with
-// Options.TrustRXChecksums. Never link resolution: the peers' MACs are
-// learned from their frames.
+// Options.TrustRXChecksums. Never link resolution: the dataplane learns
+// the peers' link headers from their frames.
 func (l *Link) Capabilities() stack.LinkEndpointCapabilities { return l.caps }
 
 // GSOMaxSize implements stack.GSOEndpoint: no segmentation offload.
@@ -373,25 +379,20 @@ func (l *Link) receiveLoop(ctx context.Context) {
 	}
 }
 
-// deliverBatch learns the batch's peers, then injects each frame's IP
-// packet into the stack.
+// deliverBatch learns the batch's flows, then injects each frame's IP
+// packet (Frame.IP: no link header, no padding) into the stack.
 func (l *Link) deliverBatch(frames []dataplane.Frame) {
 	l.learn(frames)
 	box := l.dispatched.Load()
 	for i := range frames {
-		f := &frames[i]
-		proto, ip, ok := parseFrame(f.Data)
-		if !ok || box == nil {
+		ip := frames[i].IP()
+		if len(ip) == 0 || box == nil {
 			l.rxDropped.Add(1)
 			continue
 		}
-		if !l.haveAddr.Load() {
-			l.mu.Lock()
-			if len(l.linkAddr) == 0 {
-				l.linkAddr = tcpip.LinkAddress(f.Data[0:6])
-			}
-			l.haveAddr.Store(true)
-			l.mu.Unlock()
+		proto := header.IPv4ProtocolNumber
+		if ip[0]>>4 == 6 {
+			proto = header.IPv6ProtocolNumber
 		}
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(ip)})
 		box.d.DeliverNetworkPacket(proto, pkt)
@@ -401,47 +402,6 @@ func (l *Link) deliverBatch(frames []dataplane.Frame) {
 	}
 }
 
-// parseFrame checks an Ethernet frame (with up to two VLAN tags) carrying
-// IPv4 or IPv6 and returns the IP packet, trimmed to its IP length.
-func parseFrame(b []byte) (tcpip.NetworkProtocolNumber, []byte, bool) {
-	off, ok := l2Len(b)
-	if !ok {
-		return 0, nil, false
-	}
-	et := binary.BigEndian.Uint16(b[off-2:])
-	ip := b[off:]
-	switch et {
-	case etherTypeV4:
-		if len(ip) < header.IPv4MinimumSize || ip[0]>>4 != 4 {
-			return 0, nil, false
-		}
-		tl := int(binary.BigEndian.Uint16(ip[2:4]))
-		if tl < int(ip[0]&0xf)*4 || tl < header.IPv4MinimumSize || tl > len(ip) {
-			return 0, nil, false
-		}
-		return header.IPv4ProtocolNumber, ip[:tl], true
-	case etherTypeV6:
-		if len(ip) < header.IPv6MinimumSize || ip[0]>>4 != 6 {
-			return 0, nil, false
-		}
-		tl := header.IPv6MinimumSize + int(binary.BigEndian.Uint16(ip[4:6]))
-		if tl > len(ip) {
-			return 0, nil, false
-		}
-		return header.IPv6ProtocolNumber, ip[:tl], true
-	}
-	return 0, nil, false
-}
-
-// l2Len returns the length of b's link header: Ethernet and up to two
-// VLAN tags, by the same rules (TPIDs 0x8100, 0x88a8, 0x9100) as the
-// worker's packet.Parse, so every frame the dataplane delivers is
-// understood here.
-func l2Len(b []byte) (int, bool) {
-	n, r := packet.LinkHeaderLen(b)
-	return n, r == packet.OK && n <= maxL2
-}
-
 func flowIndex(a netip.AddrPort) int {
 	b := a.Addr().As16()
 	h := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:]) ^ uint64(a.Port())<<48
@@ -449,61 +409,34 @@ func flowIndex(a netip.AddrPort) int {
 	return int(h >> 54) // 10 bits: flowSlots
 }
 
-// learn records, for each frame, its sender's link header (swapped) and
-// the queue of its flow. One lock per batch.
+// learn records the queue each frame's flow arrived on. One lock per
+// batch. The peers' link headers are the dataplane's: its endpoint learns
+// them as it hands the frames over.
 func (l *Link) learn(frames []dataplane.Frame) {
-	l.peerMu.Lock()
-	defer l.peerMu.Unlock()
+	l.flowMu.Lock()
+	defer l.flowMu.Unlock()
 	for i := range frames {
 		f := &frames[i]
-		n, ok := l2Len(f.Data)
-		if !ok {
-			continue
-		}
 		src := netip.AddrPortFrom(f.Src.Addr().Unmap(), f.Src.Port())
 		fe := &l.flows[flowIndex(src)]
 		fe.remote, fe.queue = src, int32(f.Queue)
-		p := l.peers[src.Addr()]
-		d := f.Data
-		if p != nil && int(p.l2Len) == n && p.queue == int32(f.Queue) &&
-			[6]byte(p.l2[0:6]) == [6]byte(d[6:12]) && [6]byte(p.l2[6:12]) == [6]byte(d[0:6]) &&
-			string(p.l2[12:n]) == string(d[12:n]) {
-			continue
-		}
-		if p == nil {
-			if len(l.peers) >= l.maxP {
-				clear(l.peers)
-			}
-			p = new(peer)
-			l.peers[src.Addr()] = p
-		}
-		copy(p.l2[0:6], d[6:12])
-		copy(p.l2[6:12], d[0:6])
-		copy(p.l2[12:n], d[12:n])
-		p.l2Len = uint8(n)
-		p.queue = int32(f.Queue)
 	}
 }
 
-// route returns the link header and queue for a packet to dst, from the
-// flow to dport when seen, else from the peer's last frame.
-func (l *Link) route(dst netip.AddrPort, l2 *[maxL2]byte) (n int, queue int, ok bool) {
-	l.peerMu.RLock()
-	defer l.peerMu.RUnlock()
-	p := l.peers[dst.Addr()]
-	if p == nil {
-		return 0, 0, false
-	}
-	*l2 = p.l2
-	queue = int(p.queue)
+// queueFor returns the queue a packet to dst goes out on: the one its flow
+// last arrived on when seen, else dataplane.PeerQueue (the one the peer
+// last used).
+func (l *Link) queueFor(dst netip.AddrPort) int {
+	l.flowMu.RLock()
+	defer l.flowMu.RUnlock()
 	if fe := &l.flows[flowIndex(dst)]; fe.remote == dst && fe.queue >= 0 {
-		queue = int(fe.queue)
+		return int(fe.queue)
 	}
-	return int(p.l2Len), queue, true
+	return dataplane.PeerQueue
 }
 
-// WritePackets implements stack.LinkWriter: each packet goes out as one
-// Ethernet frame through the Sender. Packets to unknown peers, too big or
+// WritePackets implements stack.LinkWriter: each packet goes out through
+// the Sender, which puts the peer's link header before it. Packets to unknown peers, too big or
 // refused by the Sender are dropped and counted; the stack retransmits.
 // It does not take the packets' references (the caller keeps them).
 func (l *Link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
@@ -523,15 +456,15 @@ func (l *Link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	return n, nil
 }
 
-// writeOne builds and sends one frame. l.txMu held.
+// writeOne copies one packet out of the stack's buffers and sends it.
+// l.txMu held.
 func (l *Link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 	size := pkt.Size()
 	if size > maxMTU {
 		l.txErrors.Add(1)
 		return &tcpip.ErrMessageTooLong{}
 	}
-	// Copy the packet behind room for the longest link header.
-	buf := l.txBuf[maxL2 : maxL2+size]
+	buf := l.txBuf[:size]
 	vl, off := pkt.AsViewList()
 	w := 0
 	for v := vl.Front(); v != nil && w < size; v = v.Next() {
@@ -552,15 +485,11 @@ func (l *Link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 		l.txErrors.Add(1)
 		return &tcpip.ErrMalformedHeader{}
 	}
-	var hdr [maxL2]byte
-	hl, queue, ok := l.route(dst, &hdr)
-	if !ok {
-		l.txNoPeer.Add(1)
-		return nil // like a NIC without a neighbour entry: dropped
-	}
-	frame := l.txBuf[maxL2-hl : maxL2+size]
-	copy(frame, hdr[:hl])
-	if err := l.tx.SendFrame(queue, frame); err != nil {
+	if err := l.tx.SendIP(l.queueFor(dst), buf); err != nil {
+		if errors.Is(err, dataplane.ErrUnknownPeer) {
+			l.txNoPeer.Add(1)
+			return nil // like a NIC without a neighbour entry: dropped
+		}
 		l.txErrors.Add(1)
 		if errors.Is(err, net.ErrClosed) {
 			return &tcpip.ErrClosedForSend{}
@@ -568,7 +497,7 @@ func (l *Link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 		return &tcpip.ErrNoBufferSpace{}
 	}
 	l.txPackets.Add(1)
-	l.txBytes.Add(uint64(len(frame)))
+	l.txBytes.Add(uint64(size))
 	return nil
 }
 

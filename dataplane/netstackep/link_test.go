@@ -1,7 +1,6 @@
 package netstackep
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -25,6 +26,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/xdpmux/xdpmux/dataplane"
+	"github.com/xdpmux/xdpmux/dataplane/packet/packettest"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq/rxqtest"
 )
@@ -35,25 +37,6 @@ var (
 	serverIP  = netip.MustParseAddr("198.18.0.1")
 	clientIP  = netip.MustParseAddr("198.18.0.2")
 )
-
-func ether(dst, src net.HardwareAddr, et uint16, tags ...uint16) []byte {
-	b := append(append([]byte{}, dst...), src...)
-	for _, t := range tags {
-		b = binary.BigEndian.AppendUint16(b, 0x8100)
-		b = binary.BigEndian.AppendUint16(b, t)
-	}
-	return binary.BigEndian.AppendUint16(b, et)
-}
-
-// etherTPIDs is ether with an explicit TPID per tag (VLAN ID 7, 8, ...).
-func etherTPIDs(dst, src net.HardwareAddr, et uint16, tpids ...uint16) []byte {
-	b := append(append([]byte{}, dst...), src...)
-	for i, tp := range tpids {
-		b = binary.BigEndian.AppendUint16(b, tp)
-		b = binary.BigEndian.AppendUint16(b, uint16(7+i))
-	}
-	return binary.BigEndian.AppendUint16(b, et)
-}
 
 func ipv4Hdr(total int, proto byte, src, dst netip.Addr) []byte {
 	h := make([]byte, 20)
@@ -66,43 +49,43 @@ func ipv4Hdr(total int, proto byte, src, dst netip.Addr) []byte {
 	return h
 }
 
-func TestParseFrame(t *testing.T) {
-	v4 := append(ipv4Hdr(24, 6, clientIP, serverIP), 0, 1, 0, 80)
-	v6 := make([]byte, 44)
-	v6[0] = 0x60
-	binary.BigEndian.PutUint16(v6[4:], 4)
-	tests := []struct {
-		name   string
-		frame  []byte
-		proto  tcpip.NetworkProtocolNumber
-		ipLen  int
-		wantOK bool
-	}{
-		{"v4", append(ether(serverMAC, clientMAC, 0x0800), v4...), header.IPv4ProtocolNumber, 24, true},
-		{"v4 padded", append(append(ether(serverMAC, clientMAC, 0x0800), v4...), make([]byte, 22)...), header.IPv4ProtocolNumber, 24, true},
-		{"v4 vlan", append(ether(serverMAC, clientMAC, 0x0800, 7), v4...), header.IPv4ProtocolNumber, 24, true},
-		{"v4 qinq", append(ether(serverMAC, clientMAC, 0x0800, 7, 8), v4...), header.IPv4ProtocolNumber, 24, true},
-		{"v4 three tags", append(ether(serverMAC, clientMAC, 0x0800, 7, 8, 9), v4...), 0, 0, false},
-		// The TPIDs the worker's packet.Parse accepts, so every delivered
-		// frame is understood (0x9100 used to be dropped here).
-		{"v4 802.1ad qinq", append(etherTPIDs(serverMAC, clientMAC, 0x0800, 0x88a8, 0x8100), v4...), header.IPv4ProtocolNumber, 24, true},
-		{"v4 0x9100 qinq", append(etherTPIDs(serverMAC, clientMAC, 0x0800, 0x9100, 0x8100), v4...), header.IPv4ProtocolNumber, 24, true},
-		{"v4 0x9100 three tags", append(etherTPIDs(serverMAC, clientMAC, 0x0800, 0x9100, 0x88a8, 0x8100), v4...), 0, 0, false},
-		{"v4 truncated", append(ether(serverMAC, clientMAC, 0x0800), v4[:22]...), 0, 0, false},
-		{"v4 bad version", append(ether(serverMAC, clientMAC, 0x0800), v6...), 0, 0, false},
-		{"v6", append(ether(serverMAC, clientMAC, 0x86dd), v6...), header.IPv6ProtocolNumber, 44, true},
-		{"v6 truncated", append(ether(serverMAC, clientMAC, 0x86dd), v6[:43]...), 0, 0, false},
-		{"arp", append(ether(serverMAC, clientMAC, 0x0806), make([]byte, 28)...), 0, 0, false},
-		{"short", []byte{1, 2, 3}, 0, 0, false},
+// onWire is what the client's NIC puts on the wire for an IP packet: the
+// frame, built by packettest (gopacket), to the server's MAC.
+func onWire(ip []byte, opts ...packettest.Option) []byte {
+	et := layers.EthernetTypeIPv4
+	if len(ip) > 0 && ip[0]>>4 == 6 {
+		et = layers.EthernetTypeIPv6
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			proto, ip, ok := parseFrame(tc.frame)
-			if ok != tc.wantOK || proto != tc.proto || len(ip) != tc.ipLen {
-				t.Errorf("got (%d, %d bytes, %v), want (%d, %d bytes, %v)", proto, len(ip), ok, tc.proto, tc.ipLen, tc.wantOK)
-			}
-		})
+	opts = append([]packettest.Option{packettest.MACs(clientMAC, serverMAC)}, opts...)
+	return packettest.Serialize(append(packettest.Link(et, opts...), gopacket.Payload(ip))...)
+}
+
+// rxqLab is a started dataplane over n rxqtest sources with TX rings and
+// a TCP endpoint bound to local; Cleanup closes it all.
+func rxqLab(t *testing.T, n int, local netip.AddrPort) ([]*rxqtest.Source, *dataplane.Dataplane, *dataplane.Endpoint) {
+	t.Helper()
+	srcs, err := rxqtest.NewSet(n, rxqtest.Options{NumFrames: 4096, FrameSize: 2048, TXRingSize: 1024})
+	if err != nil {
+		t.Fatal(err)
 	}
+	d, err := dataplane.New(dataplane.Config{Sources: rxqtest.Sources(srcs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		for _, s := range srcs {
+			s.Close()
+		}
+	})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := d.Bind(pcb.Spec{Proto: pcb.TCP, Local: local}, dataplane.EndpointOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srcs, d, ep
 }
 
 func TestPacketDst(t *testing.T) {
@@ -136,78 +119,34 @@ func TestPacketDst(t *testing.T) {
 	}
 }
 
-func FuzzParseFrame(f *testing.F) {
-	f.Add(append(ether(serverMAC, clientMAC, 0x0800), append(ipv4Hdr(24, 6, clientIP, serverIP), 0, 1, 0, 80)...))
-	f.Add(append(ether(serverMAC, clientMAC, 0x86dd, 3), make([]byte, 40)...))
+func FuzzPacketDst(f *testing.F) {
+	f.Add(append(ipv4Hdr(24, 6, serverIP, clientIP), 0, 80, 0x30, 0x39))
+	f.Add(append([]byte{0x60}, make([]byte, 43)...))
+	f.Add([]byte{0x4f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, ip, ok := parseFrame(b)
-		if ok && len(ip) > len(b) {
-			t.Fatalf("ip packet of %d bytes from a %d byte frame", len(ip), len(b))
+		dst, ok := packetDst(b)
+		if ok && dst.Addr().Is4() != (b[0]>>4 == 4) {
+			t.Fatalf("destination %v from an IPv%d packet", dst, b[0]>>4)
 		}
-		packetDst(b)
 	})
 }
 
-// fakeSender stands in for the dataplane's SendFrame: it checks each frame's
-// link header and hands the IP packet to the client stack.
-type fakeSender struct {
-	t      *testing.T
-	client *channel.Endpoint
+// fakeSender takes IP packets and keeps nothing.
+type fakeSender struct{}
 
-	mu     sync.Mutex
-	frames int
-	queues map[uint16]map[int]bool // client port -> queues sent on
-	bad    []string
-}
-
-func (s *fakeSender) SendFrame(queue int, frame []byte) error {
-	s.mu.Lock()
-	s.frames++
-	if !bytes.Equal(frame[0:6], clientMAC) || !bytes.Equal(frame[6:12], serverMAC) ||
-		binary.BigEndian.Uint16(frame[12:14]) != 0x0800 {
-		s.bad = append(s.bad, fmt.Sprintf("link header % x", frame[:14]))
-	}
-	ip := frame[14:]
-	dst, _ := packetDst(ip)
-	if s.queues[dst.Port()] == nil {
-		s.queues[dst.Port()] = make(map[int]bool)
-	}
-	s.queues[dst.Port()][queue] = true
-	s.mu.Unlock()
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(ip)})
-	s.client.InjectInbound(header.IPv4ProtocolNumber, pkt)
-	pkt.DecRef()
-	return nil
-}
+func (fakeSender) SendIP(int, []byte) error { return nil }
 
 // TestHTTPOverRxqtest runs net/http over gonet on a stack whose link is a
-// Link on a real dataplane endpoint (rxqtest sources, no root): a client
-// stack's frames are injected into the sources, the server's frames come
-// back through the Sender. A page, a 1 MB body (checksummed) and keep-alive;
-// every frame is back afterwards.
+// Link on a real dataplane endpoint (rxqtest sources with TX rings, no
+// root), sending through the endpoint itself (SendIP): a client stack's
+// packets are framed and injected into the sources, the server's frames
+// are taken off the sources' TX rings, checked (the client's MAC as
+// destination, the server's as source, no tag) and handed to the client.
+// A page, a 1 MB body (checksummed) and keep-alive; each flow answered on
+// the queue it arrives on; every frame is back afterwards.
 func TestHTTPOverRxqtest(t *testing.T) {
 	const queues = 2
-	srcs, err := rxqtest.NewSet(queues, rxqtest.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := dataplane.New(dataplane.Config{Sources: rxqtest.Sources(srcs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}()
-	defer d.Close()
-	ep, err := d.Bind(pcb.Spec{Proto: pcb.TCP, Local: netip.AddrPortFrom(serverIP, 80)}, dataplane.EndpointOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcs, d, ep := rxqLab(t, queues, netip.AddrPortFrom(serverIP, 80))
 
 	// The client: a plain gVisor stack on a channel endpoint.
 	clientEP := channel.New(1024, 1500, tcpip.LinkAddress(clientMAC))
@@ -225,8 +164,7 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	}
 	cs.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
 
-	sender := &fakeSender{t: t, client: clientEP, queues: make(map[uint16]map[int]bool)}
-	link, err := New(ep, Options{Sender: sender, LinkAddress: serverMAC})
+	link, err := New(ep, Options{LinkAddress: serverMAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,11 +174,13 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	}
 	defer func() { link.Stop(); ss.Destroy() }()
 
-	// Client -> dataplane: each flow on the queue its port picks.
 	ctx, cancel := context.WithCancel(context.Background())
-	pumpDone := make(chan struct{})
+	var pumps sync.WaitGroup
+	defer func() { cancel(); pumps.Wait() }()
+	// Client -> dataplane: each flow on the queue its port picks.
+	pumps.Add(1)
 	go func() {
-		defer close(pumpDone)
+		defer pumps.Done()
 		for {
 			pkt := clientEP.ReadContext(ctx)
 			if pkt == nil {
@@ -249,13 +189,59 @@ func TestHTTPOverRxqtest(t *testing.T) {
 			ip := pkt.ToView().AsSlice()
 			pkt.DecRef()
 			sport := binary.BigEndian.Uint16(ip[20:22])
-			frame := append(ether(serverMAC, clientMAC, 0x0800), ip...)
+			frame := onWire(ip)
 			for !srcs[int(sport)%queues].Inject(frame) {
 				time.Sleep(time.Millisecond)
 			}
 		}
 	}()
-	defer func() { cancel(); <-pumpDone }()
+	// Dataplane TX rings -> client.
+	var (
+		outMu  sync.Mutex
+		queued = make(map[uint16]map[int]bool) // client port -> queues sent on
+		bad    []string
+		frames int
+	)
+	pumps.Add(1)
+	go func() {
+		defer pumps.Done()
+		type sent struct {
+			q     int
+			frame []byte
+		}
+		var out []sent
+		for ctx.Err() == nil {
+			out = out[:0]
+			for q, s := range srcs {
+				s.TakeSent(func(b []byte) { out = append(out, sent{q, append([]byte(nil), b...)}) })
+			}
+			if len(out) == 0 {
+				time.Sleep(100 * time.Microsecond)
+				continue
+			}
+			for _, o := range out {
+				var eth layers.Ethernet
+				outMu.Lock()
+				frames++
+				if err := eth.DecodeFromBytes(o.frame, gopacket.NilDecodeFeedback); err != nil ||
+					eth.DstMAC.String() != clientMAC.String() || eth.SrcMAC.String() != serverMAC.String() ||
+					eth.EthernetType != layers.EthernetTypeIPv4 {
+					bad = append(bad, fmt.Sprintf("link header %v -> %v type %v (%v)", eth.SrcMAC, eth.DstMAC, eth.EthernetType, err))
+					outMu.Unlock()
+					continue
+				}
+				dst, _ := packetDst(eth.Payload)
+				if queued[dst.Port()] == nil {
+					queued[dst.Port()] = make(map[int]bool)
+				}
+				queued[dst.Port()][o.q] = true
+				outMu.Unlock()
+				pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(eth.Payload)})
+				clientEP.InjectInbound(header.IPv4ProtocolNumber, pkt)
+				pkt.DecRef()
+			}
+		}
+	}()
 
 	body := make([]byte, 1<<20)
 	for i := range body {
@@ -309,18 +295,21 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	}
 	client.CloseIdleConnections()
 
-	sender.mu.Lock()
-	if len(sender.bad) > 0 {
-		t.Errorf("bad frames: %v", sender.bad[:min(5, len(sender.bad))])
+	outMu.Lock()
+	if len(bad) > 0 {
+		t.Errorf("%d bad frames of %d: %v", len(bad), frames, bad[:min(5, len(bad))])
 	}
-	for port, qs := range sender.queues {
+	if len(queued) == 0 {
+		t.Error("no frame taken off the TX rings")
+	}
+	for port, qs := range queued {
 		if len(qs) != 1 || !qs[int(port)%queues] {
 			t.Errorf("flow from port %d answered on queues %v, want only %d", port, qs, int(port)%queues)
 		}
 	}
-	sender.mu.Unlock()
+	outMu.Unlock()
 	st := link.Stats()
-	t.Logf("link stats %+v", st)
+	t.Logf("link stats %+v, TX %+v", st, d.TXStats())
 	if st.RXPackets == 0 || st.TXPackets == 0 || st.TXNoPeer != 0 || st.TXErrors != 0 || st.RXDropped != 0 {
 		t.Errorf("link stats %+v", st)
 	}
@@ -328,6 +317,8 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	srv.Close()
 	link.Stop() // before Destroy: see Link.Wait
 	ss.Destroy()
+	cancel()
+	pumps.Wait()
 	if err := ep.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +338,12 @@ func TestNewOptions(t *testing.T) {
 	}{
 		{"nil receiver", nil, Options{}, ErrBadOptions},
 		{"no sender", ep, Options{}, ErrNoSender},
-		{"small mtu", ep, Options{Sender: &fakeSender{}, MTU: 500}, ErrBadOptions},
-		{"bad mac", ep, Options{Sender: &fakeSender{}, LinkAddress: net.HardwareAddr{1}}, ErrBadOptions},
-		{"ok", ep, Options{Sender: &fakeSender{}}, nil},
+		{"small mtu", ep, Options{Sender: fakeSender{}, MTU: 500}, ErrBadOptions},
+		{"big mtu", ep, Options{Sender: fakeSender{}, MTU: 65536}, ErrBadOptions},
+		{"negative batch", ep, Options{Sender: fakeSender{}, Batch: -1}, ErrBadOptions},
+		{"negative max peers", ep, Options{Sender: fakeSender{}, MaxPeers: -1}, ErrBadOptions},
+		{"too many peers", ep, Options{Sender: fakeSender{}, MaxPeers: dataplane.MaxPeerCacheSize + 1}, ErrBadOptions},
+		{"ok", ep, Options{Sender: fakeSender{}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -358,5 +352,25 @@ func TestNewOptions(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestMaxPeers: Options.MaxPeers sizes the endpoint's peer cache, the one
+// table of peers (DefaultMaxPeers when 0), and never shrinks it.
+func TestMaxPeers(t *testing.T) {
+	_, _, ep := rxqLab(t, 1, netip.AddrPortFrom(serverIP, 80))
+	for _, tc := range []struct {
+		maxPeers, want int
+	}{{0, DefaultMaxPeers}, {100, DefaultMaxPeers}, {10000, 16384}, {0, 16384}} {
+		if _, err := New(ep, Options{MaxPeers: tc.maxPeers}); err != nil {
+			t.Fatal(err)
+		}
+		if got := ep.PeerCacheSize(); got != tc.want {
+			t.Errorf("MaxPeers %d: peer cache of %d, want %d", tc.maxPeers, got, tc.want)
+		}
+	}
+	ep.Close()
+	if _, err := New(ep, Options{}); !errors.Is(err, dataplane.ErrClosed) {
+		t.Errorf("New on a closed endpoint: got %v, want %v", err, dataplane.ErrClosed)
 	}
 }

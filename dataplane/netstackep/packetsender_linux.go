@@ -6,15 +6,14 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane/pktsock"
 )
 
-// PacketSender is a Sender that transmits through an AF_PACKET socket on
-// the interface: the fallback while the dataplane endpoint has no
-// SendFrame (the frames then leave through the kernel's qdisc, not the
-// queue's AF_XDP TX ring; the queue argument is ignored). One PacketSender
-// may serve several Links. Safe for concurrent use; close it after the
-// stacks that use it are destroyed.
+// PacketSender transmits through an AF_PACKET socket on the interface: the
+// fallback while the dataplane's sockets have no TX ring (the frames then
+// leave through the kernel's qdisc, not the queue's AF_XDP TX ring). It
+// sends frames, not IP packets: For gives each Link a Sender that frames
+// the Link's packets with the link headers its endpoint learned. One
+// PacketSender may serve several Links. Safe for concurrent use; close it
+// after the stacks that use it are destroyed.
 type PacketSender struct{ s *pktsock.Socket }
-
-var _ Sender = (*PacketSender)(nil)
 
 // OpenPacketSender opens a PacketSender on ifindex, in the calling OS
 // thread's network namespace (in a netlab lab: inside lab.InRecv).
@@ -26,8 +25,12 @@ func OpenPacketSender(ifindex int) (*PacketSender, error) {
 	return &PacketSender{s: s}, nil
 }
 
-// SendFrame implements Sender.
-func (p *PacketSender) SendFrame(_ int, frame []byte) error { return p.s.Send(frame) }
+// For returns a Sender (for Options.Sender) that frames each IP packet
+// with the link header f (the Link's *dataplane.Endpoint) learned for its
+// destination and sends the frame through p; the queue is ignored.
+func (p *PacketSender) For(f Framer) Sender {
+	return &framedSender{f: f, send: p.s.Send, buf: make([]byte, 0, 256)}
+}
 
 // Close closes the socket.
 func (p *PacketSender) Close() error { return p.s.Close() }

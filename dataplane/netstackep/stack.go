@@ -17,8 +17,8 @@ const NICID tcpip.NICID = 1
 
 // NewStack returns a gVisor stack with IPv4, IPv6 and TCP whose one NIC
 // (NICID) is link, owning addrs, and with a default route per address
-// family through it (no gateway: the Link sends to the MAC it learned for
-// the destination). SACK is on. To tear down, stop the Link (Link.Stop),
+// family through it (no gateway: the dataplane sends to the link header it
+// learned for the destination). SACK is on. To tear down, stop the Link (Link.Stop),
 // then destroy the stack (stack.Destroy); see Link.Wait for why in that
 // order. On error the stack is gone and the Link stopped.
 func NewStack(link *Link, addrs ...netip.Prefix) (*stack.Stack, error) {

@@ -66,7 +66,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 // TX paths (-tx).
 const (
 	txAuto   = "auto"   // xdp when the endpoint can send frames, else packet
-	txXDP    = "xdp"    // the endpoint's SendFrame: the queue's AF_XDP TX ring
+	txXDP    = "xdp"    // the endpoint's SendIP: the queue's AF_XDP TX ring
 	txPacket = "packet" // an AF_PACKET socket on the interface
 )
 
@@ -204,13 +204,13 @@ func (o *options) validate() error {
 		return fmt.Errorf("-rx-checksum %q: want auto, verify or trust", o.RXChecksum)
 	}
 	if o.TX == txXDP && !endpointSends {
-		return fmt.Errorf("-tx xdp: %w: this dataplane's endpoints cannot send whole frames (no SendFrame)",
+		return fmt.Errorf("-tx xdp: %w: this dataplane's endpoints cannot send IP packets (no SendIP)",
 			dataplane.ErrNotSupported)
 	}
 	return nil
 }
 
-// endpointSends: dataplane endpoints send whole frames on their queue's
+// endpointSends: dataplane endpoints send IP packets on their queue's
 // AF_XDP TX ring.
 var endpointSends = func() bool {
 	_, ok := any((*dataplane.Endpoint)(nil)).(netstackep.Sender)
@@ -422,7 +422,7 @@ func (s *server) startXDP(o options) error {
 		m.drain = o.Drain
 		lo := netstackep.Options{LinkAddress: ni.HardwareAddr, MTU: uint32(ni.MTU), TrustRXChecksums: trust}
 		if s.psend != nil {
-			lo.Sender = s.psend
+			lo.Sender = s.psend.For(m.ep) // framed with the link headers m.ep learned
 		}
 		if m.link, err = netstackep.New(m.ep, lo); err != nil {
 			return fmt.Errorf("member %d: %w", m.id, err)

@@ -164,7 +164,7 @@ func exercise(t *testing.T, lab *netlab.Lab, s *server, members int) {
 
 // TestServeXDP: HTTP through xdpmux into gVisor stacks, one per member of a
 // TCP reuseport group, from Go's client in the sending namespace. The
-// stacks send on the queues' AF_XDP TX rings (Endpoint.SendFrame, -tx auto)
+// stacks send on the queues' AF_XDP TX rings (Endpoint.SendIP, -tx auto)
 // or through the AF_PACKET fallback (-tx packet).
 func TestServeXDP(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
