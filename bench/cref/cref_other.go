@@ -16,7 +16,9 @@ func Start(bin, netns, ifname string, queues, frames int) (*Proc, error) {
 }
 
 // Counters needs Linux.
-func (p *Proc) Counters() (Counters, error) { return Counters{}, fmt.Errorf("%w: not Linux", ErrNoLibxdp) }
+func (p *Proc) Counters() (Counters, error) {
+	return Counters{}, fmt.Errorf("%w: not Linux", ErrNoLibxdp)
+}
 
 // Close needs Linux.
 func (p *Proc) Close() error { return nil }
