@@ -73,6 +73,7 @@ func run() error {
 		rcvbuf   = flag.Int("rcvbuf", 0, "SO_RCVBUF of the tuned kernel sockets (default: net.core.rmem_max; the untuned row keeps the system default)")
 		busyPoll = flag.Int("busy-poll", 0, "SO_BUSY_POLL in µs of the kernel-busypoll row (default 50)")
 		table    = flag.String("table", "", "only print the comparison table of this JSON report and exit")
+		noTable  = flag.Bool("no-table", false, "do not print the comparison table after a run")
 		latFile  = flag.String("latency", "", "latency report for the table's p50/p99 (default: latency-latest.json in -dir, if any)")
 		latRate  = flag.Float64("latency-rate", 100000, "fixed rate of the latency runs shown in the table")
 		latSize  = flag.Int("latency-payload", 64, "payload size of the latency runs shown in the table")
@@ -227,7 +228,9 @@ func run() error {
 		}
 		fmt.Println("wrote", png)
 	}
-	printTable(rep)
+	if !*noTable {
+		printTable(rep)
+	}
 	fmt.Printf("done in %s\n", time.Since(t0).Round(time.Second))
 	return err
 }
