@@ -100,11 +100,16 @@ func (c *client) send(w *window, k int, epoch uint32) int {
 
 // receive reads one batch (until the read deadline) and records the
 // replies of this run; it returns how many replies of epoch it saw, or an
-// error (os.ErrDeadlineExceeded at the deadline).
+// error: os.ErrDeadlineExceeded at the deadline, net.ErrClosed. Other
+// errors (a connected socket reports an ICMP port unreachable, say for a
+// late request of the previous run) read as an empty batch.
 func (c *client) receive(w *window, epoch uint32) (int, error) {
 	n, err := c.pc.ReadBatch(c.in, 0)
-	if err != nil {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
 		return 0, err
+	}
+	if err != nil {
+		return 0, nil
 	}
 	now := w.clk.now()
 	mine := 0
