@@ -19,13 +19,18 @@ var colors = map[string]color.Color{
 	SystemKernel:     color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 
-// series returns (reply kpps, f(run)) of every run of system and payload,
-// fixed and max, by rate.
+// series returns (kpps, f(run)) of every run of system and payload: the
+// requested rate of the fixed runs, the reply rate reached of the max run;
+// by rate. Values are clamped to 1 µs for the log scale.
 func (r *Report) series(system string, payload int, f func(*Run) float64) plotter.XYs {
 	var xy plotter.XYs
 	for i := range r.Runs {
 		if run := &r.Runs[i]; run.System == system && run.Payload == payload {
-			xy = append(xy, plotter.XY{X: run.ReplyPPS / 1e3, Y: f(run)})
+			x := run.RatePPS
+			if run.Load == LoadMax {
+				x = run.ReplyPPS
+			}
+			xy = append(xy, plotter.XY{X: x / 1e3, Y: max(f(run), 1)})
 		}
 	}
 	sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
@@ -45,9 +50,9 @@ func (r *Report) payloads() []int {
 	return ps
 }
 
-// Plot writes a PNG: p50 and p99 round-trip time against the reply rate
-// reached, one line per system and payload (the first payload solid, the
-// others dashed); the rightmost point of each line is its max run.
+// Plot writes a PNG: p50 and p99 round-trip time (log scale) against the
+// requested rate (for the max run: the rate reached), one line per system
+// and payload (the first payload solid, the others dashed).
 func (r *Report) Plot(path string) error {
 	panels := []struct {
 		title string
@@ -60,9 +65,10 @@ func (r *Report) Plot(path string) error {
 	for _, pn := range panels {
 		p := plot.New()
 		p.Title.Text = pn.title
-		p.X.Label.Text = "replies (kpps)"
-		p.Y.Label.Text = "µs"
-		p.Y.Min, p.X.Min = 0, 0
+		p.X.Label.Text = "requests (kpps; max: replies reached)"
+		p.Y.Label.Text = "µs (log)"
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.X.Min = 0
 		p.Legend.Top, p.Legend.Left = true, true
 		for k, payload := range r.payloads() {
 			for _, sys := range systems {
