@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# End-to-end receive benchmark (bench/lab, docs/BENCHMARKS.md). Needs root.
+# End-to-end benchmarks (bench/lab, bench/latency, docs/BENCHMARKS.md). Needs root.
 #
-#   scripts/bench.sh [FLAGS...]         full run: bench/results/<date>.json, latest.json, latest.png
-#   scripts/bench.sh -quick [FLAGS...]  smoke run (CI): under 2 minutes, writes to a temp dir
-#                                       (or $XDPMUX_BENCH_OUT), checks the JSON is well formed.
-#                                       Needs only Go, iproute2 and the kernel: the generator is
-#                                       bench/txgen. It never checks speed.
+#   scripts/bench.sh [FLAGS...]         full run: the latency benchmark (scripts/latency.sh:
+#                                       bench/results/latency-<date>.json, latency-latest.*), then
+#                                       the throughput benchmark (bench/results/<date>.json,
+#                                       latest.json, latest.png), then the comparison table.
+#   scripts/bench.sh -no-latency ...    the same without the latency benchmark (the table takes
+#                                       p50/p99 from an earlier bench/results/latency-latest.json).
+#   scripts/bench.sh -quick [FLAGS...]  throughput smoke run (CI): under 2 minutes, writes to a
+#                                       temp dir (or $XDPMUX_BENCH_OUT), checks the JSON is well
+#                                       formed. Needs only Go, iproute2, cc with libxdp-dev and
+#                                       libbpf-dev (else the C reference row is skipped, with a
+#                                       note) and the kernel: the generator is bench/txgen. It
+#                                       never checks speed. The latency smoke is scripts/latency.sh -quick.
 # Extra FLAGS go to xdpmux-bench (see `go run ./bench/cmd/xdpmux-bench -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
+latency=1
 args=()
 for a in "$@"; do
 	case "$a" in
 	-quick | --quick) quick=1 ;;
+	-no-latency | --no-latency) latency=0 ;;
 	*) args+=("$a") ;;
 	esac
 done
@@ -36,5 +45,9 @@ if [ "$quick" = 1 ]; then
 	exit 0
 fi
 
-"$tmp/xdpmux-bench" ${args[@]+"${args[@]}"}
+if [ "$latency" = 1 ]; then
+	scripts/latency.sh
+fi
+"$tmp/xdpmux-bench" -no-table ${args[@]+"${args[@]}"}
 "$tmp/xdpmux-bench" -check bench/results/latest.json
+"$tmp/xdpmux-bench" -table bench/results/latest.json

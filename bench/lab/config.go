@@ -45,9 +45,13 @@ type Config struct {
 	// xdpmux endpoint ring (default DefaultRingSize).
 	NumFrames int
 	RingSize  int
-	// RcvBuf, when > 0, sets SO_RCVBUF on the kernel sockets (default:
-	// the system default, what an application gets).
-	RcvBuf int
+	// RcvBuf, when > 0, is SO_RCVBUF of the tuned kernel sockets
+	// (default: net.core.rmem_max, as an operator would set it; the
+	// kernel-reuseport-untuned row keeps the system default).
+	// BusyPollUs is SO_BUSY_POLL of the kernel-busypoll row (default
+	// DefaultBusyPollUs).
+	RcvBuf     int
+	BusyPollUs int
 	// DisruptionFlows is the number of flows sent before and after a
 	// member leaves (default 2048); DisruptionMembers the group sizes
 	// (default 8); Policies the xdpmux policies compared (default
@@ -68,6 +72,14 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// Queues is the number of veth queues of the lab (and AF_XDP sockets).
+const Queues = 2
+
+// DefaultBusyPollUs is SO_BUSY_POLL of the kernel-busypoll row, in
+// microseconds (the value the kernel's documentation suggests to start
+// with).
+const DefaultBusyPollUs = 50
+
 // DefaultRingSize is the xdpmux endpoint ring of the lab: 4096 slots per
 // (queue, endpoint), four times dataplane.DefaultRingSize. On 2 CPUs shared
 // with the generator a reader is often off CPU for a few milliseconds;
@@ -80,11 +92,14 @@ const DefaultRingSize = 4096
 const ReadBatch = 256
 
 // Quick returns the CI smoke-run settings: short windows, every system,
-// every group size, a small disruption test; under a minute.
+// group sizes 1 and 2, a low fixed rate (so that every field of the
+// report is filled), a small disruption test; well under a minute.
 func Quick() Config {
 	return Config{
-		Warmup: 300 * time.Millisecond, Window: 700 * time.Millisecond,
-		Flows: 1024, DisruptionFlows: 512, NumFrames: 4096,
+		Sockets: []int{1, 2},
+		Warmup:  200 * time.Millisecond, Window: 300 * time.Millisecond,
+		FixedRate: 20000,
+		Flows:     1024, DisruptionFlows: 512, NumFrames: 4096,
 		Quick: true,
 	}
 }
@@ -136,6 +151,12 @@ func (c *Config) fill() error {
 	}
 	if c.RingSize == 0 {
 		c.RingSize = DefaultRingSize
+	}
+	if c.BusyPollUs == 0 {
+		c.BusyPollUs = DefaultBusyPollUs
+	}
+	if c.RcvBuf < 0 || c.BusyPollUs < 0 {
+		return fmt.Errorf("lab: negative rcvbuf %d or busy poll %d", c.RcvBuf, c.BusyPollUs)
 	}
 	if c.DisruptionFlows == 0 {
 		c.DisruptionFlows = 2048

@@ -135,6 +135,9 @@ func (h *harness) runXDPMux() error {
 	if h.skip(SystemXDPMux) {
 		return nil
 	}
+	if err := h.portFree(); err != nil {
+		return err
+	}
 	var ifc *dataplane.Interface
 	err := h.lab.InRecv(func() error {
 		var err error
@@ -210,6 +213,12 @@ func (h *harness) runXDPMux() error {
 	return errors.Join(errs...)
 }
 
+// kopts are the kernel sockets' options: rcvbuf > 0 sets SO_RCVBUF,
+// busyPoll > 0 SO_BUSY_POLL (µs).
+type kopts struct {
+	rcvbuf, busyPoll int
+}
+
 // kgroup is a group of n kernel UDP sockets with SO_REUSEPORT on
 // 0.0.0.0:port in the receiving namespace.
 type kgroup struct {
@@ -221,12 +230,12 @@ type kgroup struct {
 	rcvbuf int
 }
 
-func (h *harness) startKGroup(n int, record bool) (*kgroup, error) {
+func (h *harness) startKGroup(n int, record bool, o kopts) (*kgroup, error) {
 	g := &kgroup{cnt: make([]paddedCount, n), rec: newRecorders(n, record), sink: make([]uint64, n*8)}
 	addr := netip.AddrPortFrom(netip.IPv4Unspecified(), h.cfg.Port)
 	err := h.lab.InRecv(func() error {
 		for range n {
-			c, err := sys.ListenReusePort(addr, h.cfg.RcvBuf)
+			c, err := sys.ListenReusePort(addr, o.rcvbuf, o.busyPoll)
 			if err != nil {
 				return err
 			}
@@ -292,36 +301,74 @@ func (g *kgroup) close() error {
 	return nil
 }
 
-// runKernel measures N kernel sockets with SO_REUSEPORT, then their
-// disruption. No XDP program is attached during these runs.
+// runKernel measures the kernel: N sockets with SO_REUSEPORT for each N,
+// tuned (SO_RCVBUF at net.core.rmem_max, or Config.RcvBuf) with its
+// disruption, then the extra rows: tuned with SO_BUSY_POLL, and untuned
+// (the default SO_RCVBUF). No XDP program is attached during these runs.
 func (h *harness) runKernel() error {
-	if h.skip(SystemKernel) {
-		return nil
+	var rmem int
+	if err := h.lab.InRecv(func() (err error) { rmem, err = sys.RmemMax(); return err }); err != nil {
+		return fmt.Errorf("net.core.rmem_max: %w", err)
 	}
+	h.rep.Setup.RmemMax = rmem
+	tuned := kopts{rcvbuf: rmem}
+	if h.cfg.RcvBuf > 0 {
+		tuned.rcvbuf = h.cfg.RcvBuf
+	}
+	busy := tuned
+	busy.busyPoll = h.cfg.BusyPollUs
+	var errs []error
+	for _, k := range []struct {
+		system     string
+		o          kopts
+		disruption bool
+	}{
+		{SystemKernel, tuned, !h.cfg.NoDisruption},
+		{SystemKernelBusyPoll, busy, false},
+		{SystemKernelUntuned, kopts{}, false},
+	} {
+		if h.skip(k.system) || h.ctx.Err() != nil {
+			continue
+		}
+		if err := h.runKernelAs(k.system, k.o, k.disruption); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k.system, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (h *harness) runKernelAs(system string, o kopts, disruption bool) error {
 	var errs []error
 	for _, n := range h.cfg.Sockets {
-		g, err := h.startKGroup(n, false)
+		g, err := h.startKGroup(n, false, o)
 		if err != nil {
 			errs = append(errs, err)
 			break
 		}
-		h.rep.Setup.RcvBuf = g.rcvbuf
+		switch system {
+		case SystemKernel:
+			h.rep.Setup.RcvBuf = g.rcvbuf
+		case SystemKernelBusyPoll:
+			h.rep.Setup.BusyPollUs = o.busyPoll
+		case SystemKernelUntuned:
+			h.rep.Setup.UntunedRcvBuf = g.rcvbuf
+		}
 		c := func() ([]uint64, map[string]uint64, error) { return g.counts(), nil, nil }
 		for _, ld := range h.loads() {
-			if _, err := h.measure(SystemKernel, n, ld, "", c); err != nil {
+			if _, err := h.measure(system, n, ld, "", c); err != nil {
 				errs = append(errs, fmt.Errorf("group of N=%d, %s: %w", n, ld.name, err))
 			}
 		}
 		errs = append(errs, g.close())
 	}
-	if !h.cfg.NoDisruption {
+	if disruption {
 		for _, m := range h.cfg.DisruptionMembers {
-			d, err := h.disruption(func(record bool) (group, error) { return h.startKGroup(m, record) }, m)
+			d, err := h.disruption(func(record bool) (group, error) { return h.startKGroup(m, record, o) }, m)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("disruption: %w", err))
 				continue
 			}
-			d.System, d.Policy = SystemKernel, "kernel"
+			d.System, d.Policy = system, "kernel"
 			h.addDisruption(d)
 		}
 	}

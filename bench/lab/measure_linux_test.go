@@ -30,7 +30,7 @@ func TestMeasureQuick(t *testing.T) {
 	if err := rep.Check(); err != nil {
 		t.Fatal(err)
 	}
-	for _, sys := range []string{SystemXDPDrop, SystemRxdrop, SystemXDPMux, SystemKernel} {
+	for _, sys := range []string{SystemXDPDrop, SystemRxdrop, SystemCRef, SystemXDPMux, SystemKernel, SystemKernelBusyPoll, SystemKernelUntuned} {
 		found := false
 		for _, r := range rep.Runs {
 			found = found || r.System == sys

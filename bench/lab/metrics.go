@@ -147,3 +147,39 @@ func FlowOwners[K comparable](perMember []map[K]uint32) map[K]int {
 	}
 	return owner
 }
+
+// CountUDPBound counts the sockets of /proc/net/udp (or udp6) text whose
+// local port is port. Each line after the header has "sl local_address
+// rem_address ...", the local address as HEX_ADDR:HEX_PORT.
+func CountUDPBound(b []byte, port uint16) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	n := 0
+	first := true
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if first {
+			first = false
+			if len(f) > 0 && f[0] == "sl" {
+				continue
+			}
+		}
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 3 {
+			return 0, fmt.Errorf("%w /proc/net/udp: line %q", ErrParse, sc.Text())
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			return 0, fmt.Errorf("%w /proc/net/udp: local address %q", ErrParse, f[1])
+		}
+		p, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%w /proc/net/udp: local port %q", ErrParse, hexPort)
+		}
+		if uint16(p) == port {
+			n++
+		}
+	}
+	return n, nil
+}

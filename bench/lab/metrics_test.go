@@ -142,3 +142,45 @@ func TestFlowOwners(t *testing.T) {
 		}
 	}
 }
+
+func TestCountUDPBound(t *testing.T) {
+	const udp = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  123: 00000000:2328 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 0
+  124: 0100007F:2328 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4243 2 0000000000000000 0
+  125: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4244 2 0000000000000000 0
+`
+	const udp6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+   1: 00000000000000000000000000000000:2328 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 5 2 0 0
+`
+	tests := []struct {
+		name string
+		in   string
+		port uint16
+		want int
+		ok   bool
+	}{
+		{"two on 9000", udp, 9000, 2, true},
+		{"one on 53", udp, 53, 1, true},
+		{"none on 9100", udp, 9100, 0, true},
+		{"ipv6", udp6, 9000, 1, true},
+		{"header only", "  sl  local_address rem_address\n", 9000, 0, true},
+		{"empty", "", 9000, 0, true},
+		{"no port", "  sl local\n 1: 00000000 0 0\n", 9000, 0, false},
+		{"bad port", "  sl local\n 1: 00000000:ZZZZ 0 0\n", 9000, 0, false},
+		{"short line", "  sl local\n 1:\n", 9000, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := CountUDPBound([]byte(tt.in), tt.port)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrParse) {
+				t.Fatalf("err = %v, want ErrParse", err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

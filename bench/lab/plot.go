@@ -18,6 +18,9 @@ var (
 	colKernel = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 	colDrop   = color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff}
 	colRxdrop = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
+	colCRef   = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
+	colBusy   = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
+	colUntune = color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff}
 )
 
 // series returns (N, f(run)) for the saturation runs of system, by N.
@@ -67,7 +70,8 @@ func (r *Report) flat(system string, xmin, xmax float64) plotter.XYs {
 }
 
 // Plot writes a PNG of the saturation runs: received Mpps by group size
-// (xdpmux, kernel, and the XDP_DROP and rxdrop ceilings as flat lines) and
+// (xdpmux, the kernel rows, and XDP_DROP, rxdrop and the C reference as
+// flat lines) and
 // Jain's fairness index by group size.
 func (r *Report) Plot(path string) error {
 	pps := plot.New()
@@ -93,9 +97,12 @@ func (r *Report) Plot(path string) error {
 		dashed bool
 	}{
 		{"XDP_DROP (ceiling)", r.flat(SystemXDPDrop, xmin, xmax), colDrop, true},
-		{"AF_XDP rxdrop", r.flat(SystemRxdrop, xmin, xmax), colRxdrop, true},
+		{"AF_XDP rxdrop (Go)", r.flat(SystemRxdrop, xmin, xmax), colRxdrop, true},
+		{"AF_XDP in C (libxdp)", r.flat(SystemCRef, xmin, xmax), colCRef, true},
 		{"xdpmux", xm, colXDPMux, false},
-		{"kernel SO_REUSEPORT", kn, colKernel, false},
+		{"kernel SO_REUSEPORT, SO_RCVBUF=rmem_max", kn, colKernel, false},
+		{"kernel, + SO_BUSY_POLL", r.series(SystemKernelBusyPoll, mpps), colBusy, true},
+		{"kernel, default SO_RCVBUF", r.series(SystemKernelUntuned, mpps), colUntune, true},
 	} {
 		if err := addLine(pps, l.name, l.xy, l.c, l.dashed); err != nil {
 			return fmt.Errorf("plot: %w", err)

@@ -11,9 +11,25 @@ import (
 const (
 	SystemXDPDrop = "xdp-drop"
 	SystemRxdrop  = "afxdp-rxdrop"
-	SystemXDPMux  = "xdpmux"
-	SystemKernel  = "kernel-reuseport"
+	// SystemCRef is the C AF_XDP reference (bench/cref, libxdp's xsk
+	// API): the "raw AF_XDP" figure the others are compared with.
+	SystemCRef   = "afxdp-c"
+	SystemXDPMux = "xdpmux"
+	// SystemKernel is the tuned kernel baseline: SO_REUSEPORT, SO_RCVBUF
+	// at net.core.rmem_max, recvmmsg of ReadBatch.
+	SystemKernel = "kernel-reuseport"
+	// SystemKernelBusyPoll is SystemKernel with SO_BUSY_POLL (an extra
+	// row).
+	SystemKernelBusyPoll = "kernel-busypoll"
+	// SystemKernelUntuned is SystemKernel at the default SO_RCVBUF (an
+	// extra row: what the harness compared with before schema 2).
+	SystemKernelUntuned = "kernel-reuseport-untuned"
 )
+
+// Schema is the version of the report's JSON. 2 added the C reference,
+// the tuned kernel (kernel-reuseport was the untuned one in reports
+// without a schema), busy_ns_per_s and rx_cpu_ns_per_pkt.
+const Schema = 2
 
 // Loads: LoadSaturation sends as fast as the generator can; LoadFixed at
 // Config.FixedRate, the same for every system.
@@ -25,6 +41,7 @@ const (
 // Report is the benchmark's output, written as bench/results/<date>.json
 // and bench/results/latest.json.
 type Report struct {
+	Schema  int     `json:"schema"`
 	Date    string  `json:"date"`
 	Machine Machine `json:"machine"`
 	// Setup describes the lab, the generator and the options used.
@@ -56,8 +73,17 @@ type Setup struct {
 	SocketMode string  `json:"afxdp_mode,omitempty"`
 	NumFrames  int     `json:"umem_frames_per_queue"`
 	RingSize   int     `json:"endpoint_ring"`
-	RcvBuf     int     `json:"kernel_rcvbuf"`
-	Quick      bool    `json:"quick"`
+	// RcvBuf is the effective SO_RCVBUF of the tuned kernel sockets
+	// (the kernel doubles what is asked); RmemMax the net.core.rmem_max
+	// they asked for; UntunedRcvBuf the default of the untuned row.
+	RcvBuf        int `json:"kernel_rcvbuf"`
+	RmemMax       int `json:"rmem_max,omitempty"`
+	UntunedRcvBuf int `json:"kernel_rcvbuf_untuned,omitempty"`
+	// BusyPollUs is SO_BUSY_POLL of the kernel-busypoll row.
+	BusyPollUs int `json:"busy_poll_us,omitempty"`
+	// CRef says how the C reference was built, or why it was skipped.
+	CRef  string `json:"afxdp_c,omitempty"`
+	Quick bool   `json:"quick"`
 }
 
 // Run is one measurement: one system, one group size, one load.
@@ -84,7 +110,15 @@ type Run struct {
 	CPUNsPerPkt     float64 `json:"cpu_ns_per_pkt"`
 	SelfCPUNsPerPkt float64 `json:"self_cpu_ns_per_pkt"`
 	CPUBusy         float64 `json:"cpu_busy"`
-	GeneratorPPS    float64 `json:"generator_pps,omitempty"`
+	// BusyNsPerSec is the machine's busy CPU time per second of the
+	// window (all CPUs: at most CPUs × 1e9).
+	BusyNsPerSec float64 `json:"busy_ns_per_s"`
+	// RxCPUNsPerPkt, on fixed-rate runs, is the receive side's CPU per
+	// packet: BusyNsPerSec minus that of the xdp-drop run at the same
+	// rate (generator, softirq and XDP cost, the same for every system),
+	// divided by ReceivedPPS. Noise can make it slightly negative.
+	RxCPUNsPerPkt float64 `json:"rx_cpu_ns_per_pkt,omitempty"`
+	GeneratorPPS  float64 `json:"generator_pps,omitempty"`
 }
 
 // Disruption is the share of flows that changed member when one member of
@@ -124,9 +158,7 @@ func (r *Report) Check() error {
 	}
 	for i, run := range r.Runs {
 		where := fmt.Sprintf("runs[%d] (%s/%d)", i, run.System, run.Sockets)
-		switch run.System {
-		case SystemXDPDrop, SystemRxdrop, SystemXDPMux, SystemKernel:
-		default:
+		if !KnownSystem(run.System) {
 			return bad("%s: unknown system %q", where, run.System)
 		}
 		switch run.Load {
@@ -140,11 +172,17 @@ func (r *Report) Check() error {
 		for name, v := range map[string]float64{
 			"seconds": run.Seconds, "offered_pps": run.OfferedPPS, "received_pps": run.ReceivedPPS,
 			"jain": run.Jain, "cpu_ns_per_pkt": run.CPUNsPerPkt, "self_cpu_ns_per_pkt": run.SelfCPUNsPerPkt,
-			"cpu_busy": run.CPUBusy, "generator_pps": run.GeneratorPPS,
+			"cpu_busy": run.CPUBusy, "generator_pps": run.GeneratorPPS, "busy_ns_per_s": run.BusyNsPerSec,
 		} {
 			if err := finite(where+" "+name, v); err != nil {
 				return err
 			}
+		}
+		if math.IsNaN(run.RxCPUNsPerPkt) || math.IsInf(run.RxCPUNsPerPkt, 0) {
+			return bad("%s: rx_cpu_ns_per_pkt = %v", where, run.RxCPUNsPerPkt)
+		}
+		if run.RxCPUNsPerPkt != 0 && run.Load != LoadFixed {
+			return bad("%s: rx_cpu_ns_per_pkt on a %s run", where, run.Load)
 		}
 		if run.Jain > 1+1e-9 {
 			return bad("%s: jain %v > 1", where, run.Jain)
@@ -162,7 +200,7 @@ func (r *Report) Check() error {
 	}
 	for i, d := range r.Disruption {
 		where := fmt.Sprintf("disruption[%d] (%s/%s)", i, d.System, d.Policy)
-		if d.System != SystemXDPMux && d.System != SystemKernel {
+		if d.System != SystemXDPMux && d.System != SystemKernel && d.System != SystemKernelUntuned {
 			return bad("%s: unknown system", where)
 		}
 		if d.Policy == "" || d.Members < 2 {
@@ -213,6 +251,31 @@ func CheckJSON(b []byte) (*Report, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// KnownSystem tells whether s is one of the System* names.
+func KnownSystem(s string) bool {
+	switch s {
+	case SystemXDPDrop, SystemRxdrop, SystemCRef, SystemXDPMux, SystemKernel, SystemKernelBusyPoll, SystemKernelUntuned:
+		return true
+	}
+	return false
+}
+
+// DeriveRxCPU sets RxCPUNsPerPkt on every fixed-rate run with packets,
+// against the xdp-drop fixed run (no xdp-drop fixed run: nothing is set).
+func (r *Report) DeriveRxCPU() {
+	base := r.Find(SystemXDPDrop, Queues, LoadFixed)
+	if base == nil {
+		return
+	}
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		if run.Load != LoadFixed || run.System == SystemXDPDrop || run.ReceivedPPS <= 0 {
+			continue
+		}
+		run.RxCPUNsPerPkt = (run.BusyNsPerSec - base.BusyNsPerSec) / run.ReceivedPPS
+	}
 }
 
 // Find returns the first run of system with that many sockets and load,

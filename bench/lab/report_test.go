@@ -84,6 +84,12 @@ func TestCheck(t *testing.T) {
 		{"disruption share", func(r *Report) { r.Disruption[0].Moved = 1.2 }, "shares"},
 		{"disruption members", func(r *Report) { r.Disruption[1].Members = 1 }, "members 1"},
 		{"disruption system", func(r *Report) { r.Disruption[1].System = SystemRxdrop }, "unknown system"},
+		{"new systems", func(r *Report) {
+			r.Runs[0].System, r.Runs[2].System, r.Runs[3].System = SystemCRef, SystemKernelBusyPoll, SystemKernelUntuned
+		}, ""},
+		{"negative rx cpu", func(r *Report) { r.Runs[4].RxCPUNsPerPkt = -50 }, ""},
+		{"rx cpu on saturation", func(r *Report) { r.Runs[0].RxCPUNsPerPkt = 100 }, "rx_cpu_ns_per_pkt on a saturation"},
+		{"negative busy", func(r *Report) { r.Runs[0].BusyNsPerSec = -1 }, "busy_ns_per_s"},
 	}
 	for _, tt := range tests {
 		r := sampleReport()
@@ -160,4 +166,53 @@ func TestPlot(t *testing.T) {
 	if len(b) < 8 || string(b[1:4]) != "PNG" {
 		t.Errorf("not a PNG: % x", b[:min(8, len(b))])
 	}
+}
+
+// TestRxCPUDerived: fixed-rate runs other than xdp-drop get their busy
+// time above xdp-drop's per packet, negative included; saturation runs none.
+func TestRxCPUDerived(t *testing.T) {
+	r := &Report{Runs: []Run{
+		{System: SystemXDPDrop, Sockets: Queues, Load: LoadFixed, ReceivedPPS: 1e5, BusyNsPerSec: 2e8},
+		{System: SystemXDPMux, Sockets: 1, Load: LoadFixed, ReceivedPPS: 1e5, BusyNsPerSec: 3e8},
+		{System: SystemKernel, Sockets: 1, Load: LoadFixed, ReceivedPPS: 1e5, BusyNsPerSec: 1.9e8},
+		{System: SystemKernel, Sockets: 1, Load: LoadSaturation, ReceivedPPS: 1e6, BusyNsPerSec: 2e9},
+	}}
+	r.DeriveRxCPU()
+	for i, want := range []float64{0, 1000, -100, 0} {
+		if got := r.Runs[i].RxCPUNsPerPkt; got != want {
+			t.Errorf("runs[%d] %s %s: rx cpu %v ns/pkt, want %v", i, r.Runs[i].System, r.Runs[i].Load, got, want)
+		}
+	}
+}
+
+func TestWriteComparison(t *testing.T) {
+	r := sampleReport()
+	r.Setup.FixedRate = 1e5
+	r.Runs = append(r.Runs,
+		Run{System: SystemCRef, Sockets: 2, Load: LoadSaturation, ReceivedPPS: 1e6},
+		Run{System: SystemKernel, Sockets: 2, Load: LoadSaturation, ReceivedPPS: 5e5},
+		Run{System: SystemXDPMux, Sockets: 2, Load: LoadFixed, ReceivedPPS: 1e5, RxCPUNsPerPkt: 1234},
+	)
+	var b strings.Builder
+	r.WriteComparison(&b, map[string]Latency{SystemXDPMux: {Sockets: 2, P50Us: 51.5, P99Us: 99.25}}, "latency: test")
+	out := b.String()
+	for _, want := range []string{
+		// xdpmux N=2: 0.75 Mpps, 0.75 × C, 1.50 × kernel, rx CPU 1234, p50/p99.
+		"xdpmux  2  0.750  0.75  1.50  1234  0  51.5  99.2",
+		"afxdp-c  2  1.000  1.00  2.00  -",
+		"xdpmux  1  0.700  0.70  -  -  900  -  -",
+		"latency: test",
+	} {
+		if !strings.Contains(squeeze(out), want) {
+			t.Errorf("table has no %q:\n%s", want, out)
+		}
+	}
+}
+
+// squeeze collapses runs of spaces to two (tabwriter's padding).
+func squeeze(s string) string {
+	for strings.Contains(s, "   ") {
+		s = strings.ReplaceAll(s, "   ", "  ")
+	}
+	return s
 }

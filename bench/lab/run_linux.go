@@ -19,9 +19,6 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane"
 )
 
-// Queues is the number of veth queues of the lab (and AF_XDP sockets).
-const Queues = 2
-
 // labPrefix names the lab's namespaces and interfaces.
 const labPrefix = "xbench"
 
@@ -34,6 +31,7 @@ type harness struct {
 	fixedGen generator // fixed rate (nil: no fixed load)
 	sendH    *netlink.Handle
 	rep      *Report
+	dir      string // scratch space, removed at the end
 }
 
 // Measure builds a two-queue veth lab, measures every system under each load
@@ -80,8 +78,9 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 		defer fixed.Close()
 	}
 
-	h := &harness{ctx: ctx, cfg: cfg, lab: l, gen: gen, fixedGen: fixed, sendH: sendH}
+	h := &harness{ctx: ctx, cfg: cfg, lab: l, gen: gen, fixedGen: fixed, sendH: sendH, dir: dir}
 	h.rep = &Report{
+		Schema:  Schema,
 		Date:    time.Now().UTC().Format(time.RFC3339),
 		Machine: machine(),
 		Setup: Setup{
@@ -96,13 +95,18 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.logf("lab %s -> %s (%d queues), generator %s", l.SendNS, l.RecvNS, Queues, genName(gen, fixed))
 
+	// The order matters: the AF_XDP phases first, each checking that no
+	// kernel socket holds the port (the XDP program would pass its flow
+	// to the kernel) and leaving no XDP program behind, the kernel last,
+	// with no XDP program attached.
 	steps := []struct {
 		system string
 		fn     func() error
 	}{
 		{SystemRxdrop, h.runXDP}, // also xdp-drop
+		{SystemCRef, h.runCRef},
 		{SystemXDPMux, h.runXDPMux},
-		{SystemKernel, h.runKernel},
+		{SystemKernel, h.runKernel}, // also the busy-poll and untuned rows
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
@@ -112,6 +116,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 			h.note("%s: %v", s.system, err)
 		}
 	}
+	h.rep.DeriveRxCPU()
 	if len(h.rep.Runs) == 0 {
 		return h.rep, fmt.Errorf("lab: no run succeeded: %s", strings.Join(h.rep.Notes, "; "))
 	}

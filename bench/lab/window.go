@@ -47,6 +47,9 @@ func fillRun(run *Run, s0, s1 sample) {
 	run.Jain = fairness.Jain(run.PerMember)
 	cpu := s1.cpu.Sub(s0.cpu)
 	run.CPUBusy = cpu.BusyShare()
+	if secs > 0 {
+		run.BusyNsPerSec = cpu.BusyNanos() / secs
+	}
 	if got > 0 {
 		run.CPUNsPerPkt = cpu.BusyNanos() / float64(got)
 		run.SelfCPUNsPerPkt = float64(s1.self-s0.self) / float64(got)

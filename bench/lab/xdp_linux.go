@@ -55,6 +55,9 @@ func (h *harness) runXDP() error {
 	if h.skip(SystemXDPDrop) && h.skip(SystemRxdrop) {
 		return nil
 	}
+	if err := h.portFree(); err != nil {
+		return err
+	}
 	opts := h.socketOptions()
 	var prog *xdpprog.Program
 	socks := make([]*rxq.Socket, Queues)

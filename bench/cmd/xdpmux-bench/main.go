@@ -4,6 +4,10 @@
 //	xdpmux-bench                     # full run: bench/results/<date>.json, latest.json, latest.png
 //	xdpmux-bench -quick -o FILE      # CI smoke run (well under 2 minutes)
 //	xdpmux-bench -check FILE         # check a report's JSON shape (never speed)
+//	xdpmux-bench -table FILE [-latency FILE]  # print the comparison table of a report
+//
+// A run ends by printing the comparison table, with the p50/p99 columns
+// from the latency report (bench/cmd/xdpmux-latency) when there is one.
 //
 // It needs root. See docs/BENCHMARKS.md.
 package main
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/xdpmux/xdpmux/bench/lab"
+	"github.com/xdpmux/xdpmux/bench/latency"
 	"github.com/xdpmux/xdpmux/localgroup"
 )
 
@@ -65,11 +70,17 @@ func run() error {
 		size     = flag.Int("size", 0, "frame size in bytes without FCS (default 64)")
 		ring     = flag.Int("ring", 0, "xdpmux endpoint ring size (default lab.DefaultRingSize)")
 		frames   = flag.Int("frames", 0, "UMEM frames per queue (default 16384, quick 4096)")
-		rcvbuf   = flag.Int("rcvbuf", 0, "SO_RCVBUF for the kernel sockets (default: system default)")
+		rcvbuf   = flag.Int("rcvbuf", 0, "SO_RCVBUF of the tuned kernel sockets (default: net.core.rmem_max; the untuned row keeps the system default)")
+		busyPoll = flag.Int("busy-poll", 0, "SO_BUSY_POLL in µs of the kernel-busypoll row (default 50)")
+		table    = flag.String("table", "", "only print the comparison table of this JSON report and exit")
+		noTable  = flag.Bool("no-table", false, "do not print the comparison table after a run")
+		latFile  = flag.String("latency", "", "latency report for the table's p50/p99 (default: latency-latest.json in -dir, if any)")
+		latRate  = flag.Float64("latency-rate", 100000, "fixed rate of the latency runs shown in the table")
+		latSize  = flag.Int("latency-payload", 64, "payload size of the latency runs shown in the table")
 		dflows   = flag.Int("disruption-flows", 0, "flows in the disruption test (default 2048, quick 512)")
 		dmembers = flag.String("disruption-members", "", "group sizes of the disruption test (default 8)")
 		policies = flag.String("policies", "", "xdpmux policies of the disruption test (default threshold,modulo,maglev)")
-		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,xdpmux,kernel-reuseport")
+		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,afxdp-c,xdpmux,kernel-reuseport,kernel-busypoll,kernel-reuseport-untuned")
 		profile  = flag.String("profile", "", "directory for CPU profiles (pprof) of the xdpmux and kernel saturation windows")
 	)
 	flag.Parse()
@@ -86,6 +97,29 @@ func run() error {
 			return fmt.Errorf("%s: %w", *check, err)
 		}
 		fmt.Printf("%s: well formed: %d runs, %d disruption results\n", *check, len(r.Runs), len(r.Disruption))
+		return nil
+	}
+
+	latPath := *latFile
+	if latPath == "" {
+		if p := filepath.Join(*outDir, "latency-latest.json"); fileExists(p) {
+			latPath = p
+		}
+	}
+	printTable := func(rep *lab.Report) {
+		lat, note := latencyFigures(latPath, *latSize, *latRate)
+		rep.WriteComparison(os.Stdout, lat, note)
+	}
+	if *table != "" {
+		b, err := os.ReadFile(*table)
+		if err != nil {
+			return err
+		}
+		r, err := lab.CheckJSON(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *table, err)
+		}
+		printTable(r)
 		return nil
 	}
 
@@ -135,7 +169,7 @@ func run() error {
 		flag int
 		dst  *int
 	}{{*flows, &cfg.Flows}, {*size, &cfg.Size}, {*ring, &cfg.RingSize}, {*frames, &cfg.NumFrames},
-		{*rcvbuf, &cfg.RcvBuf}, {*dflows, &cfg.DisruptionFlows}} {
+		{*rcvbuf, &cfg.RcvBuf}, {*busyPoll, &cfg.BusyPollUs}, {*dflows, &cfg.DisruptionFlows}} {
 		if kv.flag > 0 {
 			*kv.dst = kv.flag
 		}
@@ -194,6 +228,46 @@ func run() error {
 		}
 		fmt.Println("wrote", png)
 	}
+	if !*noTable {
+		printTable(rep)
+	}
 	fmt.Printf("done in %s\n", time.Since(t0).Round(time.Second))
 	return err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// latencyFigures reads a latency report and picks, for the table, the
+// runs of payload bytes at rate pps: xdpmux's Endpoint API (Reply) for the
+// xdpmux rows, the tuned kernel for the kernel rows. No file: no figures.
+func latencyFigures(path string, payload int, rate float64) (map[string]lab.Latency, string) {
+	if path == "" {
+		return nil, "p50/p99: no latency report (run scripts/latency.sh)."
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Sprintf("p50/p99: %v", err)
+	}
+	r, err := latency.CheckJSON(b)
+	if err != nil {
+		return nil, fmt.Sprintf("p50/p99: %s: %v", path, err)
+	}
+	out := map[string]lab.Latency{}
+	for sys, lsys := range map[string]string{lab.SystemXDPMux: latency.SystemEndpoint, lab.SystemKernel: latency.SystemKernel} {
+		if run := r.Find(lsys, payload, latency.LoadFixed, rate); run != nil {
+			out[sys] = lab.Latency{Sockets: r.Setup.Members, P50Us: run.P50Us, P99Us: run.P99Us}
+		}
+	}
+	note := fmt.Sprintf("p50/p99: %s (%s), %d B echo at %.0f pps, %d members; xdpmux through Receive+Reply",
+		path, r.Date, payload, rate, r.Setup.Members)
+	if pc := r.Find(latency.SystemPacketConn, payload, latency.LoadFixed, rate); pc != nil {
+		note += fmt.Sprintf(" (through PacketConn: p50 %.1f µs, p99 %.1f µs)", pc.P50Us, pc.P99Us)
+	}
+	if len(out) == 0 {
+		note += ": no runs at that payload and rate"
+	}
+	return out, note + "."
 }

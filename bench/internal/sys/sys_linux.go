@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,14 +16,18 @@ import (
 
 // ListenReusePort opens a UDP socket bound to addr with SO_REUSEPORT set,
 // in the calling OS thread's network namespace. rcvbuf > 0 sets SO_RCVBUF
-// (the kernel doubles it and caps it at net.core.rmem_max).
-func ListenReusePort(addr netip.AddrPort, rcvbuf int) (*net.UDPConn, error) {
+// (the kernel doubles it and caps it at net.core.rmem_max); busyPollUs > 0
+// sets SO_BUSY_POLL (microseconds of busy polling per receive).
+func ListenReusePort(addr netip.AddrPort, rcvbuf, busyPollUs int) (*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 			if serr == nil && rcvbuf > 0 {
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+			}
+			if serr == nil && busyPollUs > 0 {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BUSY_POLL, busyPollUs)
 			}
 		}); err != nil {
 			return err
@@ -63,4 +70,19 @@ func ProcessCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// RmemMax returns net.core.rmem_max as the calling thread's network
+// namespace sees it: the largest SO_RCVBUF an unprivileged application
+// can ask for, what an operator tuning a UDP service sets it to.
+func RmemMax() (int, error) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("net.core.rmem_max %q: %w", b, err)
+	}
+	return v, nil
 }

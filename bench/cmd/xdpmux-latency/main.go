@@ -1,0 +1,174 @@
+// Command xdpmux-latency runs xdpmux's latency benchmark (package
+// bench/latency): UDP echo round-trip times for xdpmux (native Endpoint
+// API with Reply, and PacketConn) and the tuned kernel, in a throwaway
+// veth lab, and writes the report:
+//
+//	xdpmux-latency                   # full run: bench/results/latency-<date>.json, latency-latest.json, latency-latest.png
+//	xdpmux-latency -quick -o FILE    # CI smoke run (under 30 s)
+//	xdpmux-latency -check FILE       # check a report's JSON shape (never speed)
+//
+// It needs root. See docs/BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xdpmux/xdpmux/bench/latency"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "xdpmux-latency:", err)
+		os.Exit(1)
+	}
+}
+
+func parseList(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		mult := 1.0
+		if k, ok := strings.CutSuffix(f, "k"); ok {
+			f, mult = k, 1000
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q: not a number", f)
+		}
+		out = append(out, v*mult)
+	}
+	return out, nil
+}
+
+func run() error {
+	var (
+		quick    = flag.Bool("quick", false, "smoke run: short windows, one low fixed rate")
+		outDir   = flag.String("dir", "bench/results", "directory for latency-<date>.json, latency-latest.json and latency-latest.png")
+		outFile  = flag.String("o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
+		plotFile = flag.String("plot", "", "write the PNG plot here (default: latency-latest.png in -dir unless -o is given)")
+		check    = flag.String("check", "", "only check the shape of this JSON report and exit")
+		rates    = flag.String("rates", "", "fixed request rates in pps, comma separated, k for thousands (default 10k,100k; quick 10k)")
+		share    = flag.Float64("max-share", 0, "last fixed rate as a share of the lowest max rate (default 0.9)")
+		payloads = flag.String("payloads", "", "UDP payload sizes, comma separated (default 64,100)")
+		members  = flag.Int("members", 0, "server group members (default 2)")
+		clients  = flag.Int("clients", 0, "client sockets (flows) (default 4)")
+		outst    = flag.Int("outstanding", 0, "requests in flight per client at max (default 32)")
+		warmup   = flag.Duration("warmup", 0, "warm-up before each window (default 1s; quick 200ms)")
+		window   = flag.Duration("window", 0, "measured window per run (default 3s; quick 300ms)")
+		skip     = flag.String("skip", "", "systems to skip, comma separated: xdpmux-endpoint,xdpmux-packetconn,kernel-reuseport")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flag.Arg(0))
+	}
+	if *check != "" {
+		b, err := os.ReadFile(*check)
+		if err != nil {
+			return err
+		}
+		r, err := latency.CheckJSON(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *check, err)
+		}
+		fmt.Printf("%s: well formed: %d runs\n", *check, len(r.Runs))
+		return nil
+	}
+	var cfg latency.Config
+	if *quick {
+		cfg = latency.Quick()
+	}
+	var err error
+	if *rates != "" {
+		if cfg.Rates, err = parseList(*rates); err != nil {
+			return fmt.Errorf("-rates: %w", err)
+		}
+	}
+	if *payloads != "" {
+		ps, err := parseList(*payloads)
+		if err != nil {
+			return fmt.Errorf("-payloads: %w", err)
+		}
+		for _, p := range ps {
+			cfg.Payloads = append(cfg.Payloads, int(p))
+		}
+	}
+	if *skip != "" {
+		cfg.Skip = map[string]bool{}
+		for _, s := range strings.Split(*skip, ",") {
+			cfg.Skip[strings.TrimSpace(s)] = true
+		}
+	}
+	if *share > 0 {
+		cfg.MaxShare = *share
+	}
+	if *warmup > 0 {
+		cfg.Warmup = *warmup
+	}
+	if *window > 0 {
+		cfg.Window = *window
+	}
+	cfg.Members, cfg.Clients, cfg.Outstanding = *members, *clients, *outst
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (network namespaces, XDP, AF_XDP)")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	t0 := time.Now()
+	rep, err := latency.Measure(ctx, cfg)
+	if rep == nil {
+		return err
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xdpmux-latency: incomplete:", err)
+	}
+	if cerr := rep.Check(); cerr != nil {
+		return fmt.Errorf("report: %w", cerr)
+	}
+	b, jerr := json.MarshalIndent(rep, "", "  ")
+	if jerr != nil {
+		return jerr
+	}
+	b = append(b, '\n')
+	var files []string
+	png := *plotFile
+	if *outFile != "" {
+		files = []string{*outFile}
+	} else {
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			return err
+		}
+		name := "latency-" + time.Now().UTC().Format("2006-01-02T150405Z") + ".json"
+		files = []string{filepath.Join(*outDir, name), filepath.Join(*outDir, "latency-latest.json")}
+		if png == "" {
+			png = filepath.Join(*outDir, "latency-latest.png")
+		}
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Println("wrote", f)
+	}
+	if png != "" {
+		if err := rep.Plot(png); err != nil {
+			return err
+		}
+		fmt.Println("wrote", png)
+	}
+	rep.WriteTable(os.Stdout)
+	fmt.Printf("done in %s\n", time.Since(t0).Round(time.Second))
+	return err
+}

@@ -1,0 +1,41 @@
+package latency
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
+)
+
+// TestMeasure runs every system briefly: at max and at 1000 pps every
+// system must answer, and at 1000 pps (far below what any of them
+// sustains) lose nothing.
+func TestMeasure(t *testing.T) {
+	labtest.RequirePrivileged(t, "network namespaces, XDP and AF_XDP")
+	cfg := Config{
+		Payloads: []int{64}, Rates: []float64{1000}, MaxShare: 0.01, Clients: 2, Outstanding: 4,
+		Warmup: 100 * time.Millisecond, Window: 200 * time.Millisecond, Drain: 100 * time.Millisecond,
+		Prefix: "xlatt", Logf: t.Logf,
+	}
+	rep, err := Measure(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Notes) > 0 {
+		t.Errorf("notes: %q", rep.Notes)
+	}
+	for _, sys := range systems {
+		mx := rep.Find(sys, 64, LoadMax, 0)
+		if mx == nil || mx.Received == 0 {
+			t.Errorf("%s: max run %+v: want replies", sys, mx)
+		}
+		fx := rep.Find(sys, 64, LoadFixed, 1000)
+		if fx == nil || fx.Received == 0 || fx.Lost != 0 {
+			t.Errorf("%s: 1000 pps run %+v: want replies and none lost", sys, fx)
+		}
+	}
+}

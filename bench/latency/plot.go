@@ -1,0 +1,113 @@
+package latency
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+var colors = map[string]color.Color{
+	SystemEndpoint:   color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	SystemPacketConn: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	SystemKernel:     color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+}
+
+// series returns (kpps, f(run)) of every run of system and payload: the
+// requested rate of the fixed runs, the reply rate reached of the max run;
+// by rate. Values are clamped to 1 µs for the log scale.
+func (r *Report) series(system string, payload int, f func(*Run) float64) plotter.XYs {
+	var xy plotter.XYs
+	for i := range r.Runs {
+		if run := &r.Runs[i]; run.System == system && run.Payload == payload {
+			x := run.RatePPS
+			if run.Load == LoadMax {
+				x = run.ReplyPPS
+			}
+			xy = append(xy, plotter.XY{X: x / 1e3, Y: max(f(run), 1)})
+		}
+	}
+	sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
+	return xy
+}
+
+func (r *Report) payloads() []int {
+	seen := map[int]bool{}
+	var ps []int
+	for _, run := range r.Runs {
+		if !seen[run.Payload] {
+			seen[run.Payload] = true
+			ps = append(ps, run.Payload)
+		}
+	}
+	sort.Ints(ps)
+	return ps
+}
+
+// Plot writes a PNG: p50 and p99 round-trip time (log scale) against the
+// requested rate (for the max run: the rate reached), one line per system
+// and payload (the first payload solid, the others dashed).
+func (r *Report) Plot(path string) error {
+	panels := []struct {
+		title string
+		f     func(*Run) float64
+	}{
+		{"p50 round trip", func(run *Run) float64 { return run.P50Us }},
+		{"p99 round trip", func(run *Run) float64 { return run.P99Us }},
+	}
+	var plots []*plot.Plot
+	for _, pn := range panels {
+		p := plot.New()
+		p.Title.Text = pn.title
+		p.X.Label.Text = "requests (kpps; max: replies reached)"
+		p.Y.Label.Text = "µs (log)"
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.X.Min = 0
+		p.Legend.Top, p.Legend.Left = true, true
+		for k, payload := range r.payloads() {
+			for _, sys := range systems {
+				xy := r.series(sys, payload, pn.f)
+				if len(xy) == 0 {
+					continue
+				}
+				l, pts, err := plotter.NewLinePoints(xy)
+				if err != nil {
+					return fmt.Errorf("plot: %w", err)
+				}
+				l.Color, pts.Color = colors[sys], colors[sys]
+				l.Width = vg.Points(1.5)
+				if k > 0 {
+					l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+				}
+				p.Add(l, pts)
+				p.Legend.Add(fmt.Sprintf("%s %d B", sys, payload), l, pts)
+			}
+		}
+		p.Add(plotter.NewGrid())
+		plots = append(plots, p)
+	}
+	const w, h = 11 * vg.Inch, 4.5 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
+	for i, p := range plots {
+		p.Draw(canvases[0][i])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return f.Close()
+}

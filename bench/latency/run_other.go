@@ -1,0 +1,15 @@
+//go:build !linux
+
+package latency
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/xdpmux/xdpmux/rxq"
+)
+
+// Measure needs Linux.
+func Measure(ctx context.Context, cfg Config) (*Report, error) {
+	return nil, fmt.Errorf("latency: %w", rxq.ErrNotSupported)
+}
