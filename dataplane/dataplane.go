@@ -107,7 +107,7 @@ type Dataplane struct {
 	claims  map[claimKey]int // endpoints per claimed (proto, addr, port)
 	started bool
 	closed  bool
-	paused  bool // by Pause, until Resume or Abandon (handover.go); ctlMu stays held
+	paused  bool           // by Pause, until Resume or Abandon (handover.go); ctlMu stays held
 	wg      sync.WaitGroup // worker goroutines
 
 	// Under ctlMu too: the claims each bound endpoint holds a reference to,

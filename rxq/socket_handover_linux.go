@@ -134,4 +134,3 @@ func AdoptSocket(st SocketState, xskFD, umemFD int) (_ *Socket, err error) {
 	s.ready = s.readyToWake
 	return s, nil
 }
-
