@@ -136,12 +136,13 @@ func (d *Dataplane) Resume() error {
 	return nil
 }
 
-// Abandon closes a paused Dataplane whose sources another process serves
-// now: every endpoint is closed (their readers see ErrClosed), no worker
-// runs again, and the Claimer is not told to unclaim anything.
+// Abandon closes a Dataplane whose sources another process serves now,
+// pausing it first unless paused: every endpoint is closed (their readers
+// see ErrClosed), no worker runs again, and the Claimer is not told to
+// unclaim anything. Only the goroutine that paused it may call it.
 func (d *Dataplane) Abandon() {
-	if !d.paused {
-		return
+	if !d.paused && d.Pause() != nil {
+		return // closed already
 	}
 	d.paused = false
 	d.closed = true

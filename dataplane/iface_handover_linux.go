@@ -82,9 +82,6 @@ func (i *Interface) Abandon() error {
 			i.view.stop()
 		}
 		if i.Dataplane != nil {
-			if err := i.Dataplane.Pause(); err != nil && !errors.Is(err, ErrPaused) && !errors.Is(err, ErrClosed) {
-				errs = append(errs, err)
-			}
 			i.Dataplane.Abandon()
 		}
 		for _, s := range i.Sockets {

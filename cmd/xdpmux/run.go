@@ -85,6 +85,7 @@ type runReady struct {
 // runInfo is the Info of the control socket's stats snapshot; `xdpmux
 // stats` decodes it.
 type runInfo struct {
+	PID       int                       `json:"pid"` // changes with a takeover
 	Interface dataplane.InterfaceInfo   `json:"interface"`
 	XDP       []dataplane.QueueXDPStats `json:"xdp,omitempty"`
 	XDPError  string                    `json:"xdp_error,omitempty"`

@@ -217,7 +217,7 @@ func (in *instance) bindSinks(ctx context.Context) error {
 }
 
 func (in *instance) infoFunc() any {
-	ri := runInfo{Interface: in.info}
+	ri := runInfo{PID: os.Getpid(), Interface: in.info}
 	xs, err := in.ifc.XDPStats()
 	if err != nil {
 		ri.XDPError = err.Error()
