@@ -259,4 +259,3 @@ func (s *Server) Parked() int {
 	}
 	return n
 }
-
