@@ -556,6 +556,9 @@ func (t *takeoverIn) commit() error {
 	if time.Since(t.received) > takeoverIOTimeout/2 {
 		return errors.New("-takeover: too slow to adopt; the old instance may have resumed")
 	}
+	// systemd (Type=notify, NotifyAccess=all) must know the new main
+	// process before the old one exits; fail gives it back.
+	sdNotify(fmt.Sprintf("MAINPID=%d", os.Getpid()))
 	if err := writeMsg(t.c, &takeoverMsg{Op: "commit", Version: takeoverVersion, PID: os.Getpid()}, nil); err != nil {
 		return err
 	}
@@ -571,6 +574,9 @@ func (t *takeoverIn) fail(err error) {
 		return
 	}
 	t.done = true
+	if t.msg != nil && t.msg.PID > 0 {
+		sdNotify(fmt.Sprintf("MAINPID=%d", t.msg.PID))
+	}
 	writeMsg(t.c, &takeoverMsg{Op: "fail", Version: takeoverVersion, Error: err.Error()}, nil)
 	t.c.Close()
 	for _, l := range []interface{ Close() error }{t.ctlL, t.tkL} {
