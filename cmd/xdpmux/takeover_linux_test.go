@@ -91,7 +91,9 @@ func tail(b []byte, n int) []byte {
 // its control socket answers; it returns the pid.
 func (r *takeoverRig) start(extra ...string) int {
 	r.t.Helper()
-	args := append([]string{"netns", "exec", r.lab.RecvNS, r.xdpmux, "run", "-iface", r.lab.RecvIf,
+	// With the capabilities the systemd unit grants, and no others.
+	args := append([]string{"netns", "exec", r.lab.RecvNS, "setpriv", "--bounding-set", unitBoundingSet(r.t),
+		"--inh-caps", "-all", "--", r.xdpmux, "run", "-iface", r.lab.RecvIf,
 		"-ctl", r.sock, "-frames", "16384"}, extra...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
@@ -105,6 +107,27 @@ func (r *takeoverRig) start(extra ...string) int {
 		r.t.Fatalf("instance pid %d, want %d", pid, cmd.Process.Pid)
 	}
 	return pid
+}
+
+// unitBoundingSet is the unit's CapabilityBoundingSet as setpriv's
+// --bounding-set argument.
+func unitBoundingSet(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../scripts/systemd/xdpmux.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapabilityBoundingSet="); ok {
+			set := "-all"
+			for _, c := range strings.Fields(v) {
+				set += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
+			}
+			return set
+		}
+	}
+	t.Fatal("the unit has no CapabilityBoundingSet")
+	return ""
 }
 
 // pid asks the control socket which instance serves it (0: none answers).
@@ -297,7 +320,19 @@ func TestTakeoverLosesNothing(t *testing.T) {
 		pid = next
 		takeovers++
 	}
-	sent := r.scenario(4, []func(){takeover, takeover, takeover})
+	// A new instance that fails before it serves (here: other queues)
+	// leaves the old one serving, its clients connected.
+	failed := func() {
+		out, err := exec.Command("ip", "netns", "exec", r.lab.RecvNS, r.xdpmux, "run", "-takeover",
+			"-iface", r.lab.RecvIf, "-ctl", r.sock, "-queues", "0").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "queues") {
+			t.Errorf("takeover with other queues: %v, %s; want it refused", err, out)
+		}
+		if p := r.pid(); p != pid {
+			t.Errorf("after a failed takeover %d serves, want %d", p, pid)
+		}
+	}
+	sent := r.scenario(5, []func(){failed, takeover, takeover, takeover})
 	settle()
 	r.waitClients(4)
 	got, rcs := stopMembers(t, ms)
