@@ -35,19 +35,19 @@ var (
 
 // Pause stops every worker between two batches, keeping every endpoint and
 // its rings, and holds the control plane: binds, closes and Stats wait
-// until Resume or Abandon. Frames keep arriving on the sources (the
+// until Resume or Abandon, which only the pausing goroutine calls (as it
+// does Drain). Pausing a paused Dataplane fails with ErrPaused. Frames keep arriving on the sources (the
 // kernel's rx rings) meanwhile.
 func (d *Dataplane) Pause() error {
-	d.ctlMu.Lock()
-	switch {
-	case d.closed:
-		d.ctlMu.Unlock()
-		return fmt.Errorf("pause: %w", ErrClosed)
-	case d.paused:
-		d.ctlMu.Unlock()
+	if d.paused.Load() {
 		return fmt.Errorf("pause: %w", ErrPaused)
 	}
-	d.paused = true
+	d.ctlMu.Lock()
+	if d.closed {
+		d.ctlMu.Unlock()
+		return fmt.Errorf("pause: %w", ErrClosed)
+	}
+	d.paused.Store(true)
 	if d.started {
 		d.broadcast(&ctlMsg{op: msgPause})
 		d.wg.Wait()
@@ -62,7 +62,7 @@ func (d *Dataplane) Pause() error {
 // that make it fail: they cannot go back to their source. On success every
 // frame of every queue is back in its source.
 func (d *Dataplane) Drain(timeout time.Duration) (withdrawn int, err error) {
-	if !d.paused {
+	if !d.paused.Load() {
 		return 0, fmt.Errorf("drain: %w", ErrNotPaused)
 	}
 	deadline := time.Now().Add(timeout)
@@ -122,10 +122,10 @@ func (d *Dataplane) drained() bool {
 // Resume restarts the workers of a paused Dataplane and frees the control
 // plane: the hand-over did not happen.
 func (d *Dataplane) Resume() error {
-	if !d.paused {
+	if !d.paused.Load() {
 		return fmt.Errorf("resume: %w", ErrNotPaused)
 	}
-	d.paused = false
+	d.paused.Store(false)
 	if d.started {
 		for _, w := range d.workers {
 			d.wg.Add(1)
@@ -141,10 +141,10 @@ func (d *Dataplane) Resume() error {
 // see ErrClosed), no worker runs again, and the Claimer is not told to
 // unclaim anything. Only the goroutine that paused it may call it.
 func (d *Dataplane) Abandon() {
-	if !d.paused && d.Pause() != nil {
+	if !d.paused.Load() && d.Pause() != nil {
 		return // closed already
 	}
-	d.paused = false
+	d.paused.Store(false)
 	d.closed = true
 	for _, ep := range d.eps {
 		if ep != nil {
