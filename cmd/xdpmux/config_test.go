@@ -23,7 +23,7 @@ func TestRunConfigFile(t *testing.T) {
 		{name: "file alone", file: "iface eth1\nmetrics 9100\n# comment\n\nallow uid=1000,ports=8000-8999\nbind udp/0.0.0.0:53/4\nsink\nframes 8192\n",
 			iface: "eth1", metrics: "127.0.0.1:9100", allow: 1, binds: []string{"udp/0.0.0.0:53"}, frames: 8192, sink: true},
 		{name: "flags override, rules and binds add", file: "iface eth1\nmetrics 9100\nallow uid=1000,ports=8000-8999\nbind udp/0.0.0.0:53/4\n",
-			args: []string{"-iface", "eth2", "-metrics=9200", "-allow", "uid=1001,ports=9000", "tcp/0.0.0.0:80"},
+			args:  []string{"-iface", "eth2", "-metrics=9200", "-allow", "uid=1001,ports=9000", "tcp/0.0.0.0:80"},
 			iface: "eth2", metrics: "127.0.0.1:9200", allow: 2, binds: []string{"udp/0.0.0.0:53", "tcp/0.0.0.0:80"}},
 		{name: "takeover is for the command line", file: "iface eth1\ntakeover\n", err: "command line"},
 		{name: "bind needs a BIND", file: "iface eth1\nbind\n", err: "bind without"},
