@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
@@ -107,7 +108,10 @@ type Dataplane struct {
 	claims  map[claimKey]int // endpoints per claimed (proto, addr, port)
 	started bool
 	closed  bool
-	wg      sync.WaitGroup // worker goroutines
+	// paused is set by Pause until Resume or Abandon (handover.go), which
+	// hold ctlMu all that time.
+	paused atomic.Bool
+	wg     sync.WaitGroup // worker goroutines
 
 	// Under ctlMu too: the claims each bound endpoint holds a reference to,
 	// and the local addresses (normalized) with whether specific binds are

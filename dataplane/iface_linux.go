@@ -125,6 +125,17 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 		}
 	}
 
+	if err := ifc.build(cfg, ifindex, nrx, queues, sopts.NeedWakeup); err != nil {
+		return nil, err
+	}
+	if err := ifc.Dataplane.Start(); err != nil {
+		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
+	}
+	return ifc, nil
+}
+
+// build makes the Dataplane over ifc's program and sockets, not started.
+func (ifc *Interface) build(cfg InterfaceConfig, ifindex, nrx int, queues []int, needWakeup bool) (err error) {
 	dcfg := cfg.Config
 	dcfg.Sources = make([]rxq.Source, len(queues))
 	for i, s := range ifc.Sockets {
@@ -134,14 +145,14 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 			dcfg.Sources[i] = &aliasSource{Socket: s, queue: i}
 		}
 	}
-	dcfg.Claimer = prog
+	dcfg.Claimer = ifc.Program
 	if dcfg.Table.Queues == 0 {
 		dcfg.Table.Queues = nrx
 	}
 	if dcfg.Access.UnprivilegedPortStart == 0 {
 		n, err := unprivilegedPortStart()
 		if err != nil {
-			return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
+			return fmt.Errorf("interface %q: %w", cfg.Ifname, err)
 		}
 		// 0 in the sysctl means every port is unprivileged: -1 in
 		// Access, where 0 means unset.
@@ -157,33 +168,30 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 	if dcfg.LocalAddrs == nil {
 		// Subscribe before listing, so no change falls in between.
 		if updates, err = ifc.view.subscribe(); err != nil {
-			return nil, wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
+			return wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
 		}
 		if dcfg.LocalAddrs, err = ifc.view.addrs(); err != nil {
-			return nil, wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
+			return wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
 		}
 	}
 	d, err := New(dcfg)
 	if err != nil {
-		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
+		return fmt.Errorf("interface %q: %w", cfg.Ifname, err)
 	}
 	ifc.Dataplane = d
 	if updates != nil {
 		ifc.view.watch(d, updates)
-	}
-	if err := d.Start(); err != nil {
-		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
 	}
 	ifc.info = InterfaceInfo{
 		Ifname:     cfg.Ifname,
 		Ifindex:    ifindex,
 		Queues:     queues,
 		RxQueues:   nrx,
-		XDPMode:    prog.Mode().String(),
+		XDPMode:    ifc.Program.Mode().String(),
 		SocketMode: ifc.Sockets[0].Mode().String(),
-		NeedWakeup: sopts.NeedWakeup,
+		NeedWakeup: needWakeup,
 	}
-	return ifc, nil
+	return nil
 }
 
 // aliasSource serves interface queue Socket.Queue() as dataplane queue

@@ -380,6 +380,7 @@ const (
 	msgChange  msgOp = iota + 1 // apply change (and bind or unbind ep)
 	msgAccount                  // fill account[queue]
 	msgStop                     // drop everything queued and exit
+	msgPause                    // flush and exit, keeping every ring (handover.go)
 )
 
 // ctlMsg is one control-plane message, shared by all workers; each worker
@@ -438,6 +439,10 @@ func (w *worker) handle(m *ctlMsg) (stop bool) {
 		w.collectReturns()
 		w.flush()
 		w.drainTX()
+		return true
+	case msgPause:
+		w.collectReturns()
+		w.flush()
 		return true
 	}
 	return false

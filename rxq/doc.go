@@ -7,7 +7,9 @@
 //
 // # Frames and rings
 //
-// A UMEM is a memory area split into equal frames (FrameSize bytes). The
+// A UMEM is a memory area split into equal frames (FrameSize bytes),
+// mapped from a memory file (memfd) so that a process taking over the
+// socket maps the same pages (Socket.Handover, AdoptSocket). The
 // kernel and user space pass frames back and forth through four
 // single-producer single-consumer rings, each of a power-of-two size:
 //

@@ -71,6 +71,7 @@ type umemArea struct {
 	mu   sync.Mutex
 	refs int
 	mem  []byte
+	fd   int // the memory file (memfd) behind mem: a takeover passes it on
 }
 
 func (u *umemArea) put() error {
@@ -82,6 +83,10 @@ func (u *umemArea) put() error {
 	}
 	err := internal.Munmap(u.mem)
 	u.mem = nil
+	if cerr := internal.Close(u.fd); cerr != nil && err == nil {
+		err = cerr
+	}
+	u.fd = -1
 	return err
 }
 
@@ -192,11 +197,11 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 		return nil, classify(err)
 	}
 	if sh == nil {
-		mem, err := internal.MmapUMEM(o.NumFrames * o.FrameSize)
+		mem, mfd, err := internal.MemfdUMEM(o.NumFrames * o.FrameSize)
 		if err != nil {
 			return nil, err
 		}
-		s.umem = &umemArea{refs: 1, mem: mem}
+		s.umem = &umemArea{refs: 1, mem: mem, fd: mfd}
 		s.mem = mem
 		s.alloc = NewFrameAllocatorFull(o.NumFrames, s.frameSize)
 		s.total = o.NumFrames
@@ -239,46 +244,10 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 			return nil, classify(err)
 		}
 	}
-	off, err := internal.MmapOffsets(s.fd)
-	if err != nil {
+	if err := s.mapRings(o.FillRingSize, o.CompletionRingSize, o.RXRingSize, o.TXRingSize); err != nil {
 		return nil, err
-	}
-	mapRing := func(i int, pgoff int64, ro unix.XDPRingOffset, size, descSize int) (RingOffsets, error) {
-		b, err := internal.MmapRing(s.fd, pgoff, int(ro.Desc)+size*descSize)
-		if err != nil {
-			return RingOffsets{}, err
-		}
-		s.rings[i] = b
-		return RingOffsets{Producer: ro.Producer, Consumer: ro.Consumer, Flags: ro.Flags, Desc: ro.Desc}, nil
-	}
-	ro, err := mapRing(0, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, o.FillRingSize, 8)
-	if err != nil {
-		return nil, err
-	}
-	if s.fill, err = NewFillQueue(s.rings[0], ro, uint32(o.FillRingSize)); err != nil {
-		return nil, err
-	}
-	if ro, err = mapRing(1, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, o.CompletionRingSize, 8); err != nil {
-		return nil, err
-	}
-	if s.comp, err = NewCompletionQueue(s.rings[1], ro, uint32(o.CompletionRingSize)); err != nil {
-		return nil, err
-	}
-	if o.RXRingSize > 0 {
-		if ro, err = mapRing(2, unix.XDP_PGOFF_RX_RING, off.Rx, o.RXRingSize, 16); err != nil {
-			return nil, err
-		}
-		if s.rx, err = NewRXQueue(s.rings[2], ro, uint32(o.RXRingSize)); err != nil {
-			return nil, err
-		}
 	}
 	if o.TXRingSize > 0 {
-		if ro, err = mapRing(3, unix.XDP_PGOFF_TX_RING, off.Tx, o.TXRingSize, 16); err != nil {
-			return nil, err
-		}
-		if s.tx, err = NewTXQueue(s.rings[3], ro, uint32(o.TXRingSize)); err != nil {
-			return nil, err
-		}
 		s.txReserve = s.total / 2
 	}
 
@@ -327,6 +296,55 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 	s.ready = s.readyToWake
 	borrowed = nil
 	return s, nil
+}
+
+// mapRings maps the socket's rings of the given sizes (0: no such ring)
+// and builds their user sides; the shared indices are read from the
+// mappings, so a socket adopted in a takeover resumes where its rings are.
+func (s *Socket) mapRings(fill, comp, rx, tx int) error {
+	off, err := internal.MmapOffsets(s.fd)
+	if err != nil {
+		return err
+	}
+	mapRing := func(i int, pgoff int64, ro unix.XDPRingOffset, size, descSize int) (RingOffsets, error) {
+		b, err := internal.MmapRing(s.fd, pgoff, int(ro.Desc)+size*descSize)
+		if err != nil {
+			return RingOffsets{}, err
+		}
+		s.rings[i] = b
+		return RingOffsets{Producer: ro.Producer, Consumer: ro.Consumer, Flags: ro.Flags, Desc: ro.Desc}, nil
+	}
+	ro, err := mapRing(0, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, fill, 8)
+	if err != nil {
+		return err
+	}
+	if s.fill, err = NewFillQueue(s.rings[0], ro, uint32(fill)); err != nil {
+		return err
+	}
+	if ro, err = mapRing(1, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, comp, 8); err != nil {
+		return err
+	}
+	if s.comp, err = NewCompletionQueue(s.rings[1], ro, uint32(comp)); err != nil {
+		return err
+	}
+	if rx > 0 {
+		if ro, err = mapRing(2, unix.XDP_PGOFF_RX_RING, off.Rx, rx, 16); err != nil {
+			return err
+		}
+		if s.rx, err = NewRXQueue(s.rings[2], ro, uint32(rx)); err != nil {
+			return err
+		}
+	}
+	if tx > 0 {
+		if ro, err = mapRing(3, unix.XDP_PGOFF_TX_RING, off.Tx, tx, 16); err != nil {
+			return err
+		}
+		if s.tx, err = NewTXQueue(s.rings[3], ro, uint32(tx)); err != nil {
+			return err
+		}
+	}
+
+	return nil
 }
 
 const (

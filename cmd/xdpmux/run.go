@@ -8,26 +8,23 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
 	"github.com/xdpmux/xdpmux/localgroup"
-	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
 )
 
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
-                  [-metrics [HOST:]PORT] [-ctl PATH] [-sink]
-                  [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind] [BIND...]
+                  [-metrics [HOST:]PORT] [-ctl PATH] [-sink] [-frames N]
+                  [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind]
+                  [-config FILE] [-takeover] [BIND...]
   BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
 
 Attaches xdpmux's XDP program and one AF_XDP socket per queue to IF and
@@ -43,6 +40,17 @@ CAP_NET_BIND_SERVICE, a port a kernel socket holds is refused, and so is an
 address that is not local unless -nonlocal-bind is given. With one or more
 -allow rules, a user other than root may bind only what a rule for its uid
 covers; without any, Linux's rules apply.
+
+-config FILE reads flags from FILE, one "NAME VALUE" per line ("bind
+BIND" for a BIND, "#" comments; docs/OPERATIONS.md); flags on the command
+line override it, and -allow rules and BINDs add to it.
+
+-takeover takes over from the instance serving the same -ctl socket
+without losing a frame: it adopts its XDP program, sockets and rings, and
+its clients' endpoints (they reconnect, with ctl.Options.Reconnect), and the
+old instance exits. If this instance fails before it serves, the old one
+goes on serving. kill -USR2 PID makes a running instance start its own
+binary with -takeover: a reload, or an upgrade once the binary is replaced.
 `
 
 // runConfig is a parsed command line of `xdpmux run`.
@@ -58,6 +66,13 @@ type runConfig struct {
 	// net.ipv4.ip_nonlocal_bind).
 	nonlocal bool
 	binds    []bindArg
+	// frames is the UMEM frames per queue (0: the default).
+	frames int
+	// takeover: take over from the instance serving ctlPath.
+	takeover bool
+	// args are the arguments as given (with -config's expanded), for the
+	// instance kill -USR2 starts.
+	args []string
 }
 
 // runReady tells tests where a running instance listens.
@@ -70,6 +85,7 @@ type runReady struct {
 // runInfo is the Info of the control socket's stats snapshot; `xdpmux
 // stats` decodes it.
 type runInfo struct {
+	PID       int                       `json:"pid"` // changes with a takeover
 	Interface dataplane.InterfaceInfo   `json:"interface"`
 	XDP       []dataplane.QueueXDPStats `json:"xdp,omitempty"`
 	XDPError  string                    `json:"xdp_error,omitempty"`
@@ -108,7 +124,11 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer, ready
 	return 0
 }
 
-func parseRunArgs(args []string) (runConfig, error) {
+func parseRunArgs(given []string) (runConfig, error) {
+	args, err := expandConfig(given)
+	if err != nil {
+		return runConfig{}, err
+	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	iface := fs.String("iface", "", "network interface")
@@ -127,16 +147,26 @@ func parseRunArgs(args []string) (runConfig, error) {
 		return nil
 	})
 	nonlocal := fs.Bool("nonlocal-bind", false, "allow binds to addresses that are not local (as net.ipv4.ip_nonlocal_bind)")
+	frames := fs.Int("frames", 0, "UMEM frames per queue, a power of two (default 4096); the fill ring holds them all, the rx ring half")
+	takeover := fs.Bool("takeover", false, "take over from the instance serving the same -ctl socket")
+	fs.String("config", "", "read flags from FILE (see docs/OPERATIONS.md)")
 	binds, err := parseInterleaved(fs, args)
 	if err != nil {
 		return runConfig{}, err
 	}
-	cfg := runConfig{iface: *iface, metrics: *metrics, ctlPath: *ctlPath, sink: *sink, allow: allow, nonlocal: *nonlocal}
+	cfg := runConfig{iface: *iface, metrics: *metrics, ctlPath: *ctlPath, sink: *sink, allow: allow, nonlocal: *nonlocal,
+		frames: *frames, takeover: *takeover, args: given}
+	if cfg.frames != 0 && (cfg.frames < 512 || cfg.frames&(cfg.frames-1) != 0) {
+		return runConfig{}, fmt.Errorf("-frames %d: want a power of two, at least 512", cfg.frames)
+	}
 	if cfg.ctlPath == "none" {
 		cfg.ctlPath = ""
 	}
 	if cfg.iface == "" {
 		return runConfig{}, errors.New("missing -iface IF")
+	}
+	if cfg.takeover && cfg.ctlPath == "" {
+		return runConfig{}, errors.New("-takeover needs the control socket (-ctl PATH)")
 	}
 	if cfg.policy, err = localgroup.ParsePolicy(*policyName); err != nil {
 		return runConfig{}, fmt.Errorf("-policy %q: %w", *policyName, err)
@@ -219,126 +249,4 @@ func (s *runSink) run(ctx context.Context) {
 		s.bytes.Add(nb)
 		s.sum.Add(sum)
 	}
-}
-
-// runServe runs one instance until ctx is done.
-func runServe(ctx context.Context, cfg runConfig, log *slog.Logger, stdout io.Writer, ready func(runReady)) (err error) {
-	ifc, err := dataplane.OpenInterface(dataplane.InterfaceConfig{
-		Ifname: cfg.iface,
-		Queues: cfg.queues,
-		Config: dataplane.Config{
-			Table:         pcb.Config{Policy: cfg.policy},
-			Access:        dataplane.AccessPolicy{Allow: cfg.allow},
-			AllowNonlocal: cfg.nonlocal,
-		},
-	})
-	if err != nil {
-		return err
-	}
-	info := ifc.Info()
-	log.Info("attached", "iface", info.Ifname, "ifindex", info.Ifindex, "queues", fmt.Sprint(info.Queues),
-		"rx_queues", info.RxQueues, "xdp_mode", info.XDPMode, "xsk_mode", info.SocketMode, "policy", cfg.policy.String())
-
-	// Teardown, in reverse order of setup, whatever happens below.
-	var (
-		sinks   []*runSink
-		sinkWG  sync.WaitGroup
-		srv     *ctl.Server
-		serveWG sync.WaitGroup
-		httpSrv *http.Server
-	)
-	sinkCtx, stopSinks := context.WithCancel(context.Background())
-	defer func() {
-		var errs []error
-		if srv != nil {
-			srv.Close() // disconnects clients, closes their endpoints, removes the socket file
-			serveWG.Wait()
-		}
-		if httpSrv != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			httpSrv.Shutdown(sctx)
-			cancel()
-		}
-		for _, s := range sinks {
-			s.ep.Close()
-		}
-		stopSinks()
-		sinkWG.Wait()
-		if cerr := ifc.Close(); cerr != nil { // detaches XDP, unclaims ports
-			errs = append(errs, cerr)
-		}
-		if err == nil {
-			err = errors.Join(errs...)
-		}
-		if cfg.sink {
-			for _, s := range sinks {
-				fmt.Fprintf(stdout, "sink %s packets %d bytes %d\n", s.ep.Name(), s.packets.Load(), s.bytes.Load())
-			}
-		}
-		log.Info("detached", "iface", info.Ifname)
-	}()
-
-	owner := pcb.UIDOwner(uint32(os.Getuid()))
-	next := map[string]int{}
-	for _, b := range cfg.binds {
-		for range max(b.Count, 1) {
-			base := b.String()
-			spec := pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: owner,
-				Name: fmt.Sprintf("%s#%d", base, next[base])}
-			ep, err := ifc.Bind(spec, dataplane.EndpointOptions{})
-			if err != nil {
-				return fmt.Errorf("BIND %s: %w", b, err)
-			}
-			next[base]++
-			s := &runSink{ep: ep}
-			sinks = append(sinks, s)
-			sinkWG.Go(func() { s.run(sinkCtx) })
-			log.Info("sink bound", "endpoint", ep.Name(), "reuseport", spec.ReusePort)
-		}
-	}
-
-	infoFunc := func() any {
-		ri := runInfo{Interface: info}
-		xs, err := ifc.XDPStats()
-		if err != nil {
-			ri.XDPError = err.Error()
-		}
-		ri.XDP = xs
-		for _, s := range sinks {
-			ri.Sinks = append(ri.Sinks, sinkInfo{Name: s.ep.Name(), Packets: s.packets.Load(), Bytes: s.bytes.Load()})
-		}
-		return ri
-	}
-
-	rd := runReady{CtlPath: cfg.ctlPath, Info: info}
-	if cfg.metrics != "" {
-		l, err := net.Listen("tcp", cfg.metrics)
-		if err != nil {
-			return fmt.Errorf("-metrics %s: %w", cfg.metrics, err)
-		}
-		httpSrv = newMetricsServer(ifc.Dataplane, info, ifc.XDPStats, log)
-		rd.MetricsAddr = l.Addr().String()
-		go httpSrv.Serve(l)
-		log.Info("metrics", "addr", "http://"+rd.MetricsAddr+"/metrics")
-	}
-	if cfg.ctlPath != "" {
-		l, err := ctl.ListenUnix(cfg.ctlPath)
-		if err != nil {
-			return err
-		}
-		srv = ctl.NewServer(ifc.Dataplane, infoFunc)
-		srv.Logger = log
-		serveWG.Go(func() {
-			if err := srv.Serve(l); !errors.Is(err, ctl.ErrServerClosed) {
-				log.Error("control socket", "err", err)
-			}
-		})
-		log.Info("control socket", "path", cfg.ctlPath)
-	}
-	if ready != nil {
-		ready(rd)
-	}
-	<-ctx.Done()
-	log.Info("shutting down", "cause", context.Cause(ctx))
-	return nil
 }

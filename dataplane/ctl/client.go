@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,15 @@ type Options struct {
 	ReusePort bool
 	// DualStack (IPv6 wildcard only) also receives IPv4 traffic.
 	DualStack bool
+	// Reconnect makes the Endpoint survive the server going away, as in a
+	// takeover (xdpmux run -takeover) or a restart: when the connection
+	// ends, ReadBatch and ReadFrom connect again and bind the same spec,
+	// retrying for up to ReconnectTimeout, and go on reading. After a
+	// takeover the new instance keeps the endpoint's frames for it
+	// meanwhile (Server.Park). Reconnects counts them.
+	Reconnect bool
+	// ReconnectTimeout bounds each reconnection; 0 means 30 s.
+	ReconnectTimeout time.Duration
 }
 
 // Endpoint is an endpoint bound through the control socket: the client's
@@ -30,7 +40,11 @@ type Options struct {
 // fails (sending is not supported yet). ReadBatch and ReadFrom may be
 // called from several goroutines; they take turns.
 type Endpoint struct {
-	conn   *net.UnixConn
+	conn   *net.UnixConn // replaced on reconnect, under mu and connMu
+	path   string
+	spec   string
+	flags  byte
+	opts   Options
 	proto  pcb.Proto
 	local  netip.AddrPort
 	id     pcb.EndpointID
@@ -43,6 +57,11 @@ type Endpoint struct {
 	left    int    // how many records pending holds
 	err     error  // sticky: the connection is over
 	one     [1]Message
+
+	connMu     sync.Mutex // conn for Close and deadlines; closed; deadline
+	closed     bool
+	deadline   time.Time
+	reconnects atomic.Uint64
 }
 
 var _ net.PacketConn = (*Endpoint)(nil)
@@ -59,10 +78,6 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dial(path)
-	if err != nil {
-		return nil, err
-	}
 	var flags byte
 	if opts.ReusePort {
 		flags |= FlagReusePort
@@ -70,12 +85,28 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	if opts.DualStack {
 		flags |= FlagDualStack
 	}
-	fail := func(err error) (*Endpoint, error) {
-		conn.Close()
-		return nil, fmt.Errorf("listen %s: %w", spec, err)
+	e := &Endpoint{path: path, spec: spec, flags: flags, opts: opts, proto: proto, local: local,
+		buf: make([]byte, MaxMessage)}
+	conn, err := e.bind()
+	if err != nil {
+		return nil, err
 	}
-	buf := make([]byte, MaxMessage)
-	if err := request(conn, buf, appendBind(nil, spec, flags)); err != nil {
+	e.conn = conn
+	return e, nil
+}
+
+// bind connects and binds e's spec, setting e's ID, queues and name.
+func (e *Endpoint) bind() (*net.UnixConn, error) {
+	conn, err := dial(e.path)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*net.UnixConn, error) {
+		conn.Close()
+		return nil, fmt.Errorf("listen %s: %w", e.spec, err)
+	}
+	buf := e.buf
+	if err := request(conn, buf, appendBind(nil, e.spec, e.flags)); err != nil {
 		return fail(err)
 	}
 	body, err := readMessage(conn, buf, TypeBound)
@@ -85,16 +116,61 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	if len(body) < 6 {
 		return fail(fmt.Errorf("%w: bound message of %d bytes", ErrProtocol, len(body)+HeaderLen))
 	}
-	return &Endpoint{
-		conn:   conn,
-		proto:  proto,
-		local:  local,
-		id:     pcb.EndpointID(uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])),
-		queues: int(body[4])<<8 | int(body[5]),
-		name:   string(body[6:]),
-		buf:    buf,
-	}, nil
+	e.id = pcb.EndpointID(uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3]))
+	e.queues = int(body[4])<<8 | int(body[5])
+	e.name = string(body[6:])
+	return conn, nil
 }
+
+// reconnect replaces e's ended connection with a new one bound to the
+// same spec, retrying for up to the reconnect timeout. e.mu held.
+func (e *Endpoint) reconnect() error {
+	timeout := e.opts.ReconnectTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	backoff := time.Millisecond
+	for {
+		e.connMu.Lock()
+		closed := e.closed
+		e.connMu.Unlock()
+		if closed {
+			return net.ErrClosed
+		}
+		conn, err := e.bind()
+		if err == nil {
+			e.connMu.Lock()
+			old := e.conn
+			e.conn = conn
+			closed, dl := e.closed, e.deadline
+			e.connMu.Unlock()
+			old.Close()
+			if closed {
+				conn.Close()
+				return net.ErrClosed
+			}
+			conn.SetReadDeadline(dl)
+			e.reconnects.Add(1)
+			return nil
+		}
+		// A refusal for a reason other than the server's absence or
+		// shutdown (permission, limit, address) will not go away.
+		var re *RemoteError
+		if errors.As(err, &re) && re.Code != CodeShutdown && re.Code != CodeAddrInUse {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reconnect: %w", err)
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 250*time.Millisecond)
+	}
+}
+
+// Reconnects is the number of times the Endpoint reconnected
+// (Options.Reconnect).
+func (e *Endpoint) Reconnects() uint64 { return e.reconnects.Load() }
 
 func dial(path string) (*net.UnixConn, error) {
 	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
@@ -191,6 +267,13 @@ func (e *Endpoint) readBatch(msgs []Message) (int, error) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				return 0, err // not sticky: the next read may succeed
 			}
+			if e.opts.Reconnect && !errors.Is(err, net.ErrClosed) && !errors.Is(err, ErrProtocol) {
+				if rerr := e.reconnect(); rerr == nil {
+					continue
+				} else if errors.Is(rerr, net.ErrClosed) {
+					err = rerr
+				}
+			}
 			switch {
 			case errors.Is(err, net.ErrClosed):
 			case errors.As(err, new(*RemoteError)):
@@ -254,16 +337,26 @@ func (e *Endpoint) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 // Close ends the connection; the server closes the endpoint.
-func (e *Endpoint) Close() error { return e.conn.Close() }
+func (e *Endpoint) Close() error {
+	e.connMu.Lock()
+	defer e.connMu.Unlock()
+	e.closed = true
+	return e.conn.Close()
+}
 
 // LocalAddr returns the bound address.
 func (e *Endpoint) LocalAddr() net.Addr { return addrOf(e.proto, e.local) }
 
 // SetDeadline sets the read deadline.
-func (e *Endpoint) SetDeadline(t time.Time) error { return e.conn.SetReadDeadline(t) }
+func (e *Endpoint) SetDeadline(t time.Time) error { return e.SetReadDeadline(t) }
 
 // SetReadDeadline sets the deadline of ReadBatch and ReadFrom.
-func (e *Endpoint) SetReadDeadline(t time.Time) error { return e.conn.SetReadDeadline(t) }
+func (e *Endpoint) SetReadDeadline(t time.Time) error {
+	e.connMu.Lock()
+	defer e.connMu.Unlock()
+	e.deadline = t
+	return e.conn.SetReadDeadline(t)
+}
 
 // SetWriteDeadline does nothing: writes are not supported.
 func (e *Endpoint) SetWriteDeadline(t time.Time) error { return nil }

@@ -161,6 +161,17 @@ func (s *Server) bind(c *client, req bindRequest) (*dataplane.Endpoint, error) {
 		Owner:     s.owner(c.cred.UID),
 	}
 	spec.Name = fmt.Sprintf("%s#c%d", spec, c.id)
+	if p := s.takeParked(c, spec); p != nil {
+		// A client back after a takeover: it gets the endpoint parked
+		// for it, and what is queued there.
+		c.mu.Lock()
+		c.ep = p.ep
+		c.mu.Unlock()
+		if err := s.reply(c, appendBound(nil, p.ep.ID(), s.dp.Queues(), p.ep.Name())); err != nil {
+			return p.ep, fmt.Errorf("bind %s: answering: %w", spec, err)
+		}
+		return p.ep, nil
+	}
 	s.mu.Lock()
 	err := s.claimLocked(c, portKey{spec.Proto, spec.Local.Port()})
 	s.mu.Unlock()

@@ -15,6 +15,17 @@
 // whose overflow the dataplane drops and counts (RingFull); it never holds
 // UMEM frames, and never slows the workers or other clients.
 //
+// # Takeover
+//
+// A new `xdpmux run -takeover` inherits the listening socket itself, so
+// the path never stops answering. The old server lists its clients'
+// endpoints (HandoverEndpoints) and disconnects them (CloseHandover); the
+// new one binds a parked endpoint for each (Park) that queues the
+// endpoint's frames, within its budget, until the client reconnects and
+// binds the same spec as the same uid. The Go client does that by itself
+// with Options.Reconnect. handover.go says what a parked endpoint keeps
+// of the isolation rules.
+//
 // # Owners
 //
 // The server learns the client's uid from the kernel (SO_PEERCRED, recorded

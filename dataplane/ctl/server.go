@@ -56,6 +56,7 @@ type Server struct {
 	clients   map[*client]struct{}
 	uids      map[uint32]*uidState // non-root uids
 	nonRoot   int                  // connections of non-root uids
+	park      parkState            // takeover: parked endpoints (handover.go)
 	wg        sync.WaitGroup
 }
 
@@ -194,7 +195,7 @@ func (s *Server) serve(l acceptor) error {
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
-			if s.isClosed() {
+			if s.isClosed() || s.handingOver() {
 				return ErrServerClosed
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -225,6 +226,12 @@ func (s *Server) serve(l acceptor) error {
 	}
 }
 
+func (s *Server) handingOver() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.park.handover
+}
+
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,7 +243,9 @@ func (s *Server) isClosed() bool {
 // told and closed concurrently, each given closeTimeout (100 ms) for the
 // shutdown message, so clients that do not read cannot delay it. It does
 // not close the Dataplane. It is idempotent.
-func (s *Server) Close() error {
+func (s *Server) Close() error { return s.close("xdpmux is shutting down") }
+
+func (s *Server) close(why string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -252,13 +261,14 @@ func (s *Server) Close() error {
 		clients = append(clients, c)
 	}
 	s.mu.Unlock()
-	msg := appendError(nil, CodeShutdown, "xdpmux is shutting down")
+	msg := appendError(nil, CodeShutdown, why)
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Go(func() { sendShutdown(c, msg) })
 	}
 	wg.Wait()
 	s.wg.Wait()
+	s.closeParked()
 	return nil
 }
 

@@ -1,7 +1,9 @@
 // Command ctlclient binds an endpoint on a running `xdpmux run` through its
 // control socket and prints what arrives: the smallest program using the
 // Go client of package dataplane/ctl. Run several copies with -reuseport
-// as the same user to see the group share the traffic.
+// as the same user to see the group share the traffic. With -reconnect
+// it survives a restart or takeover of xdpmux run (kill -USR2): it
+// reconnects, binds again, and goes on counting.
 //
 //	ctlclient -ctl /run/xdpmux/xdpmux.sock -reuseport udp/0.0.0.0:7000
 package main
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,8 +25,9 @@ func main() {
 	path := flag.String("ctl", ctl.DefaultPath, "control socket of xdpmux run")
 	reuse := flag.Bool("reuseport", false, "join (or start) the port's reuseport group")
 	quiet := flag.Bool("q", false, "print a summary every second instead of each frame")
+	reconnect := flag.Bool("reconnect", false, "reconnect and bind again when xdpmux restarts or hands over (takeover)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: ctlclient [-ctl PATH] [-reuseport] [-q] PROTO/ADDR:PORT")
+		fmt.Fprintln(os.Stderr, "usage: ctlclient [-ctl PATH] [-reuseport] [-reconnect] [-q] PROTO/ADDR:PORT")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -31,7 +35,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	ep, err := ctl.Listen(*path, flag.Arg(0), ctl.Options{ReusePort: *reuse})
+	ep, err := ctl.Listen(*path, flag.Arg(0), ctl.Options{ReusePort: *reuse, Reconnect: *reconnect})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ctlclient: %v\n", err)
 		switch {
@@ -56,8 +60,9 @@ func main() {
 	for {
 		n, err := ep.ReadBatch(msgs)
 		if err != nil {
-			if errors.Is(err, ctl.ErrDisconnected) {
+			if errors.Is(err, ctl.ErrDisconnected) || (*reconnect && !errors.Is(err, net.ErrClosed)) {
 				fmt.Fprintf(os.Stderr, "ctlclient: %v\n", err)
+				fmt.Fprintf(os.Stderr, "ctlclient: %d frames, %d bytes\n", total, bytes)
 				os.Exit(1)
 			}
 			break // closed by the signal
@@ -73,6 +78,10 @@ func main() {
 			fmt.Printf("%d frames (%.0f/s), %d bytes\n", total, float64(total-last)/time.Since(tick).Seconds(), bytes)
 			last, tick = total, time.Now()
 		}
+	}
+	if *reconnect {
+		fmt.Fprintf(os.Stderr, "ctlclient: %d frames, %d bytes, %d reconnects\n", total, bytes, ep.Reconnects())
+		return
 	}
 	fmt.Fprintf(os.Stderr, "ctlclient: %d frames, %d bytes\n", total, bytes)
 }

@@ -1,6 +1,7 @@
 package internal
 
 import (
+	"fmt"
 	"os"
 	"unsafe"
 
@@ -119,10 +120,38 @@ func Bind(fd, ifindex, queue int, flags uint16, sharedFD int) error {
 	return nil
 }
 
-// MmapUMEM maps an anonymous, pre-faulted area of size bytes for a UMEM.
-func MmapUMEM(size int) ([]byte, error) {
-	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+// MemfdUMEM creates a memory file (memfd) of size bytes and maps it shared
+// and pre-faulted, for a UMEM: another process given fd (over SCM_RIGHTS)
+// maps the same pages with MmapUMEMFile, which is how a UMEM survives a
+// takeover. The caller owns fd.
+func MemfdUMEM(size int) (mem []byte, fd int, err error) {
+	fd, err = unix.MemfdCreate("xdpmux-umem", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, -1, os.NewSyscallError("memfd_create UMEM", err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return nil, -1, os.NewSyscallError("ftruncate UMEM", err)
+	}
+	if mem, err = MmapUMEMFile(fd, size); err != nil {
+		unix.Close(fd)
+		return nil, -1, err
+	}
+	return mem, fd, nil
+}
+
+// MmapUMEMFile maps size bytes of the UMEM memory file fd, shared and
+// pre-faulted. It does not take fd.
+func MmapUMEMFile(fd, size int) ([]byte, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, os.NewSyscallError("fstat UMEM", err)
+	}
+	if st.Size < int64(size) {
+		return nil, fmt.Errorf("UMEM file of %d bytes, want %d: %w", st.Size, size, unix.EINVAL)
+	}
+	b, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, os.NewSyscallError("mmap UMEM", err)
 	}
