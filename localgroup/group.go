@@ -42,9 +42,12 @@ func QueueShift(nqueues int) uint {
 // address, local port), in bind order. It is not safe for concurrent use.
 type Group struct {
 	members []Member
-	limit   int
-	policy  Policy
-	shift   uint
+	// slots are the members' slots (AddSlot), noSlot for a member added
+	// by Add; sorted, so members are in slot order, then bind order.
+	slots  []uint32
+	limit  int
+	policy Policy
+	shift  uint
 	// table is the Maglev lookup table (member indexes), built only while
 	// the policy is Maglev and the group is not empty. It is never modified
 	// after it is built (a rebuild allocates a new one), so clones share it.
@@ -77,7 +80,7 @@ func New(limit int, policy Policy, shift uint) *Group {
 	return g
 }
 
-// Add appends m as the last member. It fails, changing nothing, with an error
+// Add appends m as the last member (after the slotted ones, AddSlot). It fails, changing nothing, with an error
 // wrapping ErrGroupFull when the group holds its limit, or ErrBadMember when
 // m is 0 or already a member.
 func (g *Group) Add(m Member) error {
@@ -89,6 +92,7 @@ func (g *Group) Add(m Member) error {
 	}
 	g.sids = append(g.sids, g.freeSID())
 	g.members = append(g.members, m)
+	g.slots = append(g.slots, noSlot)
 	g.rebuild()
 	return nil
 }
@@ -102,6 +106,7 @@ func (g *Group) Remove(m Member) bool {
 	}
 	g.members = slices.Delete(g.members, i, i+1)
 	g.sids = slices.Delete(g.sids, i, i+1)
+	g.slots = slices.Delete(g.slots, i, i+1)
 	g.rebuild()
 	return true
 }
@@ -138,6 +143,7 @@ func (g *Group) Clone() *Group {
 	c := *g
 	c.members = slices.Clone(g.members)
 	c.sids = slices.Clone(g.sids)
+	c.slots = slices.Clone(g.slots)
 	return &c
 }
 
@@ -194,7 +200,7 @@ func (g *Group) rebuild() {
 		return
 	}
 	if g.policy == Maglev || g.policy == QUIC && g.quic.Fallback == Maglev {
-		g.table = buildMaglev(g.members)
+		g.table = buildMaglev(g.maglevKeys())
 	}
 	if g.policy == QUIC {
 		g.bySID = buildBySID(g.sids)

@@ -57,7 +57,7 @@ func a16(a netip.Addr) [16]byte { return a.As16() }
 
 // errClass reduces an error to the sentinel it wraps.
 func errClass(err error) error {
-	for _, e := range []error{ErrInvalidSpec, ErrInvalidID, ErrAddrInUse, ErrGroupFull, ErrNotFound} {
+	for _, e := range []error{ErrInvalidSpec, ErrInvalidID, ErrSlotInUse, ErrAddrInUse, ErrGroupFull, ErrNotFound} {
 		if errors.Is(err, e) {
 			return e
 		}
@@ -72,7 +72,10 @@ func (m *model) bind(id EndpointID, s Spec) error {
 	if id == 0 || slices.ContainsFunc(m.eps, func(e mEP) bool { return e.id == id }) {
 		return ErrInvalidID
 	}
-	members := 0
+	if s.HasSlot && !mGrouped(s) {
+		return ErrInvalidSpec
+	}
+	members, slotTaken := 0, false
 	for _, e := range m.eps {
 		x := e.s
 		if x.Proto != s.Proto || x.Local.Port() != s.Local.Port() {
@@ -97,10 +100,14 @@ func (m *model) bind(id EndpointID, s Spec) error {
 		}
 		if mGrouped(s) && mGrouped(x) && mFam(s) == mFam(x) && a16(s.Local.Addr()) == a16(x.Local.Addr()) {
 			members++
+			slotTaken = slotTaken || s.HasSlot && x.HasSlot && s.Slot == x.Slot
 		}
 	}
 	if mGrouped(s) && members >= m.limit {
 		return ErrGroupFull
+	}
+	if slotTaken {
+		return ErrSlotInUse
 	}
 	m.eps = append(m.eps, mEP{id, s})
 	return nil
@@ -115,21 +122,42 @@ func (m *model) unbind(id EndpointID) error {
 	return nil
 }
 
-func (m *model) pick(members []EndpointID, hash uint32) EndpointID {
+// pick picks among a group's members, given in bind order: slotted
+// members first by slot, then the others in bind order (SPEC 3).
+func (m *model) pick(eps []mEP, hash uint32) EndpointID {
+	eps = slices.Clone(eps)
+	key := func(e mEP) int {
+		if e.s.HasSlot {
+			return int(e.s.Slot)
+		}
+		return 1 << 20
+	}
+	slices.SortStableFunc(eps, func(a, b mEP) int { return key(a) - key(b) })
+	members := make([]EndpointID, len(eps))
+	for i, e := range eps {
+		members[i] = e.id
+	}
 	n := uint64(len(members))
 	u := hash >> m.shift
 	switch m.policy {
 	case localgroup.Modulo:
 		return members[uint64(u)%n]
 	case localgroup.Maglev:
-		key := fmt.Sprint(m.shift, members)
-		g := m.maglev[key]
+		ck := fmt.Sprint(m.shift, members)
+		for _, e := range eps {
+			ck += fmt.Sprint(" ", e.s.HasSlot, e.s.Slot)
+		}
+		g := m.maglev[ck]
 		if g == nil {
 			g = localgroup.New(255, localgroup.Maglev, m.shift)
-			for _, id := range members {
-				g.Add(uint32(id))
+			for _, e := range eps {
+				if e.s.HasSlot {
+					g.AddSlot(uint32(e.id), e.s.Slot)
+				} else {
+					g.Add(uint32(e.id))
+				}
 			}
-			m.maglev[key] = g
+			m.maglev[ck] = g
 		}
 		return EndpointID(g.Pick(hash))
 	}
@@ -150,12 +178,12 @@ func (m *model) lookup(f Flow, hash uint32) EndpointID {
 	// 2. and 3. local groups
 	if ext {
 		for _, wild := range []bool{false, true} {
-			var members []EndpointID
+			var members []mEP
 			for _, e := range m.eps {
 				x := e.s
 				if port(x) && mGrouped(x) && mFam(x) == f.Family && mWild(x) == wild &&
 					(wild || a16(x.Local.Addr()) == f.Dst) {
-					members = append(members, e.id)
+					members = append(members, e)
 				}
 			}
 			if len(members) > 0 {
@@ -241,6 +269,11 @@ func randSpec(rng *rand.Rand) Spec {
 		s.Local = netip.AddrPortFrom(s.Local.Addr(), 0)
 	}
 	s.ReusePort = rng.IntN(10) < 8
+	if s.ReusePort && rng.IntN(3) == 0 {
+		// Slots from 100 up: no unslotted member of these small groups
+		// holds their server IDs, which the model does not track.
+		s.HasSlot, s.Slot = true, uint32(100+rng.IntN(4))
+	}
 	if rng.IntN(8) == 0 {
 		s.Owner = "b"
 	}

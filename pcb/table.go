@@ -218,9 +218,9 @@ func (b *bucket) group(fam Family, addr Addr) *lgroup {
 
 // Bind binds endpoint id with spec s. It fails, changing nothing, when s is
 // malformed (ErrInvalidSpec), id is 0 or bound (ErrInvalidID), s overlaps a
-// binding it may not share (ErrAddrInUse) or its local group is full
-// (ErrGroupFull). Every copy given the same sequence of calls ends in the
-// same state.
+// binding it may not share (ErrAddrInUse), its local group is full
+// (ErrGroupFull) or its slot is taken (ErrSlotInUse). Every copy given the
+// same sequence of calls ends in the same state.
 func (t *Table) Bind(id EndpointID, s Spec) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("bind: %w", err)
@@ -232,6 +232,9 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 		return fmt.Errorf("bind %s: %w %d: already bound", s, ErrInvalidID, id)
 	}
 	e := newEndpoint(id, s)
+	if s.HasSlot && (e.conn || !e.w.grouped) {
+		return fmt.Errorf("bind: %w %s: slot on an endpoint that enters no local group", ErrInvalidSpec, s)
+	}
 	port := s.Local.Port()
 	b := t.bucket(s.Proto, port)
 	var g *lgroup
@@ -251,6 +254,11 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 				g = b.group(e.w.fam, e.w.addr)
 				if g != nil && g.g.Len() >= g.g.Limit() {
 					return fmt.Errorf("bind %s: local group %s: %w (limit %d members)", s, g.name, ErrGroupFull, g.g.Limit())
+				}
+				if g != nil && s.HasSlot {
+					if err := g.g.CheckSlot(s.Slot); err != nil {
+						return fmt.Errorf("bind %s: local group %s: %w", s, g.name, err)
+					}
 				}
 			}
 		}
@@ -280,7 +288,11 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 		g = &b.groups[len(b.groups)-1]
 		g.g.SetQUIC(t.cfg.QUIC)
 	}
-	if err := g.g.Add(uint32(id)); err != nil {
+	add := g.g.Add
+	if s.HasSlot {
+		add = func(m localgroup.Member) error { return g.g.AddSlot(m, s.Slot) }
+	}
+	if err := add(uint32(id)); err != nil {
 		panic("pcb: group add after checks: " + err.Error())
 	}
 	return nil
