@@ -28,7 +28,7 @@ import (
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink]
                   [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind] [BIND...]
-  BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
+  BIND := PROTO/ADDR:PORT[/COUNT[@slots[=FIRST]]]   e.g. udp/0.0.0.0:53/4@slots
 
 Attaches xdpmux's XDP program and one AF_XDP socket per queue to IF and
 serves endpoints until SIGINT or SIGTERM. Each BIND on the command line
@@ -281,15 +281,11 @@ func runServe(ctx context.Context, cfg runConfig, log *slog.Logger, stdout io.Wr
 	owner := pcb.UIDOwner(uint32(os.Getuid()))
 	next := map[string]int{}
 	for _, b := range cfg.binds {
-		for range max(b.Count, 1) {
-			base := b.String()
-			spec := pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: owner,
-				Name: fmt.Sprintf("%s#%d", base, next[base])}
+		for _, spec := range b.specs(owner, next) {
 			ep, err := ifc.Bind(spec, dataplane.EndpointOptions{})
 			if err != nil {
 				return fmt.Errorf("BIND %s: %w", b, err)
 			}
-			next[base]++
 			s := &runSink{ep: ep}
 			sinks = append(sinks, s)
 			sinkWG.Go(func() { s.run(sinkCtx) })

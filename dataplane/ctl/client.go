@@ -23,6 +23,10 @@ type Options struct {
 	ReusePort bool
 	// DualStack (IPv6 wildcard only) also receives IPv4 traffic.
 	DualStack bool
+	// HasSlot binds with an explicit Slot in the local group (pcb.Spec):
+	// rejoining with the same slot gets back the same flows.
+	HasSlot bool
+	Slot    uint16
 }
 
 // Endpoint is an endpoint bound through the control socket: the client's
@@ -70,12 +74,15 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	if opts.DualStack {
 		flags |= FlagDualStack
 	}
+	if opts.HasSlot {
+		flags |= FlagSlot
+	}
 	fail := func(err error) (*Endpoint, error) {
 		conn.Close()
 		return nil, fmt.Errorf("listen %s: %w", spec, err)
 	}
 	buf := make([]byte, MaxMessage)
-	if err := request(conn, buf, appendBind(nil, spec, flags)); err != nil {
+	if err := request(conn, buf, appendBind(nil, spec, flags, opts.Slot)); err != nil {
 		return fail(err)
 	}
 	body, err := readMessage(conn, buf, TypeBound)
