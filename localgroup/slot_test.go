@@ -2,6 +2,7 @@ package localgroup
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"syscall"
@@ -236,3 +237,47 @@ func TestPickSlottedAllocs(t *testing.T) {
 		t.Errorf("Pick allocates %v", a)
 	}
 }
+
+// TestSlotLeaveRejoinTable measures, for 100k random flows and n = 2..16
+// slotted members (slots 0..n-1, s = 0), the share of flows on another
+// slot while the middle member is gone and after it rejoined under a new
+// ID. Asserted: after = 0 for every policy, gap <= 1/n + 1% for Maglev.
+func TestSlotLeaveRejoinTable(t *testing.T) {
+	hashes := randomHashes(8, 100000)
+	for n := 2; n <= 16; n++ {
+		line := ""
+		for _, p := range []Policy{Threshold, Modulo, Maglev} {
+			g := New(0, p, 0)
+			for i := range n {
+				g.AddSlot(Member(100+i), uint32(i))
+			}
+			before := make([]uint32, len(hashes))
+			for i, h := range hashes {
+				before[i] = slotOf(g, g.Pick(h))
+			}
+			moved := func() float64 {
+				k := 0
+				for i, h := range hashes {
+					if slotOf(g, g.Pick(h)) != before[i] {
+						k++
+					}
+				}
+				return float64(k) / float64(len(hashes))
+			}
+			g.Remove(Member(100 + n/2))
+			gap := moved()
+			g.AddSlot(Member(900), uint32(n/2))
+			after := moved()
+			if after != 0 {
+				t.Errorf("%v n=%d: %.4f moved after rejoin, want 0", p, n, after)
+			}
+			if p == Maglev && gap > 1/float64(n)+0.01 {
+				t.Errorf("maglev n=%d: gap %.4f > 1/n + 1%%", n, gap)
+			}
+			line += " " + p.String() + " " + strconvF(gap) + "/" + strconvF(after)
+		}
+		t.Logf("n=%2d 1/n %s gap/after:%s", n, strconvF(1/float64(n)), line)
+	}
+}
+
+func strconvF(x float64) string { return fmt.Sprintf("%.4f", x) }
