@@ -22,6 +22,7 @@ type model struct {
 	policy localgroup.Policy
 	shift  uint
 	limit  int
+	dual   bool // Config.DualStackGroups
 	maglev map[string]*localgroup.Group
 }
 
@@ -36,6 +37,7 @@ func newModel(cfg Config) *model {
 		policy: cfg.Policy,
 		shift:  localgroup.QueueShift(cfg.Queues),
 		limit:  cfg.GroupLimit,
+		dual:   cfg.DualStackGroups,
 		maglev: map[string]*localgroup.Group{},
 	}
 }
@@ -52,6 +54,12 @@ func mDualWild(s Spec) bool { return s.Local.Addr().Is6() && s.DualStack && mWil
 func mConn(s Spec) bool     { return s.Remote.Addr().IsValid() }
 func mGrouped(s Spec) bool {
 	return s.ReusePort && len(s.Jail) == 0 && !mDualWild(s) && !mConn(s)
+}
+
+// grouped reports whether s enters a group: the seed's rule, or, with
+// DualStackGroups, a reuseport unjailed dual-stack wildcard.
+func (m *model) grouped(s Spec) bool {
+	return mGrouped(s) || m.dual && s.ReusePort && len(s.Jail) == 0 && mDualWild(s)
 }
 func a16(a netip.Addr) [16]byte { return a.As16() }
 
@@ -72,7 +80,7 @@ func (m *model) bind(id EndpointID, s Spec) error {
 	if id == 0 || slices.ContainsFunc(m.eps, func(e mEP) bool { return e.id == id }) {
 		return ErrInvalidID
 	}
-	if s.HasSlot && !mGrouped(s) {
+	if s.HasSlot && !m.grouped(s) {
 		return ErrInvalidSpec
 	}
 	members, slotTaken := 0, false
@@ -98,12 +106,12 @@ func (m *model) bind(id EndpointID, s Spec) error {
 		if overlap && !(s.ReusePort && x.ReusePort && s.Owner == x.Owner) {
 			return ErrAddrInUse
 		}
-		if mGrouped(s) && mGrouped(x) && mFam(s) == mFam(x) && a16(s.Local.Addr()) == a16(x.Local.Addr()) {
+		if m.grouped(s) && m.grouped(x) && mFam(s) == mFam(x) && a16(s.Local.Addr()) == a16(x.Local.Addr()) && mDualWild(s) == mDualWild(x) {
 			members++
 			slotTaken = slotTaken || s.HasSlot && x.HasSlot && s.Slot == x.Slot
 		}
 	}
-	if mGrouped(s) && members >= m.limit {
+	if m.grouped(s) && members >= m.limit {
 		return ErrGroupFull
 	}
 	if slotTaken {
@@ -175,14 +183,25 @@ func (m *model) lookup(f Flow, hash uint32) EndpointID {
 		}
 	}
 	ext := m.ext[f.Proto]
-	// 2. and 3. local groups
+	// 2. and 3. local groups; 3b. the dual-stack wildcard group
 	if ext {
-		for _, wild := range []bool{false, true} {
+		for pass := range 3 {
 			var members []mEP
 			for _, e := range m.eps {
 				x := e.s
-				if port(x) && mGrouped(x) && mFam(x) == f.Family && mWild(x) == wild &&
-					(wild || a16(x.Local.Addr()) == f.Dst) {
+				if !port(x) || !m.grouped(x) {
+					continue
+				}
+				var in bool
+				switch pass {
+				case 0:
+					in = mFam(x) == f.Family && !mWild(x) && a16(x.Local.Addr()) == f.Dst
+				case 1:
+					in = mFam(x) == f.Family && mWild(x) && !mDualWild(x)
+				case 2:
+					in = mDualWild(x)
+				}
+				if in {
 					members = append(members, e)
 				}
 			}
@@ -196,7 +215,7 @@ func (m *model) lookup(f Flow, hash uint32) EndpointID {
 	for i := len(m.eps) - 1; i >= 0; i-- {
 		e := m.eps[i]
 		x := e.s
-		if !port(x) || mConn(x) || (ext && mGrouped(x)) {
+		if !port(x) || mConn(x) || (ext && m.grouped(x)) {
 			continue
 		}
 		if f.Family == IPv4 {
@@ -314,13 +333,14 @@ func randFlow(rng *rand.Rand) Flow {
 // model with random binds, unbinds, reuseport_ext toggles and policy
 // changes, and compares bind errors and lookups of random flows.
 func TestRandomAgainstModel(t *testing.T) {
-	seeds, ops := 4, 2000
+	seeds, ops := 6, 2000
 	if testing.Short() {
-		seeds, ops = 3, 1000
+		seeds, ops = 4, 1000
 	}
 	for seed := range seeds {
 		rng := rand.New(rand.NewPCG(uint64(seed), 99))
-		cfg := Config{Queues: 1 + rng.IntN(8), GroupLimit: 2 + rng.IntN(4), Policy: localgroup.Policy(rng.IntN(3))}
+		cfg := Config{Queues: 1 + rng.IntN(8), GroupLimit: 2 + rng.IntN(4), Policy: localgroup.Policy(rng.IntN(3)),
+			DualStackGroups: seed%2 == 1}
 		tb := newTable(t, cfg)
 		m := newModel(cfg)
 		copies := []*Table{tb.Clone()}

@@ -135,6 +135,13 @@ func (s Spec) Groupable() bool {
 	return s.ReusePort && !s.Jailed() && !s.acceptsMapped() && !s.Connected()
 }
 
+// dualGroupable reports whether s enters a dual-stack group in a table
+// with Config.DualStackGroups: a reuseport IPv6 dual-stack wildcard, not
+// jailed (connected ones have a specific address).
+func (s Spec) dualGroupable() bool {
+	return s.ReusePort && !s.Jailed() && s.acceptsMapped()
+}
+
 func is4(a netip.Addr) bool { return a.Is4() || a.Is4In6() }
 
 // Validate reports whether s is well formed. Its error wraps ErrInvalidSpec

@@ -15,11 +15,12 @@ import (
 var errBadBind = errors.New("malformed BIND")
 
 // bindSyntax is the BIND grammar, for usage texts.
-const bindSyntax = `BIND := PROTO/ADDR:PORT[/COUNT[@slots[=FIRST]]]
+const bindSyntax = `BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]
           e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8  udp/0.0.0.0:53/4@slots
-  @slots gives the COUNT members the slots FIRST.. (default 0..COUNT-1)`
+  OPT := slots[=FIRST]  the COUNT members get slots FIRST.. (default 0..)
+       | dual           IPv6 only: also accept IPv4 (dual-stack)`
 
-// bindArg is one parsed BIND := PROTO/ADDR:PORT[/COUNT[@slots[=FIRST]]].
+// bindArg is one parsed BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]].
 type bindArg struct {
 	Proto pcb.Proto
 	Local netip.AddrPort
@@ -29,6 +30,8 @@ type bindArg struct {
 	// Slots gives member i the slot FirstSlot+i (pcb.Spec.Slot).
 	Slots     bool
 	FirstSlot uint32
+	// DualStack (@dual) makes IPv6 endpoints that also take IPv4.
+	DualStack bool
 }
 
 // String is the canonical PROTO/ADDR:PORT that names the BIND's endpoints.
@@ -36,14 +39,17 @@ func (b bindArg) String() string {
 	return b.Proto.String() + "/" + b.Local.String()
 }
 
-// parseBind parses PROTO/ADDR:PORT[/COUNT[@slots[=FIRST]]], e.g.
-// udp/0.0.0.0:53/4, tcp/[::]:443/8 or udp/0.0.0.0:53/4@slots=8.
+// parseBind parses PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]], e.g.
+// udp/0.0.0.0:53/4, tcp/[::]:443/8, udp/0.0.0.0:53/4@slots=8 or
+// udp/[::]:53/4@dual,slots.
 func parseBind(s string) (bindArg, error) {
-	local, count, hasCount := s, "", false
+	// Options follow an @; addresses hold none.
+	spec, opts, hasOpts := strings.Cut(s, "@")
+	local, count, hasCount := spec, "", false
 	// The COUNT is after a second slash; addresses hold none.
-	if i := strings.Index(s, "/"); i >= 0 {
-		if j := strings.Index(s[i+1:], "/"); j >= 0 {
-			local, count, hasCount = s[:i+1+j], s[i+2+j:], true
+	if i := strings.Index(spec, "/"); i >= 0 {
+		if j := strings.Index(spec[i+1:], "/"); j >= 0 {
+			local, count, hasCount = spec[:i+1+j], spec[i+2+j:], true
 		}
 	}
 	proto, ap, err := pcb.ParseLocal(local)
@@ -54,17 +60,26 @@ func parseBind(s string) (bindArg, error) {
 	}
 	b := bindArg{Proto: proto, Local: ap}
 	if hasCount {
-		count, opt, hasOpt := strings.Cut(count, "@")
 		n, err := strconv.Atoi(count)
 		if err != nil || n < 1 {
 			return bindArg{}, fmt.Errorf("%w %q: count %q: want an integer >= 1", errBadBind, s, count)
 		}
 		b.Count = n
-		if hasOpt {
-			name, first, hasFirst := strings.Cut(opt, "=")
-			if name != "slots" {
-				return bindArg{}, fmt.Errorf("%w %q: option %q: want @slots or @slots=FIRST", errBadBind, s, opt)
+	}
+	if !hasOpts {
+		return b, nil
+	}
+	for _, opt := range strings.Split(opts, ",") {
+		name, first, hasFirst := strings.Cut(opt, "=")
+		switch {
+		case opt == "dual":
+			if !ap.Addr().Is6() {
+				return bindArg{}, fmt.Errorf("%w %q: @dual needs an IPv6 address", errBadBind, s)
 			}
+			b.DualStack = true
+		case name == "slots" && b.Count == 0:
+			return bindArg{}, fmt.Errorf("%w %q: @slots needs /COUNT (reuseport members)", errBadBind, s)
+		case name == "slots":
 			b.Slots = true
 			if hasFirst {
 				f, err := strconv.ParseUint(first, 10, 32)
@@ -73,9 +88,11 @@ func parseBind(s string) (bindArg, error) {
 				}
 				b.FirstSlot = uint32(f)
 			}
-			if last := uint64(b.FirstSlot) + uint64(n) - 1; last > localgroup.MaxSlot {
+			if last := uint64(b.FirstSlot) + uint64(b.Count) - 1; last > localgroup.MaxSlot {
 				return bindArg{}, fmt.Errorf("%w %q: last slot %d above %d", errBadBind, s, last, localgroup.MaxSlot)
 			}
+		default:
+			return bindArg{}, fmt.Errorf("%w %q: option %q: want slots, slots=FIRST or dual", errBadBind, s, opt)
 		}
 	}
 	return b, nil
@@ -89,7 +106,7 @@ func (b bindArg) specs(owner pcb.Owner, next map[string]int) []pcb.Spec {
 	out := make([]pcb.Spec, max(b.Count, 1))
 	for i := range out {
 		out[i] = pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: owner,
-			HasSlot: b.Slots, Slot: b.FirstSlot + uint32(i),
+			HasSlot: b.Slots, Slot: b.FirstSlot + uint32(i), DualStack: b.DualStack,
 			Name: fmt.Sprintf("%s#%d", base, next[base])}
 		next[base]++
 	}

@@ -20,7 +20,7 @@ import (
 
 const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev|quic]
                      [-quic-sid-len N] [-quic-cid-len N] [-key HEX]
-                     [-leave NAME:AT:BACK] [-trace] [-json] BIND...
+                     [-dual-stack-groups] [-leave NAME:AT:BACK] [-trace] [-json] BIND...
   ` + bindSyntax + `
 
 Runs the dataplane's per-packet logic (parse, Toeplitz hash, simulated RSS
@@ -79,6 +79,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	keyHex := fs.String("key", "", "Toeplitz key in hex (default: Microsoft's 40-byte key)")
 	trace := fs.Bool("trace", false, "print one line per packet: INDEX HASH QUEUE ENDPOINT")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	dualGroups := fs.Bool("dual-stack-groups", false, "group reuseport IPv6 dual-stack wildcards (Linux), instead of the seed's rule")
 	leave := fs.String("leave", "", "NAME:AT:BACK: endpoint NAME leaves before packet AT and binds again before BACK")
 	out := bufio.NewWriter(stdout)
 	fail := func(err error) int {
@@ -98,7 +99,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	quic := defQUIC
 	quic.LB.ServerIDLen, quic.LB.CIDLen = *sidLen, *cidLen
-	r, err := newReplay(*pcapFile, *queues, *policyName, quic, *keyHex, binds)
+	r, err := newReplay(*pcapFile, *queues, *policyName, quic, *dualGroups, *keyHex, binds)
 	if err != nil {
 		return fail(err)
 	}
@@ -145,7 +146,7 @@ type replay struct {
 	bad      [packet.NumReasons]uint64
 }
 
-func newReplay(pcapFile string, queues int, policyName string, quic localgroup.QUICConfig, keyHex string, bindArgs []string) (*replay, error) {
+func newReplay(pcapFile string, queues int, policyName string, quic localgroup.QUICConfig, dualGroups bool, keyHex string, bindArgs []string) (*replay, error) {
 	if pcapFile == "" {
 		return nil, errors.New("missing -pcap FILE")
 	}
@@ -177,6 +178,7 @@ func newReplay(pcapFile string, queues int, policyName string, quic localgroup.Q
 	cfg.Queues = queues
 	cfg.Policy = policy
 	cfg.QUIC = quic
+	cfg.DualStackGroups = dualGroups
 	table, err := pcb.NewTable(cfg)
 	if err != nil {
 		return nil, err

@@ -101,3 +101,65 @@ func TestParseBindSlots(t *testing.T) {
 		t.Error("parseLeave accepted BACK == AT")
 	}
 }
+
+// TestReplayDualStackGroups is the case through the command line:
+// four [::] dual-stack members, 128 IPv4 flows.
+func TestReplayDualStackGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	flows := randomFlows(rng, 128, layers.IPProtocolUDP, netip.MustParseAddr("198.18.0.1"), 53)
+	frames := make([][]byte, len(flows))
+	for i, f := range flows {
+		frames[i] = buildFrame(t, f)
+	}
+	file := writePcap(t, frames)
+	for _, on := range []bool{false, true} {
+		args := []string{"-pcap", file, "-json", "udp/[::]:53/4@dual"}
+		if on {
+			args = append(args, "-dual-stack-groups")
+		}
+		stdout, stderr, status := replayCmd(args...)
+		if status != 0 {
+			t.Fatalf("status %d, stderr %q", status, stderr)
+		}
+		var res replayResult
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		for _, e := range res.Endpoints {
+			got = append(got, e.Packets)
+		}
+		t.Logf("-dual-stack-groups=%v: %v", on, got)
+		if !on && got[0] != 128 {
+			t.Errorf("seed rule: %v, want all 128 on the first member", got)
+		}
+		if on {
+			for _, n := range got {
+				if n < 16 {
+					t.Errorf("dual-stack groups: %v, want every member near 32", got)
+				}
+			}
+		}
+	}
+}
+
+func TestParseBindOptions(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		dual, slots bool
+		count       int
+		bad         bool
+	}{
+		{"udp/[::]:53/4@dual", true, false, 4, false},
+		{"udp/[::]:53/4@dual,slots=2", true, true, 4, false},
+		{"udp/[::]:53@dual", true, false, 0, false},
+		{"udp/0.0.0.0:53/4@dual", false, false, 0, true},
+		{"udp/[::]:53@slots", false, false, 0, true},
+		{"udp/[::]:53/2@fast", false, false, 0, true},
+	} {
+		b, err := parseBind(tc.in)
+		if (err != nil) != tc.bad || (err == nil && (b.DualStack != tc.dual || b.Slots != tc.slots || b.Count != tc.count)) {
+			t.Errorf("parseBind(%q) = %+v, %v", tc.in, b, err)
+		}
+	}
+}

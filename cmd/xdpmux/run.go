@@ -27,8 +27,10 @@ import (
 
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink]
-                  [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind] [BIND...]
-  BIND := PROTO/ADDR:PORT[/COUNT[@slots[=FIRST]]]   e.g. udp/0.0.0.0:53/4@slots
+                  [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind]
+                  [-dual-stack-groups] [BIND...]
+  BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]   OPT := slots[=FIRST] | dual
+          e.g. udp/0.0.0.0:53/4  udp/0.0.0.0:53/4@slots  udp/[::]:53/4@dual
 
 Attaches xdpmux's XDP program and one AF_XDP socket per queue to IF and
 serves endpoints until SIGINT or SIGTERM. Each BIND on the command line
@@ -58,6 +60,8 @@ type runConfig struct {
 	// net.ipv4.ip_nonlocal_bind).
 	nonlocal bool
 	binds    []bindArg
+	// dualGroups is pcb.Config.DualStackGroups.
+	dualGroups bool
 }
 
 // runReady tells tests where a running instance listens.
@@ -126,6 +130,7 @@ func parseRunArgs(args []string) (runConfig, error) {
 		allow = append(allow, r)
 		return nil
 	})
+	dualGroups := fs.Bool("dual-stack-groups", false, "group reuseport IPv6 dual-stack wildcards, as Linux does (SPEC section 3)")
 	nonlocal := fs.Bool("nonlocal-bind", false, "allow binds to addresses that are not local (as net.ipv4.ip_nonlocal_bind)")
 	binds, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -138,6 +143,7 @@ func parseRunArgs(args []string) (runConfig, error) {
 	if cfg.iface == "" {
 		return runConfig{}, errors.New("missing -iface IF")
 	}
+	cfg.dualGroups = *dualGroups
 	if cfg.policy, err = localgroup.ParsePolicy(*policyName); err != nil {
 		return runConfig{}, fmt.Errorf("-policy %q: %w", *policyName, err)
 	}
@@ -227,7 +233,7 @@ func runServe(ctx context.Context, cfg runConfig, log *slog.Logger, stdout io.Wr
 		Ifname: cfg.iface,
 		Queues: cfg.queues,
 		Config: dataplane.Config{
-			Table:         pcb.Config{Policy: cfg.policy},
+			Table:         pcb.Config{Policy: cfg.policy, DualStackGroups: cfg.dualGroups},
 			Access:        dataplane.AccessPolicy{Allow: cfg.allow},
 			AllowNonlocal: cfg.nonlocal,
 		},
