@@ -44,7 +44,11 @@ type Group struct {
 	members []Member
 	// slots are the members' slots (AddSlot), noSlot for a member added
 	// by Add; sorted, so members are in slot order, then bind order.
-	slots  []uint32
+	slots []uint32
+	// over marks overloaded members (SetOverloaded), in member order;
+	// nover counts the marks.
+	over   []bool
+	nover  int
 	limit  int
 	policy Policy
 	shift  uint
@@ -93,6 +97,7 @@ func (g *Group) Add(m Member) error {
 	g.sids = append(g.sids, g.freeSID())
 	g.members = append(g.members, m)
 	g.slots = append(g.slots, noSlot)
+	g.over = append(g.over, false)
 	g.rebuild()
 	return nil
 }
@@ -107,6 +112,10 @@ func (g *Group) Remove(m Member) bool {
 	g.members = slices.Delete(g.members, i, i+1)
 	g.sids = slices.Delete(g.sids, i, i+1)
 	g.slots = slices.Delete(g.slots, i, i+1)
+	if g.over[i] {
+		g.nover--
+	}
+	g.over = slices.Delete(g.over, i, i+1)
 	g.rebuild()
 	return true
 }
@@ -144,6 +153,7 @@ func (g *Group) Clone() *Group {
 	c.members = slices.Clone(g.members)
 	c.sids = slices.Clone(g.sids)
 	c.slots = slices.Clone(g.slots)
+	c.over = slices.Clone(g.over)
 	return &c
 }
 
@@ -183,13 +193,19 @@ func (g *Group) PickPacket(hash uint32, payload []byte) Member {
 // empty.
 func (g *Group) pickHash(p Policy, u uint32) Member {
 	n := len(g.members)
+	var i int
 	switch p {
 	case Modulo:
-		return g.members[u%uint32(n)]
+		i = int(u % uint32(n))
 	case Maglev:
-		return g.members[g.table[u%MaglevSize]]
+		i = int(g.table[u%MaglevSize])
+	default:
+		i = int((uint64(u) * uint64(n)) >> (32 - g.shift))
 	}
-	return g.members[(uint64(u)*uint64(n))>>(32-g.shift)]
+	if g.nover != 0 && g.nover < n && g.over[i] {
+		i = g.spill(p, u, i)
+	}
+	return g.members[i]
 }
 
 // rebuild brings the Maglev table and the server ID index in step with the

@@ -55,6 +55,7 @@ func (g *Group) AddSlot(m Member, slot uint32) error {
 	g.members = slices.Insert(g.members, i, m)
 	g.slots = slices.Insert(g.slots, i, slot)
 	g.sids = slices.Insert(g.sids, i, uint16(slot+1))
+	g.over = slices.Insert(g.over, i, false)
 	g.rebuild()
 	return nil
 }
