@@ -122,17 +122,6 @@ func (ft *flowTable) put(f *pcb.Flow, hash uint32, now int64, id pcb.EndpointID)
 	*v = flowEntry{flow: *f, id: id, last: now}
 }
 
-// live returns the number of entries seen within idle of now.
-func (ft *flowTable) live(now int64) int {
-	n := 0
-	for i := range ft.entries {
-		if e := &ft.entries[i]; e.id != 0 && now-e.last <= ft.idle {
-			n++
-		}
-	}
-	return n
-}
-
 // stick applies bounded loads to a frame that Lookup sent to r, a group
 // member: a flow the queue has placed keeps its member while that member
 // is bound in the same group; a new flow takes r (which the pick chose
