@@ -28,7 +28,7 @@ import (
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink]
                   [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind]
-                  [-dual-stack-groups] [BIND...]
+                  [-dual-stack-groups] [-bounded-load FILL] [BIND...]
   BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]   OPT := slots[=FIRST] | dual
           e.g. udp/0.0.0.0:53/4  udp/0.0.0.0:53/4@slots  udp/[::]:53/4@dual
 
@@ -62,6 +62,8 @@ type runConfig struct {
 	binds    []bindArg
 	// dualGroups is pcb.Config.DualStackGroups.
 	dualGroups bool
+	// boundedFill is dataplane.Config.BoundedLoad.Fill (0: off).
+	boundedFill float64
 }
 
 // runReady tells tests where a running instance listens.
@@ -131,6 +133,7 @@ func parseRunArgs(args []string) (runConfig, error) {
 		return nil
 	})
 	dualGroups := fs.Bool("dual-stack-groups", false, "group reuseport IPv6 dual-stack wildcards, as Linux does (SPEC section 3)")
+	boundedFill := fs.Float64("bounded-load", 0, "ring fill in (0,1] above which a group member gets no new flows (0: off)")
 	nonlocal := fs.Bool("nonlocal-bind", false, "allow binds to addresses that are not local (as net.ipv4.ip_nonlocal_bind)")
 	binds, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -143,7 +146,7 @@ func parseRunArgs(args []string) (runConfig, error) {
 	if cfg.iface == "" {
 		return runConfig{}, errors.New("missing -iface IF")
 	}
-	cfg.dualGroups = *dualGroups
+	cfg.dualGroups, cfg.boundedFill = *dualGroups, *boundedFill
 	if cfg.policy, err = localgroup.ParsePolicy(*policyName); err != nil {
 		return runConfig{}, fmt.Errorf("-policy %q: %w", *policyName, err)
 	}
@@ -236,6 +239,7 @@ func runServe(ctx context.Context, cfg runConfig, log *slog.Logger, stdout io.Wr
 			Table:         pcb.Config{Policy: cfg.policy, DualStackGroups: cfg.dualGroups},
 			Access:        dataplane.AccessPolicy{Allow: cfg.allow},
 			AllowNonlocal: cfg.nonlocal,
+			BoundedLoad:   dataplane.BoundedLoad{Fill: cfg.boundedFill},
 		},
 	})
 	if err != nil {
