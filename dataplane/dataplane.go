@@ -81,6 +81,9 @@ type Config struct {
 	AllowNonlocal bool
 	// Access decides which uid may bind which port (AccessPolicy).
 	Access AccessPolicy
+	// BoundedLoad, when its Fill is set, steers new flows away from group
+	// members whose ring is filling up (boundedload.go).
+	BoundedLoad BoundedLoad
 	// KernelSockets, if set, is asked before each bind whether a kernel
 	// socket holds the address and port (then the bind fails with
 	// pcb.ErrAddrInUse). OpenInterface fills it.
@@ -152,6 +155,9 @@ func New(cfg Config) (*Dataplane, error) {
 		return nil, err
 	}
 	cfg.Access.Allow = append([]AllowRule(nil), cfg.Access.Allow...)
+	if err := cfg.BoundedLoad.validate(); err != nil {
+		return nil, err
+	}
 	if err := checkRingSize(cfg.RingSize); err != nil {
 		return nil, err
 	}

@@ -64,10 +64,13 @@ type ring struct {
 
 	// Worker-private. After the dataplane is closed (workers gone), done is
 	// guarded by the endpoint's mutex and the queue's post-close mutex.
-	prodW     uint32 // producer index not yet published
-	done      uint32 // next released slot to recycle
-	touched   bool   // in the worker's touched list this batch
-	budget    uint32 // prodW-done may reach at most this (budget.go)
+	prodW     uint32       // producer index not yet published
+	done      uint32       // next released slot to recycle
+	touched   bool         // in the worker's touched list this batch
+	budget    uint32       // prodW-done may reach at most this (budget.go)
+	gkey      pcb.GroupKey // its endpoint's local group, if grouped
+	grouped   bool
+	over      bool // marked overloaded (boundedload.go)
 	own       *ownerBudget
 	delivered uint64
 	dropped   uint64 // ring full

@@ -31,6 +31,10 @@ type QueueStats struct {
 	// of a free frame (the kernel's rx_fill_ring_empty_descs), if the
 	// source reports it.
 	FillEmpty uint64
+	// FlowKept counts frames that bounded load (Config.BoundedLoad) kept
+	// on their flow's member where the pick chose another; FlowEvicted
+	// counts live flows the flow table forgot for want of room.
+	FlowKept, FlowEvicted uint64
 	// WaitErrors counts the source's Waits that failed with an error
 	// other than ErrClosed; the worker backs off after each.
 	WaitErrors uint64
@@ -81,6 +85,8 @@ func (d *Dataplane) Stats() Stats {
 			Unmatched:     p.unmatched.Load(),
 			RingFull:      p.ringFull.Load(),
 			OverBudget:    p.overBudget.Load(),
+			FlowKept:      p.flowKept.Load(),
+			FlowEvicted:   p.flowEvicted.Load(),
 			ClosedDropped: p.closedDropped.Load(),
 			Resteered:     p.resteered.Load(),
 		}

@@ -33,6 +33,7 @@ type counters struct {
 	malformed                                                    [packet.NumReasons]uint64
 	txSent, txDropped                                            uint64
 	overBudget                                                   uint64
+	flowKept, flowEvicted                                        uint64 // bounded load
 }
 
 type queueCounters struct {
@@ -40,6 +41,7 @@ type queueCounters struct {
 	malformed                                                    [packet.NumReasons]atomic.Uint64
 	txSent, txDropped, txInflight                                atomic.Uint64
 	overBudget                                                   atomic.Uint64
+	flowKept, flowEvicted                                        atomic.Uint64
 }
 
 // worker serves one queue: it owns the queue's Source (Receive, Recycle,
@@ -64,6 +66,15 @@ type worker struct {
 	touched  []*ring // rings delivered to (or dropped at) in this batch
 
 	fb frameBudget // how the queue's frames are shared (budget.go)
+
+	// Bounded load (boundedload.go), when bl: the fill threshold, the
+	// flow table, the batch's time and the rings marked overloaded.
+	bl         bool
+	fill       float64
+	flows      flowTable
+	epoch      time.Time
+	now        int64
+	overloaded []*ring
 
 	c   counters
 	pub queueCounters
@@ -95,6 +106,10 @@ func newWorker(d *Dataplane, q int, src rxq.Source, table *pcb.Table) *worker {
 		recycle: make([]uint64, 0, pollBatches*rxq.BatchSize),
 		eps:     make([]*ring, 1),
 		kick:    make(chan struct{}, 1),
+	}
+	if bl := d.cfg.BoundedLoad; bl.Fill > 0 {
+		w.bl, w.fill, w.epoch = true, bl.Fill, time.Now()
+		w.flows = newFlowTable(bl.FlowTableSize, bl.Idle)
 	}
 	w.initTX(src)
 	return w
@@ -182,6 +197,9 @@ func (w *worker) poll() int {
 func (w *worker) processBatch(descs []rxq.Desc) {
 	umem := w.umem
 	w.c.rx += uint64(len(descs))
+	if w.bl {
+		w.now = int64(time.Since(w.epoch))
+	}
 	for i := range descs {
 		d := &descs[i]
 		end := d.Addr + uint64(d.Len)
@@ -206,6 +224,9 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 			w.recycleAddr(d.Addr)
 			continue
 		}
+		if w.bl && r.grouped {
+			r = w.stick(r, hash)
+		}
 		t := &w.tuple
 		s := slot{
 			addr:   d.Addr,
@@ -216,7 +237,11 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 			payOff: t.PayloadOff,
 			payLen: t.PayloadLen,
 		}
-		switch w.deliver(r, &s) {
+		res := w.deliver(r, &s)
+		if w.bl {
+			w.checkLoad(r)
+		}
+		switch res {
 		case delivered:
 			w.c.delivered++
 		case ringFull:
@@ -314,6 +339,9 @@ func (w *worker) recycleAddr(a uint64) {
 // flush publishes the batch: ring producer indices and counters, endpoint
 // notifications, recycled frames.
 func (w *worker) flush() {
+	if w.bl {
+		w.markLoads()
+	}
 	for i, r := range w.touched {
 		r.publish()
 		r.touched = false
@@ -345,6 +373,8 @@ func (w *worker) publish() {
 	p, c := &w.pub, &w.c
 	store(&p.rx, c.rx)
 	store(&p.delivered, c.delivered)
+	store(&p.flowKept, c.flowKept)
+	store(&p.flowEvicted, c.flowEvicted)
 	store(&p.unmatched, c.unmatched)
 	store(&p.ringFull, c.ringFull)
 	store(&p.closedDropped, c.closedDropped)
@@ -474,6 +504,7 @@ func (w *worker) apply(m *ctlMsg) error {
 		}
 		r := m.ep.rings[w.queue]
 		w.eps[id] = r
+		r.gkey, r.grouped = w.table.GroupKey(m.change.ID)
 		w.active = append(w.active, r)
 		w.addOwner(r, m.ep.spec.Owner)
 		w.rebudget()
@@ -493,6 +524,15 @@ func (w *worker) apply(m *ctlMsg) error {
 func (w *worker) unbindRing(r *ring, drain bool) {
 	if w.eps[r.id] == r {
 		w.eps[r.id] = nil
+	}
+	if r.over {
+		r.over = false
+		for i, o := range w.overloaded {
+			if o == r {
+				w.dropOverloaded(i)
+				break
+			}
+		}
 	}
 	for i, a := range w.active {
 		if a == r {

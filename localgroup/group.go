@@ -42,9 +42,16 @@ func QueueShift(nqueues int) uint {
 // address, local port), in bind order. It is not safe for concurrent use.
 type Group struct {
 	members []Member
-	limit   int
-	policy  Policy
-	shift   uint
+	// slots are the members' slots (AddSlot), noSlot for a member added
+	// by Add; sorted, so members are in slot order, then bind order.
+	slots []uint32
+	// over marks overloaded members (SetOverloaded), in member order;
+	// nover counts the marks.
+	over   []bool
+	nover  int
+	limit  int
+	policy Policy
+	shift  uint
 	// table is the Maglev lookup table (member indexes), built only while
 	// the policy is Maglev and the group is not empty. It is never modified
 	// after it is built (a rebuild allocates a new one), so clones share it.
@@ -77,7 +84,7 @@ func New(limit int, policy Policy, shift uint) *Group {
 	return g
 }
 
-// Add appends m as the last member. It fails, changing nothing, with an error
+// Add appends m as the last member (after the slotted ones, AddSlot). It fails, changing nothing, with an error
 // wrapping ErrGroupFull when the group holds its limit, or ErrBadMember when
 // m is 0 or already a member.
 func (g *Group) Add(m Member) error {
@@ -89,6 +96,8 @@ func (g *Group) Add(m Member) error {
 	}
 	g.sids = append(g.sids, g.freeSID())
 	g.members = append(g.members, m)
+	g.slots = append(g.slots, noSlot)
+	g.over = append(g.over, false)
 	g.rebuild()
 	return nil
 }
@@ -102,6 +111,11 @@ func (g *Group) Remove(m Member) bool {
 	}
 	g.members = slices.Delete(g.members, i, i+1)
 	g.sids = slices.Delete(g.sids, i, i+1)
+	g.slots = slices.Delete(g.slots, i, i+1)
+	if g.over[i] {
+		g.nover--
+	}
+	g.over = slices.Delete(g.over, i, i+1)
 	g.rebuild()
 	return true
 }
@@ -138,6 +152,8 @@ func (g *Group) Clone() *Group {
 	c := *g
 	c.members = slices.Clone(g.members)
 	c.sids = slices.Clone(g.sids)
+	c.slots = slices.Clone(g.slots)
+	c.over = slices.Clone(g.over)
 	return &c
 }
 
@@ -177,13 +193,19 @@ func (g *Group) PickPacket(hash uint32, payload []byte) Member {
 // empty.
 func (g *Group) pickHash(p Policy, u uint32) Member {
 	n := len(g.members)
+	var i int
 	switch p {
 	case Modulo:
-		return g.members[u%uint32(n)]
+		i = int(u % uint32(n))
 	case Maglev:
-		return g.members[g.table[u%MaglevSize]]
+		i = int(g.table[u%MaglevSize])
+	default:
+		i = int((uint64(u) * uint64(n)) >> (32 - g.shift))
 	}
-	return g.members[(uint64(u)*uint64(n))>>(32-g.shift)]
+	if g.nover != 0 && g.nover < n && g.over[i] {
+		i = g.spill(p, u, i)
+	}
+	return g.members[i]
 }
 
 // rebuild brings the Maglev table and the server ID index in step with the
@@ -194,7 +216,7 @@ func (g *Group) rebuild() {
 		return
 	}
 	if g.policy == Maglev || g.policy == QUIC && g.quic.Fallback == Maglev {
-		g.table = buildMaglev(g.members)
+		g.table = buildMaglev(g.maglevKeys())
 	}
 	if g.policy == QUIC {
 		g.bySID = buildBySID(g.sids)

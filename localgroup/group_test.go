@@ -415,10 +415,11 @@ func BenchmarkPick(b *testing.B) {
 func BenchmarkMaglevBuild(b *testing.B) {
 	for _, n := range []int{8, 256} {
 		b.Run(itoa(n), func(b *testing.B) {
-			m := seq(n)
+			g := groupOf(b, Threshold, 0, seq(n)...)
+			keys := g.maglevKeys()
 			b.ReportAllocs()
 			for b.Loop() {
-				buildMaglev(m)
+				buildMaglev(keys)
 			}
 		})
 	}

@@ -17,30 +17,32 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// maglevPerm returns the offset and skip of member m's permutation of the
-// table slots: slot(j) = (offset + j*skip) mod MaglevSize. They come from two
-// different 64-bit mixes of the member ID, so every copy of a group, and the
+// maglevPerm returns the offset and skip of the permutation of the table
+// slots for a member with key k (its ID, or 1<<32 | slot when it has a
+// slot): slot(j) = (offset + j*skip) mod MaglevSize. They come from two
+// different 64-bit mixes of the key, so every copy of a group, and the
 // group before and after a change, give a member the same permutation.
-func maglevPerm(m Member) (offset, skip uint32) {
-	offset = uint32(mix64(uint64(m)^0x6d5a56da255b0ec2) % MaglevSize)
-	skip = uint32(mix64(uint64(m)^0x41672532d43a38fb)%(MaglevSize-1)) + 1
+func maglevPerm(k uint64) (offset, skip uint32) {
+	offset = uint32(mix64(k^0x6d5a56da255b0ec2) % MaglevSize)
+	skip = uint32(mix64(k^0x41672532d43a38fb)%(MaglevSize-1)) + 1
 	return offset, skip
 }
 
 // buildMaglev fills a table with the Maglev populate algorithm (Eisenbud et
 // al. 2016, Pseudocode 1): members take turns, in order, each claiming the
 // next slot of its permutation that is still empty, until every slot is
-// taken. Entries are member indexes.
-func buildMaglev(members []Member) []uint16 {
-	n := len(members)
+// taken. keys are the members' permutation keys, in member order; entries
+// are member indexes.
+func buildMaglev(keys []uint64) []uint16 {
+	n := len(keys)
 	table := make([]uint16, MaglevSize)
 	for i := range table {
 		table[i] = maglevEmpty
 	}
 	next := make([]uint32, n) // next slot to try, per member
 	skip := make([]uint32, n)
-	for i, m := range members {
-		next[i], skip[i] = maglevPerm(m)
+	for i, k := range keys {
+		next[i], skip[i] = maglevPerm(k)
 	}
 	filled := 0
 	for {

@@ -51,8 +51,9 @@ func (g *Group) QUICConfig() QUICConfig { return g.quic }
 
 // ServerID returns member m's server ID: the number that the connection
 // IDs m issues carry, so that the QUIC policy sends their packets to m. It
-// is assigned when m is added, the smallest number from 1 up that no other
-// member holds, and does not change while m is a member (other members
+// is slot + 1 for a member added with a slot (AddSlot); otherwise it is
+// assigned when m is added, the smallest number from 1 up that no other
+// member holds. It does not change while m is a member (other members
 // leaving do not move it). ok is false when m is not a member or its
 // number does not fit the layout's server ID length.
 func (g *Group) ServerID(m Member) (sid uint32, ok bool) {

@@ -10,7 +10,9 @@ import "github.com/xdpmux/xdpmux/localgroup"
 //  2. with reuseport_ext on for f.Proto: the local group bound to
 //     (f.Dst, f.DstPort), member picked by hash;
 //  3. with reuseport_ext on: the local group bound to the wildcard address
-//     of f.Family and f.DstPort;
+//     of f.Family and f.DstPort; then, in a table with DualStackGroups,
+//     the group of IPv6 dual-stack wildcards of f.DstPort (for IPv4 and
+//     IPv6 packets alike);
 //  4. the wildcard table, as BSD's in_pcblookup_hash (see wildLookup);
 //     with reuseport_ext on, group members are not considered here.
 //
@@ -42,17 +44,21 @@ func (t *Table) LookupPacket(f *Flow, hash uint32, payload []byte) EndpointID {
 	}
 	list := b.all
 	if t.ext[pi] {
-		var wg *localgroup.Group
+		var wg, mg *localgroup.Group
 		for i := range b.groups {
 			g := &b.groups[i]
-			if g.fam != f.Family {
-				continue
-			}
-			if g.wild {
+			switch {
+			case g.mapped:
+				mg = g.g // takes both families
+			case g.fam != f.Family:
+			case g.wild:
 				wg = g.g
-			} else if g.addr == f.Dst {
+			case g.addr == f.Dst:
 				return EndpointID(g.g.PickPacket(hash, payload))
 			}
+		}
+		if wg == nil {
+			wg = mg
 		}
 		if wg != nil {
 			return EndpointID(wg.PickPacket(hash, payload))

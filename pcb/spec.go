@@ -44,6 +44,11 @@ var (
 	ErrInvalidID = errors.New("invalid endpoint id")
 	// ErrInvalidConfig is returned (wrapped) by NewTable for a bad Config.
 	ErrInvalidConfig = errors.New("invalid table config")
+	// ErrSlotInUse is returned (wrapped) by Bind when another member of
+	// the local group holds the slot (or its server ID). It is
+	// localgroup.ErrSlotInUse and, like ErrAddrInUse, matches
+	// syscall.EADDRINUSE.
+	ErrSlotInUse = localgroup.ErrSlotInUse
 	// ErrInvalidChange is returned (wrapped) by Apply for an unknown ChangeOp.
 	ErrInvalidChange = errors.New("invalid change")
 )
@@ -70,6 +75,13 @@ type Spec struct {
 	// 4-tuple (lookup step 1). The zero value means not connected.
 	Remote    netip.AddrPort
 	ReusePort bool
+	// HasSlot gives the endpoint an explicit Slot in its local group
+	// (localgroup.Group.AddSlot): members are ordered by slot, and one that
+	// unbinds and binds again with the same slot, under a new ID, gets
+	// exactly the flows it had. It needs ReusePort and a spec that enters a
+	// group; Slot is at most localgroup.MaxSlot.
+	HasSlot bool
+	Slot    uint32
 	// DualStack (IPv6 only) also accepts IPv4 traffic (v4-mapped). The
 	// default is v6-only, as on BSD.
 	DualStack bool
@@ -123,6 +135,13 @@ func (s Spec) Groupable() bool {
 	return s.ReusePort && !s.Jailed() && !s.acceptsMapped() && !s.Connected()
 }
 
+// dualGroupable reports whether s enters a dual-stack group in a table
+// with Config.DualStackGroups: a reuseport IPv6 dual-stack wildcard, not
+// jailed (connected ones have a specific address).
+func (s Spec) dualGroupable() bool {
+	return s.ReusePort && !s.Jailed() && s.acceptsMapped()
+}
+
 func is4(a netip.Addr) bool { return a.Is4() || a.Is4In6() }
 
 // Validate reports whether s is well formed. Its error wraps ErrInvalidSpec
@@ -152,6 +171,14 @@ func (s Spec) fault() string {
 		return "v4-mapped local address needs dual-stack"
 	case la.Is4In6() && la.Unmap().IsUnspecified():
 		return "v4-mapped unspecified local address (use :: with dual-stack, or 0.0.0.0)"
+	}
+	if s.HasSlot {
+		switch {
+		case !s.ReusePort:
+			return "slot without reuseport"
+		case s.Slot > localgroup.MaxSlot:
+			return "slot " + strconv.FormatUint(uint64(s.Slot), 10) + " above " + strconv.Itoa(localgroup.MaxSlot)
+		}
 	}
 	fam := s.Family()
 	if s.Remote != (netip.AddrPort{}) {

@@ -22,6 +22,12 @@ type Config struct {
 	// QUIC configures the QUIC policy (connection ID layout, fallback);
 	// the zero value means localgroup.DefaultQUICConfig().
 	QUIC localgroup.QUICConfig
+	// DualStackGroups enters IPv6 dual-stack wildcard endpoints with
+	// reuseport into a local group of their own, as Linux does, instead of
+	// the seed's rule (never grouped, found in step 4). The group is
+	// looked up after the v6-only wildcard group for IPv6 packets and
+	// after the IPv4 wildcard group for IPv4 packets (SPEC section 3).
+	DualStackGroups bool
 }
 
 // DefaultConfig returns one queue, groups of at most 256 members and the
@@ -69,11 +75,12 @@ func makeConnKey(fam Family, rport uint16, laddr, raddr Addr) connKey {
 
 // lgroup is a local group of a bucket.
 type lgroup struct {
-	fam  Family
-	wild bool
-	addr Addr
-	name string // e.g. "udp/0.0.0.0:53", for errors
-	g    *localgroup.Group
+	fam    Family
+	wild   bool
+	mapped bool // a group of IPv6 dual-stack wildcards (DualStackGroups)
+	addr   Addr
+	name   string // e.g. "udp/0.0.0.0:53", for errors
+	g      *localgroup.Group
 }
 
 // bucket holds every endpoint of one (protocol, local port).
@@ -169,7 +176,7 @@ func (t *Table) setBucket(p Proto, port uint16, b *bucket) {
 	pg[port&0xff] = b
 }
 
-func newEndpoint(id EndpointID, s Spec) *endpoint {
+func newEndpoint(id EndpointID, s Spec, dualGroups bool) *endpoint {
 	s.Jail = slices.Clone(s.Jail)
 	e := &endpoint{id: id, spec: s}
 	la := AddrFrom(s.Local.Addr())
@@ -183,7 +190,7 @@ func newEndpoint(id EndpointID, s Spec) *endpoint {
 		fam:     s.Family(),
 		wild:    s.wildcard(),
 		mapped:  s.acceptsMapped(),
-		grouped: s.Groupable(),
+		grouped: s.Groupable() || dualGroups && s.dualGroupable(),
 		addr:    la,
 	}
 	for _, j := range s.Jail {
@@ -207,9 +214,9 @@ func overlaps(a, b *wentry) bool {
 // reuseport and they have the same owner.
 func mayShare(a, b *Spec) bool { return a.ReusePort && b.ReusePort && a.Owner == b.Owner }
 
-func (b *bucket) group(fam Family, addr Addr) *lgroup {
+func (b *bucket) group(fam Family, addr Addr, mapped bool) *lgroup {
 	for i := range b.groups {
-		if g := &b.groups[i]; g.fam == fam && g.addr == addr {
+		if g := &b.groups[i]; g.fam == fam && g.addr == addr && g.mapped == mapped {
 			return g
 		}
 	}
@@ -218,9 +225,9 @@ func (b *bucket) group(fam Family, addr Addr) *lgroup {
 
 // Bind binds endpoint id with spec s. It fails, changing nothing, when s is
 // malformed (ErrInvalidSpec), id is 0 or bound (ErrInvalidID), s overlaps a
-// binding it may not share (ErrAddrInUse) or its local group is full
-// (ErrGroupFull). Every copy given the same sequence of calls ends in the
-// same state.
+// binding it may not share (ErrAddrInUse), its local group is full
+// (ErrGroupFull) or its slot is taken (ErrSlotInUse). Every copy given the
+// same sequence of calls ends in the same state.
 func (t *Table) Bind(id EndpointID, s Spec) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("bind: %w", err)
@@ -231,7 +238,10 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 	if _, ok := t.eps[id]; ok {
 		return fmt.Errorf("bind %s: %w %d: already bound", s, ErrInvalidID, id)
 	}
-	e := newEndpoint(id, s)
+	e := newEndpoint(id, s, t.cfg.DualStackGroups)
+	if s.HasSlot && (e.conn || !e.w.grouped) {
+		return fmt.Errorf("bind: %w %s: slot on an endpoint that enters no local group", ErrInvalidSpec, s)
+	}
 	port := s.Local.Port()
 	b := t.bucket(s.Proto, port)
 	var g *lgroup
@@ -248,9 +258,14 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 				}
 			}
 			if e.w.grouped {
-				g = b.group(e.w.fam, e.w.addr)
+				g = b.group(e.w.fam, e.w.addr, e.w.mapped)
 				if g != nil && g.g.Len() >= g.g.Limit() {
 					return fmt.Errorf("bind %s: local group %s: %w (limit %d members)", s, g.name, ErrGroupFull, g.g.Limit())
+				}
+				if g != nil && s.HasSlot {
+					if err := g.g.CheckSlot(s.Slot); err != nil {
+						return fmt.Errorf("bind %s: local group %s: %w", s, g.name, err)
+					}
 				}
 			}
 		}
@@ -270,17 +285,26 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 		return nil
 	}
 	if g == nil {
+		name := s.Proto.String() + "/" + s.Local.String()
+		if e.w.mapped {
+			name += " dual-stack"
+		}
 		b.groups = append(b.groups, lgroup{
-			fam:  e.w.fam,
-			wild: e.w.wild,
-			addr: e.w.addr,
-			name: s.Proto.String() + "/" + s.Local.String(),
-			g:    localgroup.New(t.cfg.GroupLimit, t.cfg.Policy, t.shift),
+			fam:    e.w.fam,
+			wild:   e.w.wild,
+			mapped: e.w.mapped,
+			addr:   e.w.addr,
+			name:   name,
+			g:      localgroup.New(t.cfg.GroupLimit, t.cfg.Policy, t.shift),
 		})
 		g = &b.groups[len(b.groups)-1]
 		g.g.SetQUIC(t.cfg.QUIC)
 	}
-	if err := g.g.Add(uint32(id)); err != nil {
+	add := g.g.Add
+	if s.HasSlot {
+		add = func(m localgroup.Member) error { return g.g.AddSlot(m, s.Slot) }
+	}
+	if err := add(uint32(id)); err != nil {
 		panic("pcb: group add after checks: " + err.Error())
 	}
 	return nil
@@ -384,7 +408,7 @@ func (t *Table) GroupMembers(id EndpointID) []EndpointID {
 		return nil
 	}
 	b := t.bucket(e.spec.Proto, e.spec.Local.Port())
-	g := b.group(e.w.fam, e.w.addr)
+	g := b.group(e.w.fam, e.w.addr, e.w.mapped)
 	out := make([]EndpointID, 0, g.g.Len())
 	for _, m := range g.g.Members() {
 		out = append(out, EndpointID(m))
@@ -401,7 +425,7 @@ func (t *Table) ServerID(id EndpointID) (sid uint32, ok bool) {
 		return 0, false
 	}
 	b := t.bucket(e.spec.Proto, e.spec.Local.Port())
-	return b.group(e.w.fam, e.w.addr).g.ServerID(uint32(id))
+	return b.group(e.w.fam, e.w.addr, e.w.mapped).g.ServerID(uint32(id))
 }
 
 // IDs returns the bound endpoint IDs in increasing order.

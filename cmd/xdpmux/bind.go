@@ -7,19 +7,31 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
 )
 
 // errBadBind is wrapped by every BIND syntax error.
 var errBadBind = errors.New("malformed BIND")
 
-// bindArg is one parsed BIND := PROTO/ADDR:PORT[/COUNT].
+// bindSyntax is the BIND grammar, for usage texts.
+const bindSyntax = `BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]
+          e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8  udp/0.0.0.0:53/4@slots
+  OPT := slots[=FIRST]  the COUNT members get slots FIRST.. (default 0..)
+       | dual           IPv6 only: also accept IPv4 (dual-stack)`
+
+// bindArg is one parsed BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]].
 type bindArg struct {
 	Proto pcb.Proto
 	Local netip.AddrPort
 	// Count is the number of reuseport members; 0 means one plain endpoint
 	// without reuseport (no /COUNT given).
 	Count int
+	// Slots gives member i the slot FirstSlot+i (pcb.Spec.Slot).
+	Slots     bool
+	FirstSlot uint32
+	// DualStack (@dual) makes IPv6 endpoints that also take IPv4.
+	DualStack bool
 }
 
 // String is the canonical PROTO/ADDR:PORT that names the BIND's endpoints.
@@ -27,14 +39,17 @@ func (b bindArg) String() string {
 	return b.Proto.String() + "/" + b.Local.String()
 }
 
-// parseBind parses PROTO/ADDR:PORT[/COUNT], e.g. udp/0.0.0.0:53/4 or
-// tcp/[::]:443/8.
+// parseBind parses PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]], e.g.
+// udp/0.0.0.0:53/4, tcp/[::]:443/8, udp/0.0.0.0:53/4@slots=8 or
+// udp/[::]:53/4@dual,slots.
 func parseBind(s string) (bindArg, error) {
-	local, count, hasCount := s, "", false
+	// Options follow an @; addresses hold none.
+	spec, opts, hasOpts := strings.Cut(s, "@")
+	local, count, hasCount := spec, "", false
 	// The COUNT is after a second slash; addresses hold none.
-	if i := strings.Index(s, "/"); i >= 0 {
-		if j := strings.Index(s[i+1:], "/"); j >= 0 {
-			local, count, hasCount = s[:i+1+j], s[i+2+j:], true
+	if i := strings.Index(spec, "/"); i >= 0 {
+		if j := strings.Index(spec[i+1:], "/"); j >= 0 {
+			local, count, hasCount = spec[:i+1+j], spec[i+2+j:], true
 		}
 	}
 	proto, ap, err := pcb.ParseLocal(local)
@@ -51,5 +66,49 @@ func parseBind(s string) (bindArg, error) {
 		}
 		b.Count = n
 	}
+	if !hasOpts {
+		return b, nil
+	}
+	for _, opt := range strings.Split(opts, ",") {
+		name, first, hasFirst := strings.Cut(opt, "=")
+		switch {
+		case opt == "dual":
+			if !ap.Addr().Is6() {
+				return bindArg{}, fmt.Errorf("%w %q: @dual needs an IPv6 address", errBadBind, s)
+			}
+			b.DualStack = true
+		case name == "slots" && b.Count == 0:
+			return bindArg{}, fmt.Errorf("%w %q: @slots needs /COUNT (reuseport members)", errBadBind, s)
+		case name == "slots":
+			b.Slots = true
+			if hasFirst {
+				f, err := strconv.ParseUint(first, 10, 32)
+				if err != nil {
+					return bindArg{}, fmt.Errorf("%w %q: first slot %q: want an integer >= 0", errBadBind, s, first)
+				}
+				b.FirstSlot = uint32(f)
+			}
+			if last := uint64(b.FirstSlot) + uint64(b.Count) - 1; last > localgroup.MaxSlot {
+				return bindArg{}, fmt.Errorf("%w %q: last slot %d above %d", errBadBind, s, last, localgroup.MaxSlot)
+			}
+		default:
+			return bindArg{}, fmt.Errorf("%w %q: option %q: want slots, slots=FIRST or dual", errBadBind, s, opt)
+		}
+	}
 	return b, nil
+}
+
+// specs returns the specs of the BIND's endpoints, named PROTO/ADDR:PORT#I
+// with I counted on in next (shared by the BINDs of one command line, so
+// that every endpoint has a distinct name).
+func (b bindArg) specs(owner pcb.Owner, next map[string]int) []pcb.Spec {
+	base := b.String()
+	out := make([]pcb.Spec, max(b.Count, 1))
+	for i := range out {
+		out[i] = pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: owner,
+			HasSlot: b.Slots, Slot: b.FirstSlot + uint32(i), DualStack: b.DualStack,
+			Name: fmt.Sprintf("%s#%d", base, next[base])}
+		next[base]++
+	}
+	return out
 }

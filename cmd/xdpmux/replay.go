@@ -19,8 +19,9 @@ import (
 )
 
 const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev|quic]
-                     [-quic-sid-len N] [-quic-cid-len N] [-key HEX] [-trace] [-json] BIND...
-  BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
+                     [-quic-sid-len N] [-quic-cid-len N] [-key HEX]
+                     [-dual-stack-groups] [-leave NAME:AT:BACK] [-trace] [-json] BIND...
+  ` + bindSyntax + `
 
 Runs the dataplane's per-packet logic (parse, Toeplitz hash, simulated RSS
 queue, per-queue table lookup, member pick) on a capture, without root.
@@ -33,6 +34,7 @@ type replayResult struct {
 	Malformed uint64           `json:"malformed"`
 	Queues    []replayQueue    `json:"queues"`
 	Endpoints []replayEndpoint `json:"endpoints"`
+	Leave     *replayLeave     `json:"leave,omitempty"`
 }
 
 type replayQueue struct {
@@ -77,6 +79,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	keyHex := fs.String("key", "", "Toeplitz key in hex (default: Microsoft's 40-byte key)")
 	trace := fs.Bool("trace", false, "print one line per packet: INDEX HASH QUEUE ENDPOINT")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	dualGroups := fs.Bool("dual-stack-groups", false, "group reuseport IPv6 dual-stack wildcards (Linux), instead of the seed's rule")
+	leave := fs.String("leave", "", "NAME:AT:BACK: endpoint NAME leaves before packet AT and binds again before BACK")
 	out := bufio.NewWriter(stdout)
 	fail := func(err error) int {
 		out.Flush() // trace lines for the packets before the error come first
@@ -95,9 +99,17 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	quic := defQUIC
 	quic.LB.ServerIDLen, quic.LB.CIDLen = *sidLen, *cidLen
-	r, err := newReplay(*pcapFile, *queues, *policyName, quic, *keyHex, binds)
+	r, err := newReplay(*pcapFile, *queues, *policyName, quic, *dualGroups, *keyHex, binds)
 	if err != nil {
 		return fail(err)
+	}
+	if *leave != "" {
+		plan, err := parseLeave(*leave)
+		if err != nil {
+			r.capture.Close()
+			return fail(err)
+		}
+		r.leave = &leaveState{plan: *plan, first: map[pcb.Flow]string{}, seen: map[pcb.Flow]uint8{}}
 	}
 	defer r.capture.Close()
 	if err := r.run(out, *trace); err != nil {
@@ -123,16 +135,18 @@ type replay struct {
 	capture  *capture
 	tz       *rss.Toeplitz
 	rss      *rss.RSS
+	auth     *pcb.Table // the control plane's copy
 	tables   []*pcb.Table
-	names    []string // by EndpointID; names[0] unused
-	counts   []uint64 // by EndpointID; counts[0] unused
+	leave    *leaveState // -leave, or nil
+	names    []string    // by EndpointID; names[0] unused
+	counts   []uint64    // by EndpointID; counts[0] unused
 	perQueue []uint64
 	packets  uint64
 	unmatch  uint64
 	bad      [packet.NumReasons]uint64
 }
 
-func newReplay(pcapFile string, queues int, policyName string, quic localgroup.QUICConfig, keyHex string, bindArgs []string) (*replay, error) {
+func newReplay(pcapFile string, queues int, policyName string, quic localgroup.QUICConfig, dualGroups bool, keyHex string, bindArgs []string) (*replay, error) {
 	if pcapFile == "" {
 		return nil, errors.New("missing -pcap FILE")
 	}
@@ -164,6 +178,7 @@ func newReplay(pcapFile string, queues int, policyName string, quic localgroup.Q
 	cfg.Queues = queues
 	cfg.Policy = policy
 	cfg.QUIC = quic
+	cfg.DualStackGroups = dualGroups
 	table, err := pcb.NewTable(cfg)
 	if err != nil {
 		return nil, err
@@ -177,19 +192,15 @@ func newReplay(pcapFile string, queues int, policyName string, quic localgroup.Q
 		if err != nil {
 			return nil, err
 		}
-		spec := pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: "replay"}
-		n := max(b.Count, 1)
-		for i := 0; i < n; i++ {
-			base := b.String()
-			spec.Name = fmt.Sprintf("%s#%d", base, nextIndex[base])
+		for _, spec := range b.specs("replay", nextIndex) {
 			id := pcb.EndpointID(len(r.names))
 			if err := table.Bind(id, spec); err != nil {
 				return nil, err // names the spec and, on a conflict, the binding in the way
 			}
-			nextIndex[base]++
 			r.names = append(r.names, spec.Name)
 		}
 	}
+	r.auth = table
 	r.counts = make([]uint64, len(r.names))
 	r.tables = make([]*pcb.Table, queues)
 	for q := range r.tables {
@@ -214,6 +225,11 @@ func (r *replay) run(trace io.Writer, printTrace bool) error {
 		if err != nil {
 			return err
 		}
+		if r.leave != nil {
+			if err := r.leaveStep(index); err != nil {
+				return err
+			}
+		}
 		// On a NIC the queue is known before the worker looks; here the
 		// simulated RSS picks it from the hash, then that queue's copy of
 		// the tables resolves the endpoint, as its worker would.
@@ -235,6 +251,9 @@ func (r *replay) run(trace io.Writer, printTrace bool) error {
 			r.counts[id]++
 			name = r.names[id]
 		}
+		if r.leave != nil && reason == packet.OK {
+			r.leaveCount(index, &t.Flow, name)
+		}
 		if printTrace {
 			line = fmt.Appendf(line[:0], "%d %08x %d %s\n", index, hash, q, name)
 			if _, err := trace.Write(line); err != nil {
@@ -253,9 +272,16 @@ func (r *replay) result() replayResult {
 	for q, n := range r.perQueue {
 		res.Queues[q] = replayQueue{Queue: q, Packets: n}
 	}
+	row := map[string]int{} // an endpoint that rejoined has one row
 	for id := 1; id < len(r.names); id++ {
+		if i, ok := row[r.names[id]]; ok {
+			res.Endpoints[i].Packets += r.counts[id]
+			continue
+		}
+		row[r.names[id]] = len(res.Endpoints)
 		res.Endpoints = append(res.Endpoints, replayEndpoint{Name: r.names[id], Packets: r.counts[id]})
 	}
+	res.Leave = r.leaveReport()
 	return res
 }
 
@@ -277,6 +303,9 @@ func (r *replay) printTable(w io.Writer) {
 	fmt.Fprintln(tw, "\nENDPOINT\tPACKETS\tSHARE")
 	for _, e := range res.Endpoints {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Name, e.Packets, pct(e.Packets))
+	}
+	if res.Leave != nil {
+		printLeave(tw, res.Leave)
 	}
 	if res.Malformed > 0 {
 		fmt.Fprintln(tw, "\nMALFORMED\tPACKETS\tSHARE")

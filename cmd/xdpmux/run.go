@@ -24,8 +24,9 @@ import (
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink] [-frames N]
                   [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind]
-                  [-config FILE] [-takeover] [BIND...]
-  BIND := PROTO/ADDR:PORT[/COUNT]   e.g. udp/0.0.0.0:53/4  tcp/[::]:443/8
+                  [-dual-stack-groups] [-bounded-load FILL] [-config FILE] [-takeover] [BIND...]
+  BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]   OPT := slots[=FIRST] | dual
+          e.g. udp/0.0.0.0:53/4  udp/0.0.0.0:53/4@slots  udp/[::]:53/4@dual
 
 Attaches xdpmux's XDP program and one AF_XDP socket per queue to IF and
 serves endpoints until SIGINT or SIGTERM. Each BIND on the command line
@@ -73,6 +74,10 @@ type runConfig struct {
 	// args are the arguments as given (with -config's expanded), for the
 	// instance kill -USR2 starts.
 	args []string
+	// dualGroups is pcb.Config.DualStackGroups.
+	dualGroups bool
+	// boundedFill is dataplane.Config.BoundedLoad.Fill (0: off).
+	boundedFill float64
 }
 
 // runReady tells tests where a running instance listens.
@@ -146,6 +151,8 @@ func parseRunArgs(given []string) (runConfig, error) {
 		allow = append(allow, r)
 		return nil
 	})
+	dualGroups := fs.Bool("dual-stack-groups", false, "group reuseport IPv6 dual-stack wildcards, as Linux does (SPEC section 3)")
+	boundedFill := fs.Float64("bounded-load", 0, "ring fill in (0,1] above which a group member gets no new flows (0: off)")
 	nonlocal := fs.Bool("nonlocal-bind", false, "allow binds to addresses that are not local (as net.ipv4.ip_nonlocal_bind)")
 	frames := fs.Int("frames", 0, "UMEM frames per queue, a power of two (default 4096); the fill ring holds them all, the rx ring half")
 	takeover := fs.Bool("takeover", false, "take over from the instance serving the same -ctl socket")
@@ -168,6 +175,7 @@ func parseRunArgs(given []string) (runConfig, error) {
 	if cfg.takeover && cfg.ctlPath == "" {
 		return runConfig{}, errors.New("-takeover needs the control socket (-ctl PATH)")
 	}
+	cfg.dualGroups, cfg.boundedFill = *dualGroups, *boundedFill
 	if cfg.policy, err = localgroup.ParsePolicy(*policyName); err != nil {
 		return runConfig{}, fmt.Errorf("-policy %q: %w", *policyName, err)
 	}

@@ -52,9 +52,10 @@ func (cfg *runConfig) interfaceConfig() dataplane.InterfaceConfig {
 		Ifname: cfg.iface,
 		Queues: cfg.queues,
 		Config: dataplane.Config{
-			Table:         pcb.Config{Policy: cfg.policy},
+			Table:         pcb.Config{Policy: cfg.policy, DualStackGroups: cfg.dualGroups},
 			Access:        dataplane.AccessPolicy{Allow: cfg.allow},
 			AllowNonlocal: cfg.nonlocal,
+			BoundedLoad:   dataplane.BoundedLoad{Fill: cfg.boundedFill},
 		},
 	}
 	if cfg.frames > 0 {
@@ -198,15 +199,11 @@ func (in *instance) bindSinks(ctx context.Context) error {
 	owner := pcb.UIDOwner(uint32(os.Getuid()))
 	next := map[string]int{}
 	for _, b := range in.cfg.binds {
-		for range max(b.Count, 1) {
-			base := b.String()
-			spec := pcb.Spec{Proto: b.Proto, Local: b.Local, ReusePort: b.Count > 0, Owner: owner,
-				Name: fmt.Sprintf("%s#%d", base, next[base])}
+		for _, spec := range b.specs(owner, next) {
 			ep, err := in.ifc.Bind(spec, dataplane.EndpointOptions{})
 			if err != nil {
 				return fmt.Errorf("BIND %s: %w", b, err)
 			}
-			next[base]++
 			s := &runSink{ep: ep}
 			in.sinks = append(in.sinks, s)
 			in.sinkWG.Go(func() { s.run(ctx) })

@@ -33,6 +33,10 @@ type Options struct {
 	Reconnect bool
 	// ReconnectTimeout bounds each reconnection; 0 means 30 s.
 	ReconnectTimeout time.Duration
+	// HasSlot binds with an explicit Slot in the local group (pcb.Spec):
+	// rejoining with the same slot gets back the same flows.
+	HasSlot bool
+	Slot    uint16
 }
 
 // Endpoint is an endpoint bound through the control socket: the client's
@@ -85,6 +89,9 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	if opts.DualStack {
 		flags |= FlagDualStack
 	}
+	if opts.HasSlot {
+		flags |= FlagSlot
+	}
 	e := &Endpoint{path: path, spec: spec, flags: flags, opts: opts, proto: proto, local: local,
 		buf: make([]byte, MaxMessage)}
 	conn, err := e.bind()
@@ -106,7 +113,7 @@ func (e *Endpoint) bind() (*net.UnixConn, error) {
 		return nil, fmt.Errorf("listen %s: %w", e.spec, err)
 	}
 	buf := e.buf
-	if err := request(conn, buf, appendBind(nil, e.spec, e.flags)); err != nil {
+	if err := request(conn, buf, appendBind(nil, e.spec, e.flags, e.opts.Slot)); err != nil {
 		return fail(err)
 	}
 	body, err := readMessage(conn, buf, TypeBound)

@@ -158,6 +158,8 @@ func (s *Server) bind(c *client, req bindRequest) (*dataplane.Endpoint, error) {
 		Local:     req.Local,
 		ReusePort: req.Flags&FlagReusePort != 0,
 		DualStack: req.Flags&FlagDualStack != 0,
+		HasSlot:   req.Flags&FlagSlot != 0,
+		Slot:      req.Slot,
 		Owner:     s.owner(c.cred.UID),
 	}
 	spec.Name = fmt.Sprintf("%s#c%d", spec, c.id)

@@ -118,8 +118,10 @@
 // Client to server:
 //
 //	Bind (type 1), at most MaxRequest bytes:
-//	  4  1   flags: bit 0 reuseport, bit 1 dual-stack (IPv6 only); others 0
-//	  5  ... spec: PROTO/ADDR:PORT in text, e.g. "udp/0.0.0.0:53",
+//	  4  1   flags: bit 0 reuseport, bit 1 dual-stack (IPv6 only), bit 2
+//	         slot follows; others 0
+//	  5  2   slot in the local group (pcb.Spec.Slot), only with bit 2
+//	  5  ... spec (at 7 with bit 2): PROTO/ADDR:PORT in text, e.g. "udp/0.0.0.0:53",
 //	         "tcp/[::]:443" (ParseSpec), 1 to 128 bytes
 //	Stats (type 2): no body.
 //

@@ -43,7 +43,11 @@ const (
 const (
 	FlagReusePort = 1 << 0
 	FlagDualStack = 1 << 1
-	bindFlagsMask = FlagReusePort | FlagDualStack
+	// FlagSlot says a 2-byte slot (pcb.Spec.Slot) precedes the spec. An
+	// addition within version 1: older clients never set it, and an older
+	// server refuses it as an unknown bit (CodeProtocol).
+	FlagSlot      = 1 << 2
+	bindFlagsMask = FlagReusePort | FlagDualStack | FlagSlot
 	flagMore      = 1 << 0 // Stats reply: more parts follow
 )
 
@@ -118,12 +122,17 @@ type bindRequest struct {
 	Proto pcb.Proto
 	Local netip.AddrPort
 	Flags byte
+	Slot  uint32 // when Flags has FlagSlot
 }
 
-// AppendBind appends a Bind message for spec (PROTO/ADDR:PORT) with flags.
-func appendBind(b []byte, spec string, flags byte) []byte {
+// AppendBind appends a Bind message for spec (PROTO/ADDR:PORT) with flags,
+// and slot when flags has FlagSlot.
+func appendBind(b []byte, spec string, flags byte, slot uint16) []byte {
 	b = appendHeader(b, TypeBind)
 	b = append(b, flags)
+	if flags&FlagSlot != 0 {
+		b = binary.BigEndian.AppendUint16(b, slot)
+	}
 	return append(b, spec...)
 }
 
@@ -136,11 +145,19 @@ func parseBind(body []byte) (bindRequest, error) {
 	if flags&^bindFlagsMask != 0 {
 		return bindRequest{}, fmt.Errorf("%w: bind flags %#02x: unknown bits", ErrProtocol, flags)
 	}
-	p, ap, err := ParseSpec(string(body[1:]))
+	body = body[1:]
+	var slot uint32
+	if flags&FlagSlot != 0 {
+		if len(body) < 3 {
+			return bindRequest{}, fmt.Errorf("%w: bind with a slot but no spec", ErrProtocol)
+		}
+		slot, body = uint32(binary.BigEndian.Uint16(body)), body[2:]
+	}
+	p, ap, err := ParseSpec(string(body))
 	if err != nil {
 		return bindRequest{}, err
 	}
-	return bindRequest{Proto: p, Local: ap, Flags: flags}, nil
+	return bindRequest{Proto: p, Local: ap, Flags: flags, Slot: slot}, nil
 }
 
 // appendBound appends a Bound message.

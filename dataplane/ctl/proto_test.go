@@ -110,6 +110,7 @@ func TestCodeRoundTrip(t *testing.T) {
 			[]error{syscall.EADDRNOTAVAIL}},
 		{"limit", limitError("ports_per_uid", 16), CodeLimit, []error{ErrLimit}},
 		{"group full", fmt.Errorf("bind: %w", pcb.ErrGroupFull), CodeGroupFull, []error{pcb.ErrGroupFull}},
+		{"slot in use", fmt.Errorf("bind: %w", pcb.ErrSlotInUse), CodeAddrInUse, []error{pcb.ErrAddrInUse, syscall.EADDRINUSE}},
 		{"invalid spec", fmt.Errorf("%w: x", pcb.ErrInvalidSpec), CodeInvalidSpec, []error{pcb.ErrInvalidSpec}},
 		{"protocol", fmt.Errorf("%w: x", ErrProtocol), CodeProtocol, []error{ErrProtocol}},
 		{"shutdown", dataplane.ErrClosed, CodeShutdown, []error{ErrDisconnected}},
@@ -138,11 +139,35 @@ func TestCodeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestBindSlotRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		flags byte
+		slot  uint16
+	}{{FlagReusePort, 0}, {FlagReusePort | FlagSlot, 0}, {FlagReusePort | FlagSlot, 0xfffe}, {FlagSlot | FlagDualStack, 513}} {
+		msg := appendBind(nil, "udp/[::]:53", tc.flags, tc.slot)
+		req, err := parseBind(msg[HeaderLen:])
+		if err != nil {
+			t.Fatalf("parseBind(%x): %v", msg, err)
+		}
+		want := uint32(0)
+		if tc.flags&FlagSlot != 0 {
+			want = uint32(tc.slot)
+		}
+		if req.Flags != tc.flags || req.Slot != want || req.Local.String() != "[::]:53" {
+			t.Errorf("flags %#x slot %d: got %+v", tc.flags, tc.slot, req)
+		}
+	}
+	if _, err := parseBind([]byte{FlagSlot, 0, 1}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("slot without spec: %v, want ErrProtocol", err)
+	}
+}
+
 // FuzzRequest feeds the server's request decoding: it must never panic,
 // and a Bind it accepts must carry a spec ParseSpec accepts.
 func FuzzRequest(f *testing.F) {
-	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort))
-	f.Add(appendBind(nil, "tcp/[::]:443", FlagDualStack))
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort, 0))
+	f.Add(appendBind(nil, "tcp/[::]:443", FlagDualStack, 0))
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort|FlagSlot, 7))
 	f.Add(appendHeader(nil, TypeStats))
 	f.Add([]byte("XM\x02\x01"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -154,7 +179,11 @@ func FuzzRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, _, err := ParseSpec(string(msg[HeaderLen+1:])); err != nil || req.Local.Port() == 0 {
+		spec := msg[HeaderLen+1:]
+		if req.Flags&FlagSlot != 0 {
+			spec = spec[2:]
+		}
+		if _, _, err := ParseSpec(string(spec)); err != nil || req.Local.Port() == 0 {
 			t.Fatalf("accepted %q", msg)
 		}
 	})
