@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/dataplane/ctl"
 )
 
@@ -161,7 +162,7 @@ func (l *Lab) Namespaces() []string {
 func (l *Lab) build() error {
 	q := strconv.Itoa(l.cfg.Queues)
 	for _, ns := range l.Namespaces() {
-		if err := ip("netns", "add", ns); err != nil {
+		if err := netlab.NewNamespace(ns); err != nil { // not `ip netns add`: see NewNamespace
 			return err
 		}
 		// A quiet lab: no IPv6 autoconfiguration or neighbour discovery.
@@ -254,7 +255,7 @@ func (l *Lab) Close() error {
 	l.routerBird = nil
 	for _, ns := range l.Namespaces() {
 		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
-			errs = append(errs, ip("netns", "del", ns))
+			errs = append(errs, netlab.DeleteNamespace(ns))
 		}
 	}
 	return errors.Join(errs...)
@@ -286,7 +287,7 @@ func Cleanup(prefix string) {
 		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
 			continue
 		}
-		_ = ip("netns", "del", e.Name())
+		_ = netlab.DeleteNamespace(e.Name())
 	}
 }
 

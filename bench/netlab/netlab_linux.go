@@ -339,3 +339,30 @@ func processAlive(pid int) bool {
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
 }
+
+// NewNamespace creates the named network namespace (/run/netns/NAME)
+// without leaving the caller's thread in it. Labs that build their own
+// topology (bench/ecmp, tests with a third namespace) use it rather than
+// `ip netns add`, which may turn /run/netns into a mount point of its own
+// and so hide the namespaces other labs made before it from their
+// cleanup.
+func NewNamespace(name string) error {
+	h, err := newNamed(name)
+	if err != nil {
+		return fmt.Errorf("netlab: %w", err)
+	}
+	return h.Close()
+}
+
+// DeleteNamespace deletes a namespace NewNamespace (or New) made; a missing
+// one is not an error.
+func DeleteNamespace(name string) error {
+	if err := deleteNamed(name); err != nil {
+		return fmt.Errorf("netlab: %w", err)
+	}
+	return nil
+}
+
+// InNamespace runs fn on a locked OS thread switched into the named
+// namespace, as Lab.InRecv does for the lab's own.
+func InNamespace(name string, fn func() error) error { return inNS(name, fn) }

@@ -20,3 +20,12 @@ func (l *Lab) InSend(fn func() error) error { return ErrNotSupported }
 
 // Cleanup does nothing.
 func Cleanup(prefix string) {}
+
+// NewNamespace fails with ErrNotSupported.
+func NewNamespace(name string) error { return ErrNotSupported }
+
+// DeleteNamespace fails with ErrNotSupported.
+func DeleteNamespace(name string) error { return ErrNotSupported }
+
+// InNamespace fails with ErrNotSupported.
+func InNamespace(name string, fn func() error) error { return ErrNotSupported }

@@ -11,14 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
@@ -269,70 +266,12 @@ func newIsoEnv(t *testing.T, prefix string, runArgs ...string) *isoEnv {
 	return e
 }
 
-// inNamed runs fn on a locked thread inside the named namespace.
-func inNamed(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread is not unlocked: it may be left in the other namespace
-		// if switching back fails, and then it must die with the goroutine.
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// newNamedNS creates a named network namespace without leaving the
-// caller's thread in it.
-func newNamedNS(name string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name)
-		if err != nil {
-			errc <- fmt.Errorf("new namespace %s: %w", name, err)
-			return
-		}
-		ns.Close()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- nil
-	}()
-	return <-errc
-}
-
 // udpEcho serves a kernel UDP echo socket at addr in the namespace until the
 // test ends.
 func udpEcho(t *testing.T, ns string, addr netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	if err := inNamed(ns, func() (err error) {
+	if err := netlab.InNamespace(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
 		return err
 	}); err != nil {
@@ -384,7 +323,7 @@ func queries(t *testing.T, lab *netlab.Lab, dst netip.AddrPort, n int) int {
 func tcpListen(t *testing.T, ns string, addr netip.AddrPort) net.Listener {
 	t.Helper()
 	var l net.Listener
-	if err := inNamed(ns, func() (err error) {
+	if err := netlab.InNamespace(ns, func() (err error) {
 		l, err = net.Listen("tcp4", addr.String())
 		return err
 	}); err != nil {
@@ -412,7 +351,7 @@ func tcpListen(t *testing.T, ns string, addr netip.AddrPort) net.Listener {
 func tcpDial(t *testing.T, ns string, local, dst netip.AddrPort) (net.Conn, error) {
 	t.Helper()
 	var c net.Conn
-	err := inNamed(ns, func() (err error) {
+	err := netlab.InNamespace(ns, func() (err error) {
 		d := net.Dialer{Timeout: 2 * time.Second}
 		if local.IsValid() {
 			d.LocalAddr = net.TCPAddrFromAddrPort(local)
@@ -592,13 +531,11 @@ func TestIsolationAddresses(t *testing.T) {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	// Not `ip netns add`: it may turn /run/netns into a mount point of its
-	// own, which hides the lab's namespaces from their cleanup.
-	if err := newNamedNS(childNS); err != nil {
+	if err := netlab.NewNamespace(childNS); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := netns.DeleteNamed(childNS); err != nil {
+		if err := netlab.DeleteNamespace(childNS); err != nil {
 			t.Errorf("delete namespace %s: %v", childNS, err)
 		}
 	})
