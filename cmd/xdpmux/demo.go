@@ -29,18 +29,27 @@ import (
 )
 
 const demoUsage = `usage: xdpmux demo [-duration D] [-queues N] [-members K] [-rate PPS]
-                   [-flows F] [-size B] [-policy threshold|modulo|maglev] [-json]
+                   [-flows F] [-size B] [-policy threshold|modulo|maglev]
+                   [-leave=false] [-slots=false] [-json]
 
 Builds a lab of two network namespaces joined by a veth pair with N queues
 (198.18.0.0/15, IPv6 off, static neighbours), attaches xdpmux to the
 receiving end (XDP program, one AF_XDP socket and worker per queue), binds
 a SO_REUSEPORT group of K UDP endpoints on port 9000, each read by its own
 goroutine, and sends UDP from F flows out of the other namespace (bench/txgen)
-for D. It shows per-queue and per-member rates once a second, then waits
+for D. With -leave (the default, K >= 2) member #1 unbinds a third of the
+way through and binds again two thirds of the way through; the view shows
+the share of flows (source ports) that moved to another member while it
+was gone and after it came back, next to the ideal 1/K. With -slots (the
+default) the members bind with stable slots 0..K-1, so the rejoining
+member gets back exactly its flows: after the rejoin 0 flows have moved.
+It shows per-queue and per-member rates once a second, then waits
 for the pipeline to drain, tears everything down (also on Ctrl-C or an
 error) and prints a summary in which sent = received + dropped.
 With -json it prints only one JSON object at the end:
-{"sent":N,"received":N,"dropped":N,"jain":F,"endpoints":[{"name":S,"packets":N}],...}
+{"sent":N,"received":N,"dropped":N,"jain":F,
+ "endpoints":[{"name":S,"packets":N,"seconds":F}],
+ "leave":{"gap_share":F,"after_share":F,...},...}
 Needs root (CAP_NET_ADMIN, CAP_BPF).
 `
 
@@ -65,6 +74,8 @@ type demoConfig struct {
 	flows    int
 	size     int
 	policy   localgroup.Policy
+	leave    bool // member #1 leaves and rejoins (needs members >= 2)
+	slots    bool // members bind with stable slots
 	json     bool
 }
 
@@ -74,6 +85,11 @@ type demoConfig struct {
 // received (taken and read by an endpoint's reader), or one of the counted
 // drops (see demoDrops). Unaccounted is sent - received - dropped, which is
 // 0 once the pipeline has drained.
+//
+// Jain is the fairness of the members' rates while bound (packets over
+// seconds bound, demoEndpoint.Seconds): a member that left for a while is
+// judged on the time it was a member, so Jain stays a measure of the pick's
+// balance. Without a leave it is the fairness of the packet counts.
 type demoResult struct {
 	Sent        uint64                  `json:"sent"`
 	Received    uint64                  `json:"received"`
@@ -90,11 +106,40 @@ type demoResult struct {
 	Policy      string                  `json:"policy"`
 	Interface   dataplane.InterfaceInfo `json:"interface"`
 	Interrupted bool                    `json:"interrupted,omitempty"`
+	Slots       bool                    `json:"slots"`
+	Leave       *demoLeave              `json:"leave,omitempty"`
 }
 
+// demoEndpoint is one member; a member that left and rejoined is one
+// entry (same name, same slot), its packets counted over both bindings.
 type demoEndpoint struct {
-	Name    string `json:"name"`
-	Packets uint64 `json:"packets"`
+	Name    string  `json:"name"`
+	Packets uint64  `json:"packets"`
+	Seconds float64 `json:"seconds"` // of sending during which it was bound
+}
+
+// demoLeave reports the leave and the rejoin (like replay -leave, measured
+// on what the endpoints read). A flow is a source port of the generator;
+// its member in a phase is the member that read its last frame in that
+// phase. Phases start a settle time after the change (demoSettle), so
+// frames picked before it and still queued are not counted. Of the flows
+// seen before the leave, GapFlows were seen while the member was gone and
+// GapMoved of them reached another member than before; AfterFlows and
+// AfterMoved likewise after the rejoin. Shares are moved/flows, 0 when no
+// flow was seen.
+type demoLeave struct {
+	Member     string  `json:"member"`
+	At         float64 `json:"at"`   // seconds after the start of sending
+	Back       float64 `json:"back"` // 0: not back (interrupted)
+	Members    int     `json:"members"`
+	Ideal      float64 `json:"ideal"` // 1/members: the share that must move
+	Flows      uint64  `json:"flows"` // flows seen before the leave
+	GapFlows   uint64  `json:"gap_flows"`
+	GapMoved   uint64  `json:"gap_moved"`
+	GapShare   float64 `json:"gap_share"`
+	AfterFlows uint64  `json:"after_flows"`
+	AfterMoved uint64  `json:"after_moved"`
+	AfterShare float64 `json:"after_share"`
 }
 
 type demoQueue struct {
@@ -145,6 +190,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.flows, "flows", 256, "distinct UDP flows (source ports)")
 	fs.IntVar(&cfg.size, "size", txgen.DefaultSize, "frame size in bytes, Ethernet header included")
 	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo or maglev")
+	fs.BoolVar(&cfg.leave, "leave", true, "member #1 leaves and rejoins midway (with -members >= 2)")
+	fs.BoolVar(&cfg.slots, "slots", true, "members bind with stable slots (the rejoin moves no flow)")
 	fs.BoolVar(&cfg.json, "json", false, "print only one JSON object at the end")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -206,16 +253,111 @@ func (c *demoConfig) check(rest []string, policy string) error {
 	if c.policy, err = localgroup.ParsePolicy(policy); err != nil {
 		return fmt.Errorf("-policy %q: %w", policy, err)
 	}
+	c.leave = c.leave && c.members >= 2
 	return nil
 }
 
 // demoReader reads one member; its counters are written by its goroutine
-// only.
+// only. After a leave and a rejoin a new goroutine reads the new endpoint
+// with the same counters, started once the first has returned. ep, leftAt
+// and away belong to the control loop.
 type demoReader struct {
 	ep      *dataplane.Endpoint
+	member  int
+	flows   *demoFlows
+	done    chan struct{} // closed when the reading goroutine returns
+	leftAt  time.Time     // zero while bound
+	away    time.Duration // time unbound, rejoins included
 	packets atomic.Uint64
 	sum     atomic.Uint64 // of every payload byte, so none goes unread
 	_       [40]byte
+}
+
+// bound is how long r was bound from start to now.
+func (r *demoReader) bound(start, now time.Time) time.Duration {
+	d := now.Sub(start) - r.away
+	if !r.leftAt.IsZero() {
+		d -= now.Sub(r.leftAt)
+	}
+	return max(d, 0)
+}
+
+// Phases of demoFlows: which table the readers record in.
+const (
+	demoPhaseNone   = -1 // settling after a change: not recorded
+	demoPhaseBefore = 0
+	demoPhaseGap    = 1
+	demoPhaseAfter  = 2
+)
+
+// demoSettle is how long after a leave or a rejoin frames are not
+// recorded: those already queued on an endpoint were picked before the
+// change.
+func demoSettle(d time.Duration) time.Duration { return min(250*time.Millisecond, d/12) }
+
+// demoFlows records, per phase, the member that read each flow's last
+// frame (member+1, 0: not seen). Readers write it, the control loop reads
+// it; flows are indexed by source port - txgen.FirstSrcPort.
+type demoFlows struct {
+	phase atomic.Int32 // a demoPhase, written by the control loop
+	seen  [3][]atomic.Int32
+}
+
+func newDemoFlows(n int) *demoFlows {
+	t := &demoFlows{}
+	for p := range t.seen {
+		t.seen[p] = make([]atomic.Int32, n)
+	}
+	return t
+}
+
+// record notes the member of each frame of batch; no allocation.
+func (t *demoFlows) record(batch []dataplane.Frame, member int) {
+	p := t.phase.Load()
+	if p < 0 {
+		return
+	}
+	seen := t.seen[p]
+	for i := range batch {
+		f := int(batch[i].Src.Port()) - txgen.FirstSrcPort
+		if uint(f) < uint(len(seen)) {
+			seen[f].Store(int32(member + 1))
+		}
+	}
+}
+
+// moved counts the flows seen both before the leave and in phase p, and
+// of those the ones whose member changed.
+func (t *demoFlows) moved(p int) (flows, moved uint64) {
+	for f := range t.seen[demoPhaseBefore] {
+		was, now := t.seen[demoPhaseBefore][f].Load(), t.seen[p][f].Load()
+		if was == 0 || now == 0 {
+			continue
+		}
+		flows++
+		if now != was {
+			moved++
+		}
+	}
+	return flows, moved
+}
+
+// before counts the flows seen before the leave.
+func (t *demoFlows) before() (n uint64) {
+	for f := range t.seen[demoPhaseBefore] {
+		if t.seen[demoPhaseBefore][f].Load() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// demoShare is moved/flows, 0 when no flow was seen.
+func demoShare(flows, moved uint64) float64 {
+	if flows == 0 {
+		return 0
+	}
+	return float64(moved) / float64(flows)
 }
 
 func (r *demoReader) run() error {
@@ -234,6 +376,7 @@ func (r *demoReader) run() error {
 				sum += uint64(b)
 			}
 		}
+		r.flows.record(batch[:n], r.member)
 		r.ep.Release(batch[:n])
 		r.sum.Store(sum)
 		r.packets.Add(uint64(n))
@@ -288,16 +431,27 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 	}
 	dst := netip.AddrPortFrom(lab.RecvAddr, demoPort)
 	owner := pcb.UIDOwner(uint32(os.Getuid()))
+	flows := newDemoFlows(cfg.flows)
 	for m := range cfg.members {
 		ep, err := ifc.Bind(pcb.Spec{Proto: pcb.UDP, Local: dst, ReusePort: true, Owner: owner,
+			HasSlot: cfg.slots, Slot: uint32(m),
 			Name: fmt.Sprintf("udp/%s#%d", dst, m)}, dataplane.EndpointOptions{})
 		if err != nil {
 			return res, err
 		}
-		readers = append(readers, &demoReader{ep: ep})
+		readers = append(readers, &demoReader{ep: ep, member: m, flows: flows})
 	}
-	for m, r := range readers {
-		rwg.Go(func() { rerrs[m] = r.run() })
+	startReader := func(r *demoReader) {
+		r.done = make(chan struct{})
+		rwg.Go(func() {
+			defer close(r.done)
+			if err := r.run(); err != nil {
+				rerrs[r.member] = errors.Join(rerrs[r.member], err)
+			}
+		})
+	}
+	for _, r := range readers {
+		startReader(r)
 	}
 
 	snd, err := newDemoSender(lab, dst, cfg, stderr)
@@ -309,9 +463,19 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 	info := ifc.Info()
 	view := newLiveView(stdout)
 	if !cfg.json {
-		fmt.Fprintf(stdout, "xdpmux demo: lab %s (%s, %s) -> %s (%s, %s), %d queues, XDP %s, AF_XDP %s; %d members on %s, policy %s; sending with %s\n",
-			lab.SendNS, lab.SendIf, lab.SendAddr, lab.RecvNS, lab.RecvIf, lab.RecvAddr, cfg.queues,
-			info.XDPMode, info.SocketMode, cfg.members, dst, cfg.policy, snd.backend)
+		slots := "no slots"
+		if cfg.slots {
+			slots = "stable slots"
+		}
+		fmt.Fprintf(stdout, "xdpmux demo: from %s (%s, %s)\n", lab.SendNS, lab.SendIf, lab.SendAddr)
+		fmt.Fprintf(stdout, "  to %s (%s, %s)\n", lab.RecvNS, lab.RecvIf, lab.RecvAddr)
+		fmt.Fprintf(stdout, "  %d queues, XDP %s, AF_XDP %s, sending with %s\n",
+			cfg.queues, info.XDPMode, info.SocketMode, snd.backend)
+		fmt.Fprintf(stdout, "  %d members on udp/%s, policy %s, %s\n", cfg.members, dst, cfg.policy, slots)
+		if cfg.leave {
+			fmt.Fprintf(stdout, "  member #1 leaves at %.1fs and rejoins at %.1fs\n",
+				(cfg.duration / 3).Seconds(), (2 * cfg.duration / 3).Seconds())
+		}
 	}
 
 	sendCtx, cancelSend := context.WithTimeout(ctx, cfg.duration)
@@ -322,28 +486,87 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 
 	prev := demoSample{at: start, members: make([]uint64, len(readers)), queues: make([]uint64, cfg.queues)}
 	tick := time.NewTicker(time.Second)
-	var sendErr error
+	var (
+		sendErr                error
+		leaveC, backC, settleC <-chan time.Time
+		nextPhase              int32
+		lv                     *demoLeave
+		leaver                 *demoReader
+	)
+	if cfg.leave {
+		leaver = readers[1]
+		leaveC = time.After(cfg.duration / 3)
+		backC = time.After(2 * cfg.duration / 3)
+		lv = &demoLeave{Member: leaver.ep.Name(), Members: cfg.members, Ideal: 1 / float64(cfg.members)}
+	}
+	settle := demoSettle(cfg.duration)
 loop:
 	for {
 		select {
 		case sendErr = <-sendDone:
 			break loop
+		case <-leaveC:
+			leaveC = nil
+			flows.phase.Store(demoPhaseNone)
+			leaver.leftAt = time.Now()
+			lv.At = leaver.leftAt.Sub(start).Seconds()
+			if err := leaver.ep.Close(); err != nil {
+				return res, err
+			}
+			<-leaver.done
+			settleC, nextPhase = time.After(settle), demoPhaseGap
+		case <-backC:
+			backC = nil
+			flows.phase.Store(demoPhaseNone)
+			ep, err := ifc.Bind(leaver.ep.Spec(), dataplane.EndpointOptions{})
+			if err != nil {
+				return res, fmt.Errorf("rejoin: %w", err)
+			}
+			now := time.Now()
+			leaver.away += now.Sub(leaver.leftAt)
+			leaver.leftAt = time.Time{}
+			lv.Back = now.Sub(start).Seconds()
+			leaver.ep = ep
+			startReader(leaver)
+			settleC, nextPhase = time.After(settle), demoPhaseAfter
+		case <-settleC:
+			settleC = nil
+			flows.phase.Store(nextPhase)
 		case <-tick.C:
 			cur := sample(ifc, readers, snd)
 			if !cfg.json {
-				view.Draw(demoFrame(prev, cur, readers, time.Since(start)))
+				view.Draw(demoFrame(prev, cur, readers, start, flows, lv))
 			}
 			prev = cur
 		}
 	}
 	tick.Stop()
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 	if sendErr != nil {
 		return res, fmt.Errorf("send: %w", sendErr)
 	}
 
 	// Let the pipeline drain: every sent frame is then received or counted.
 	res = drainDemo(ctx, lab, ifc, readers, snd)
+	rates := make([]float64, len(readers))
+	for m, r := range readers {
+		sec := r.bound(start, end).Seconds()
+		res.Endpoints[m].Seconds = sec
+		if sec > 0 {
+			rates[m] = float64(res.Endpoints[m].Packets) / sec
+		}
+	}
+	res.Jain = fairness.Jain(rates)
+	if lv != nil {
+		lv.Flows = flows.before()
+		lv.GapFlows, lv.GapMoved = flows.moved(demoPhaseGap)
+		lv.GapShare = demoShare(lv.GapFlows, lv.GapMoved)
+		lv.AfterFlows, lv.AfterMoved = flows.moved(demoPhaseAfter)
+		lv.AfterShare = demoShare(lv.AfterFlows, lv.AfterMoved)
+		res.Leave = lv
+	}
+	res.Slots = cfg.slots
 	res.Seconds = elapsed.Seconds()
 	if res.Seconds > 0 {
 		res.PPS = float64(res.Received) / res.Seconds
@@ -398,7 +621,7 @@ func sample(ifc *dataplane.Interface, readers []*demoReader, snd *demoSender) de
 	return s
 }
 
-func demoFrame(prev, cur demoSample, readers []*demoReader, elapsed time.Duration) viewFrame {
+func demoFrame(prev, cur demoSample, readers []*demoReader, start time.Time, flows *demoFlows, lv *demoLeave) viewFrame {
 	dt := cur.at.Sub(prev.at).Seconds()
 	rate := func(a, b uint64) float64 {
 		if dt <= 0 {
@@ -407,26 +630,56 @@ func demoFrame(prev, cur demoSample, readers []*demoReader, elapsed time.Duratio
 		return float64(b-a) / dt
 	}
 	var f viewFrame
-	f.Title = fmt.Sprintf("t=%2.0fs sent %d (%s pps)", elapsed.Seconds(), cur.sent, humanRate(float64(cur.sendRate)))
+	f.Title = fmt.Sprintf("t=%2.0fs sent %d (%s pps)", cur.at.Sub(start).Seconds(), cur.sent, humanRate(float64(cur.sendRate)))
 	qs := viewSection{Title: "queues (worker rx)", Unit: "pps"}
 	for q := range cur.queues {
 		qs.Rows = append(qs.Rows, viewRow{Label: fmt.Sprintf("q%d", q), Value: rate(prev.queues[q], cur.queues[q])})
 	}
 	group, _, _ := strings.Cut(readers[0].ep.Name(), "#")
 	ms := viewSection{Title: "members of " + group + " (read by app)", Unit: "pps"}
-	totals := make([]float64, len(readers))
+	rates := make([]float64, len(readers))
 	var recv uint64
 	for m, r := range readers {
-		totals[m] = float64(cur.members[m])
+		if sec := r.bound(start, cur.at).Seconds(); sec > 0 {
+			rates[m] = float64(cur.members[m]) / sec
+		}
 		recv += cur.members[m]
 		_, idx, _ := strings.Cut(r.ep.Name(), "#")
-		ms.Rows = append(ms.Rows, viewRow{Label: "#" + idx, Value: rate(prev.members[m], cur.members[m]),
-			Note: fmt.Sprintf("total %d", cur.members[m])})
+		note := fmt.Sprintf("total %d", cur.members[m])
+		if !r.leftAt.IsZero() {
+			note = "LEFT"
+		}
+		ms.Rows = append(ms.Rows, viewRow{Label: "#" + idx, Value: rate(prev.members[m], cur.members[m]), Note: note})
 	}
 	f.Sections = []viewSection{qs, ms}
+	if lv != nil {
+		_, idx, _ := strings.Cut(lv.Member, "#")
+		switch {
+		case lv.Back > 0:
+			f.Title += fmt.Sprintf(", #%s back since %.1fs", idx, lv.Back)
+		case lv.At > 0:
+			f.Title += fmt.Sprintf(", #%s gone since %.1fs", idx, lv.At)
+		}
+	}
 	f.Footer = []string{fmt.Sprintf("received %d  dropped %d (+%d/s)  jain %.4f",
-		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), fairness.Jain(totals))}
+		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), fairness.Jain(rates))}
+	if lv != nil {
+		f.Footer = append(f.Footer, demoMovedLine(flows, lv))
+	}
 	return f
+}
+
+// demoMovedLine is the live view's line on the flows that moved.
+func demoMovedLine(flows *demoFlows, lv *demoLeave) string {
+	share := func(p int) string {
+		n, m := flows.moved(p)
+		if n == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f%% (%d/%d)", 100*demoShare(n, m), m, n)
+	}
+	return fmt.Sprintf("moved: gone %s, back %s; ideal 1/%d = %.1f%%",
+		share(demoPhaseGap), share(demoPhaseAfter), lv.Members, 100*lv.Ideal)
 }
 
 // drainDemo waits until every sent frame is received or counted as
@@ -505,7 +758,7 @@ func printDemoSummary(w io.Writer, r demoResult) {
 	if r.Interrupted {
 		state = "interrupted"
 	}
-	fmt.Fprintf(&b, "\nxdpmux demo %s: sent %d in %.1fs with %s, received %d (%s pps), dropped %d",
+	fmt.Fprintf(&b, "\nxdpmux demo %s: sent %d in %.1fs with %s,\n  received %d (%s pps), dropped %d",
 		state, r.Sent, r.Seconds, r.Backend, r.Received, humanRate(r.PPS), r.Dropped)
 	if r.Unaccounted != 0 {
 		fmt.Fprintf(&b, ", UNACCOUNTED %d", r.Unaccounted)
@@ -513,7 +766,7 @@ func printDemoSummary(w io.Writer, r demoResult) {
 	if r.SendErrors != 0 {
 		fmt.Fprintf(&b, " (send errors %d, not sent)", r.SendErrors)
 	}
-	fmt.Fprintf(&b, "\n  policy %s, Jain fairness %.4f\n", r.Policy, r.Jain)
+	fmt.Fprintf(&b, "\n  policy %s, Jain fairness %.4f (of the rates while bound)\n", r.Policy, r.Jain)
 	for _, q := range r.Queues {
 		fmt.Fprintf(&b, "  queue %d: %d frames\n", q.Queue, q.Packets)
 	}
@@ -522,13 +775,37 @@ func printDemoSummary(w io.Writer, r demoResult) {
 		if r.Received > 0 {
 			share = 100 * float64(e.Packets) / float64(r.Received)
 		}
-		fmt.Fprintf(&b, "  %s: %d packets (%.1f%%)\n", e.Name, e.Packets, share)
+		fmt.Fprintf(&b, "  %s: %d packets (%.1f%%) in %.1fs\n", e.Name, e.Packets, share, e.Seconds)
+	}
+	if l := r.Leave; l != nil {
+		slot := "without a slot"
+		if r.Slots {
+			slot = "with its slot"
+		}
+		back := "did not rejoin"
+		if l.Back > 0 {
+			back = fmt.Sprintf("rejoined at %.1fs %s", l.Back, slot)
+		}
+		fmt.Fprintf(&b, "  %s left at %.1fs, %s;\n", l.Member, l.At, back)
+		fmt.Fprintf(&b, "  of %d flows, ideal share moved 1/%d = %.1f%%:\n", l.Flows, l.Members, 100*l.Ideal)
+		fmt.Fprintf(&b, "    while it was gone %d of %d moved (%.1f%%)\n", l.GapMoved, l.GapFlows, 100*l.GapShare)
+		fmt.Fprintf(&b, "    after it rejoined %d of %d moved (%.1f%%)\n", l.AfterMoved, l.AfterFlows, 100*l.AfterShare)
 	}
 	d := r.Drops
-	fmt.Fprintf(&b, "  drops: veth %d, xdp-pass %d, xsk rx-dropped %d, xsk rx-ring-full %d, xsk invalid %d, unmatched %d, malformed %d, endpoint ring-full %d, closed %d\n",
-		d.Veth, d.XDPPass, d.XSKRxDropped, d.XSKRingFull, d.XSKInvalid, d.Unmatched, d.Malformed, d.RingFull, d.Closed)
+	fmt.Fprintf(&b, "  drops: veth %d, xdp-pass %d, xsk rx-dropped %d,\n", d.Veth, d.XDPPass, d.XSKRxDropped)
+	fmt.Fprintf(&b, "    xsk rx-ring-full %d, xsk invalid %d, unmatched %d, malformed %d,\n",
+		d.XSKRingFull, d.XSKInvalid, d.Unmatched, d.Malformed)
+	fmt.Fprintf(&b, "    endpoint ring-full %d, closed %d\n", d.RingFull, d.Closed)
 	fmt.Fprintf(&b, "  lab deleted; no XDP program left\n")
-	io.WriteString(w, b.String())
+	// Large counts may still make a line too long for 80 columns.
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		nl := strings.HasSuffix(l, "\n")
+		l = wrapLine(strings.TrimSuffix(l, "\n"), viewColumns, "    ")
+		if nl {
+			l += "\n"
+		}
+		io.WriteString(w, l)
+	}
 }
 
 // newDemoSender opens the generator in the lab's send namespace: txgen

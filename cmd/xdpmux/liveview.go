@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // A liveView draws a frame of rate bars about once a second: redrawn in
-// place with ANSI escapes when the writer is a terminal, else printed as one
-// plain line per frame, so a log or pipe gets greppable lines. Used by
-// `xdpmux demo` and `xdpmux stats -watch`.
+// place with ANSI escapes when the writer is a terminal, else printed as
+// plain text (plainLines): the title, then one indented line per section
+// and footer line, wrapped at viewColumns, so a log or pipe gets greppable
+// lines that fit an 80-column terminal. Used by `xdpmux demo`.
 type liveView struct {
 	w     io.Writer
 	tty   bool
@@ -58,10 +60,14 @@ func isTerminal(w io.Writer) bool {
 	return f.Name() != os.DevNull
 }
 
+// viewColumns is the width plain frames are wrapped to: an 80-column
+// terminal.
+const viewColumns = 80
+
 // Draw shows f, replacing the previous frame on a terminal.
 func (v *liveView) Draw(f viewFrame) {
 	if !v.tty {
-		fmt.Fprintln(v.w, plainLine(f))
+		fmt.Fprintln(v.w, plainLines(f, viewColumns))
 		return
 	}
 	var b strings.Builder
@@ -99,19 +105,51 @@ func (v *liveView) Draw(f viewFrame) {
 	io.WriteString(v.w, b.String())
 }
 
-// plainLine renders f on one line: "title | section: label=value ... | footer".
-func plainLine(f viewFrame) string {
-	parts := []string{f.Title}
+// plainLines renders f as text without a final newline: the title, then
+// "  section: label=value ..." per section and "  footer" per footer line,
+// each wrapped at width (continuation lines indented by four spaces).
+func plainLines(f viewFrame, width int) string {
+	lines := []string{wrapLine(f.Title, width, "  ")}
 	for _, s := range f.Sections {
 		var b strings.Builder
-		b.WriteString(s.Title + ":")
+		b.WriteString("  " + s.Title + ":")
 		for _, r := range s.Rows {
 			fmt.Fprintf(&b, " %s=%s", r.Label, humanRate(r.Value))
 		}
-		parts = append(parts, b.String())
+		lines = append(lines, wrapLine(b.String(), width, "    "))
 	}
-	parts = append(parts, f.Footer...)
-	return strings.Join(parts, " | ")
+	for _, l := range f.Footer {
+		lines = append(lines, wrapLine("  "+l, width, "    "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// wrapLine breaks s at spaces into lines of at most width columns (a word
+// longer than that stays whole), keeping s's leading spaces and starting
+// continuation lines with indent; runs of spaces inside s become one. The
+// lines are joined with newlines, without a final one.
+func wrapLine(s string, width int, indent string) string {
+	var b strings.Builder
+	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
+	b.WriteString(lead)
+	col := len(lead)
+	first := true
+	for _, w := range strings.Fields(s) {
+		n := utf8.RuneCountInString(w)
+		switch {
+		case first:
+			first = false
+		case col+1+n > width:
+			b.WriteString("\n" + indent)
+			col = len(indent)
+		default:
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(w)
+		col += n
+	}
+	return b.String()
 }
 
 // bar is a bar of width cells for v out of top, in eighths of a cell.
