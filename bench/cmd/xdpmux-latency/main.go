@@ -12,17 +12,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/output"
 	"github.com/xdpmux/xdpmux/bench/latency"
 )
 
@@ -137,36 +136,8 @@ func run() error {
 	if cerr := rep.Check(); cerr != nil {
 		return fmt.Errorf("report: %w", cerr)
 	}
-	b, jerr := json.MarshalIndent(rep, "", "  ")
-	if jerr != nil {
-		return jerr
-	}
-	b = append(b, '\n')
-	var files []string
-	png := *plotFile
-	if *outFile != "" {
-		files = []string{*outFile}
-	} else {
-		if err := os.MkdirAll(*outDir, 0o755); err != nil {
-			return err
-		}
-		name := "latency-" + time.Now().UTC().Format("2006-01-02T150405Z") + ".json"
-		files = []string{filepath.Join(*outDir, name), filepath.Join(*outDir, "latency-latest.json")}
-		if png == "" {
-			png = filepath.Join(*outDir, "latency-latest.png")
-		}
-	}
-	for _, f := range files {
-		if err := os.WriteFile(f, b, 0o644); err != nil {
-			return err
-		}
-		fmt.Println("wrote", f)
-	}
-	if png != "" {
-		if err := rep.Plot(png); err != nil {
-			return err
-		}
-		fmt.Println("wrote", png)
+	if werr := output.Write(rep, *outFile, *outDir, "latency-", *plotFile); werr != nil {
+		return werr
 	}
 	rep.WriteTable(os.Stdout)
 	fmt.Printf("done in %s\n", time.Since(t0).Round(time.Second))

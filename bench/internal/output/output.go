@@ -1,0 +1,53 @@
+// Package output writes a benchmark's report the way both benchmark
+// commands do: the JSON to one file (-o), or to a dated file and
+// PREFIXlatest.json in a results directory, and the plot beside it.
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Report is what a benchmark report can do for Write.
+type Report interface {
+	Plot(path string) error
+}
+
+// Write marshals rep and writes it to outFile, or, when outFile is "", to
+// DIR/PREFIX<date>.json and DIR/PREFIXlatest.json; then the plot to
+// plotFile, or DIR/PREFIXlatest.png when plotFile is "" and outFile is
+// "" too. It prints "wrote PATH" for each file.
+func Write(rep Report, outFile, dir, prefix, plotFile string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	files := []string{outFile}
+	if outFile == "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		name := prefix + time.Now().UTC().Format("2006-01-02T150405Z") + ".json"
+		files = []string{filepath.Join(dir, name), filepath.Join(dir, prefix+"latest.json")}
+		if plotFile == "" {
+			plotFile = filepath.Join(dir, prefix+"latest.png")
+		}
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Println("wrote", f)
+	}
+	if plotFile != "" {
+		if err := rep.Plot(plotFile); err != nil {
+			return err
+		}
+		fmt.Println("wrote", plotFile)
+	}
+	return nil
+}
