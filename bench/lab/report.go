@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/xdpmux/xdpmux/bench/internal/sys"
 )
 
 // Systems measured, as they appear in Run.System.
@@ -54,12 +56,7 @@ type Report struct {
 }
 
 // Machine is where the report was made.
-type Machine struct {
-	Kernel string `json:"kernel"`
-	CPUs   int    `json:"cpus"`
-	Model  string `json:"cpu_model,omitempty"`
-	GoVer  string `json:"go"`
-}
+type Machine = sys.Machine
 
 // Setup is the configuration a report was made with.
 type Setup struct {

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -82,7 +81,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	h.rep = &Report{
 		Schema:  Schema,
 		Date:    time.Now().UTC().Format(time.RFC3339),
-		Machine: machine(),
+		Machine: sys.ThisMachine(),
 		Setup: Setup{
 			Queues: Queues, Generator: genName(gen, fixed), Flows: cfg.Flows, FrameSize: cfg.Size,
 			WarmupSec: cfg.Warmup.Seconds(), WindowSec: cfg.Window.Seconds(), FixedRate: cfg.FixedRate,
@@ -289,22 +288,4 @@ func nonzero(m map[string]uint64) map[string]uint64 {
 		}
 	}
 	return out
-}
-
-func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVer: runtime.Version()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Model = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	return m
 }

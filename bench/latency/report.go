@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/xdpmux/xdpmux/bench/internal/sys"
 )
 
 // Systems measured, as they appear in Run.System.
@@ -19,6 +21,10 @@ const (
 	// net.core.rmem_max, recvmmsg and sendmmsg of ReadBatch.
 	SystemKernel = "kernel-reuseport"
 )
+
+// systems are the systems in the order they are measured in each phase
+// (and plotted).
+var systems = []string{SystemEndpoint, SystemPacketConn, SystemKernel}
 
 // Loads: LoadFixed sends at Run.RatePPS (open loop, whatever the replies
 // do); LoadMax keeps Setup.Outstanding requests in flight per client
@@ -43,12 +49,7 @@ type Report struct {
 }
 
 // Machine is where the report was made.
-type Machine struct {
-	Kernel string `json:"kernel"`
-	CPUs   int    `json:"cpus"`
-	Model  string `json:"cpu_model,omitempty"`
-	GoVer  string `json:"go"`
-}
+type Machine = sys.Machine
 
 // Setup is the configuration a report was made with.
 type Setup struct {

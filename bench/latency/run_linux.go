@@ -1,17 +1,16 @@
 package latency
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/sys"
 	"github.com/xdpmux/xdpmux/bench/lab"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 )
@@ -21,9 +20,6 @@ const Queues = 2
 
 // firstClientPort is the first clients' source port.
 const firstClientPort = 30000
-
-// Systems in the order they are measured in each phase.
-var systems = []string{SystemEndpoint, SystemPacketConn, SystemKernel}
 
 type harness struct {
 	ctx     context.Context
@@ -51,7 +47,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	defer l.Close()
 	h := &harness{ctx: ctx, cfg: cfg, lab: l, clk: clock{base: time.Now()}}
 	h.rep = &Report{
-		Schema: Schema, Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+		Schema: Schema, Date: time.Now().UTC().Format(time.RFC3339), Machine: sys.ThisMachine(),
 		Setup: Setup{Queues: Queues, Members: cfg.Members, Clients: cfg.Clients, Outstanding: cfg.Outstanding,
 			WarmupSec: cfg.Warmup.Seconds(), WindowSec: cfg.Window.Seconds(), MaxShare: cfg.MaxShare, Quick: cfg.Quick},
 	}
@@ -232,22 +228,4 @@ func (h *harness) run(system string, payload int, load string, rate float64) (Ru
 	h.cfg.logf("%-18s %4d B %-5s rate %7.0f: sent %7.0f/s replies %7.0f/s lost %d  p50 %7.1f p99 %7.1f p99.9 %7.1f max %8.1f µs",
 		system, payload, load, rate, run.SentPPS, run.ReplyPPS, run.Lost, run.P50Us, run.P99Us, run.P999Us, run.MaxUs)
 	return run, nil
-}
-
-func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVer: runtime.Version()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Model = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	return m
 }
