@@ -5,7 +5,6 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +31,7 @@ func TestSelfCredRealUID(t *testing.T) {
 		t.Errorf("selfCred as root: %+v", c)
 	}
 	labtest.RequirePrivileged(t, "root, to run children as uid 65534")
-	bin := copyTestBinary(t)
+	bin := labtest.ExecutableIn(t, labtest.SharedDir(t), "dataplane.test")
 	tests := []struct {
 		name string
 		cmd  *exec.Cmd
@@ -86,38 +85,4 @@ func selfCredChild(t *testing.T) {
 		}
 	}
 	fmt.Println("SELFCRED " + res)
-}
-
-// copyTestBinary copies this test binary where uid 65534 may run it.
-func copyTestBinary(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "xdpmux-selfcred-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	bin := filepath.Join(dir, "dataplane.test")
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return bin
 }

@@ -210,27 +210,9 @@ func codeLine(code byte) string { return fmt.Sprintf("error %d ", code) }
 func newIsoEnv(t *testing.T, prefix string, runArgs ...string) *isoEnv {
 	t.Helper()
 	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: prefix})
-	dir, err := os.MkdirTemp("", "xdpmux-iso-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &isoEnv{lab: lab, exe: filepath.Join(dir, "xdpmux.test"), sock: filepath.Join(dir, "run", "xdpmux.sock"),
+	dir := labtest.SharedDir(t)
+	e := &isoEnv{lab: lab, exe: labtest.ExecutableIn(t, dir, "xdpmux.test"), sock: filepath.Join(dir, "run", "xdpmux.sock"),
 		stderr: new(lockedBuffer)}
-	if err := os.WriteFile(e.exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan runReady, 1)
 	done := make(chan int, 1)

@@ -123,27 +123,8 @@ func TestChildDeathClosesEndpoint(t *testing.T) {
 // reach, for children of other uids; the control socket goes there too.
 func exeForOthers(t *testing.T) (dir, exe string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "xdpmux-ctl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe = filepath.Join(dir, "ctl.test")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir, exe
+	dir = labtest.SharedDir(t)
+	return dir, labtest.ExecutableIn(t, dir, "ctl.test")
 }
 
 // TestOtherUserCannotJoin runs the real SO_PEERCRED path: a child running

@@ -72,3 +72,41 @@ func NewLab(t testing.TB, cfg netlab.Config) *netlab.Lab {
 	})
 	return lab
 }
+
+// SharedDir returns a new directory under the system's temporary
+// directory that every user may enter (mode 0755), removed when the test
+// ends: for the control sockets and binaries that children running as
+// other uids must reach (t.TempDir is mode 0700).
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "xdpmux-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// ExecutableIn copies the running test binary into dir as name (mode
+// 0755), so that a child running as another uid can run it, and returns
+// its path. The go command's build directory, where the binary lives, is
+// not readable by other users.
+func ExecutableIn(t testing.TB, dir, name string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, name)
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}

@@ -41,26 +41,8 @@ func TestOf(t *testing.T) {
 			t.Skipf("%s not installed: %v", tool, err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "xdpmux-peercred-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "peercred.test")
-	if err := os.WriteFile(exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := labtest.SharedDir(t)
+	exe := labtest.ExecutableIn(t, dir, "peercred.test")
 	path := filepath.Join(dir, "s.sock")
 	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
