@@ -543,7 +543,7 @@ func (in *instance) adopt() (_ *takeoverIn, err error) {
 	if in.ifc, err = dataplane.AdoptInterface(in.cfg.interfaceConfig(), *m.Interface, fds[:n]); err != nil {
 		return nil, fmt.Errorf("-takeover: %w", err)
 	}
-	in.log.Info("takeover: adopted", "from_pid", m.PID, "queues", len(m.Interface.Sockets),
+	in.log.Info("takeover: adopted", "from_pid", m.PID, "queues", len(in.ifc.Info().Queues),
 		"clients", len(m.Endpoints), "withdrawn", m.Withdrawn)
 	return t, nil
 }

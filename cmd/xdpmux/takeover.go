@@ -170,22 +170,12 @@ func listenTakeover(ctlPath string) (*net.UnixListener, error) {
 // peerAllowed reports whether the peer of c runs as this process's uid
 // (or root): the socket's mode already says so, this checks it.
 func peerAllowed(c *net.UnixConn) error {
-	rc, err := c.SyscallConn()
+	uid, err := ctl.PeerUID(c)
 	if err != nil {
 		return err
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return err
-	}
-	if cerr != nil {
-		return os.NewSyscallError("getsockopt SO_PEERCRED", cerr)
-	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return fmt.Errorf("takeover from uid %d refused", cred.Uid)
+	if uid != 0 && int(uid) != os.Geteuid() {
+		return fmt.Errorf("takeover from uid %d refused", uid)
 	}
 	return nil
 }
