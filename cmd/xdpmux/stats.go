@@ -174,6 +174,10 @@ func printStats(w io.Writer, s *ctl.StatsSnapshot, prev *ctl.StatsSnapshot) {
 	for _, c := range s.Clients {
 		if c.Endpoint != "" {
 			owner[c.Endpoint] = fmt.Sprintf("pid %d uid %d", c.PID, c.UID)
+			if c.Dropped > 0 {
+				// Frames the pump gave up on: the client's socket stayed full.
+				owner[c.Endpoint] += fmt.Sprintf(", %d not taken", c.Dropped)
+			}
 		}
 	}
 	for _, sk := range info.Sinks {
@@ -186,7 +190,7 @@ func printStats(w io.Writer, s *ctl.StatsSnapshot, prev *ctl.StatsSnapshot) {
 		}
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nENDPOINT\tDELIVERED\tDELIVERED/S\tDROPPED\tQUEUED\tBY")
+	fmt.Fprintln(tw, "\nENDPOINT\tDELIVERED\tDELIVERED/S\tDROPPED\tOVER_BUDGET\tQUEUED\tBY")
 	for _, e := range s.Endpoints {
 		rate := "-"
 		if p, ok := prevDelivered[e.Name]; ok && dt > 0 {
@@ -196,7 +200,7 @@ func printStats(w io.Writer, s *ctl.StatsSnapshot, prev *ctl.StatsSnapshot) {
 		if by == "" {
 			by = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\n", e.Name, e.Delivered, rate, e.Dropped, e.Queued, by)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", e.Name, e.Delivered, rate, e.Dropped, e.OverBudget, e.Queued, by)
 	}
 	if len(s.Endpoints) == 0 {
 		fmt.Fprintln(tw, "(none)")

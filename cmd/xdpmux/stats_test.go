@@ -124,7 +124,7 @@ func TestStatsCommand(t *testing.T) {
 	table := out.String()
 	t.Logf("\n%s", table)
 	for _, want := range []string{"xdpmux on fake0", "xdp native, xsk copy", "QUEUE", "XDP_REDIR", "total", "11",
-		"MALFORMED", "truncated", "udp/0.0.0.0:53#0", "sink, 2 bytes"} {
+		"MALFORMED", "truncated", "udp/0.0.0.0:53#0", "sink, 2 bytes", "OVER_BUDGET"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)
 		}
