@@ -114,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type server struct {
 	ifc    *dataplane.Interface // nil for -kernel
 	pcs    []net.PacketConn
+	rcvbuf int // -kernel: each socket's SO_RCVBUF (net.core.rmem_max, doubled)
 	srvs   []*dns.Server
 	failed chan error
 }
@@ -143,6 +144,10 @@ func start(o options) (_ *server, err error) {
 				return nil, err
 			}
 			s.pcs = append(s.pcs, pc)
+			// Tuned as an operator would: the largest receive buffer.
+			if s.rcvbuf, err = reuseport.SetRcvBufMax(pc.(*net.UDPConn)); err != nil {
+				return nil, fmt.Errorf("kernel socket: %w", err)
+			}
 		}
 	} else {
 		s.ifc, err = dataplane.OpenInterface(dataplane.InterfaceConfig{

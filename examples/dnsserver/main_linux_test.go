@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,11 +235,16 @@ func burstQueries(src netip.Addr, server netip.AddrPort, n, ports int, gap time.
 	return 0, nil
 }
 
-// TestDNSPerf compares the xdpmux and kernel variants with dnsperf from
-// the sending namespace. It runs only with XDPMUX_DNSPERF=1 (it takes a
-// while and measures, which tests otherwise never do); figures go to the
-// test log. XDPMUX_DNSPERF_QPS sets the offered rate (-Q) of the paced
-// runs (default 20000).
+// TestDNSPerf compares the xdpmux and kernel variants (the kernel's
+// sockets tuned: SO_RCVBUF at net.core.rmem_max) with dnsperf from the
+// sending namespace, one lab each, in one run. It runs only with
+// XDPMUX_DNSPERF=1 (scripts/dnsperf.sh sets it; it measures, which tests
+// otherwise never do), and then fails without dnsperf (Debian package
+// dnsperf). XDPMUX_DNSPERF_QPS sets the offered rates of the paced runs
+// (comma separated, default 20000,100000; a max run without -Q follows),
+// XDPMUX_DNSPERF_QUICK=1 makes each run 1 s (the smoke run: the report's
+// shape is checked, never speed), XDPMUX_DNSPERF_OUT names the JSON report
+// to write.
 func TestDNSPerf(t *testing.T) {
 	if os.Getenv("XDPMUX_DNSPERF") != "1" {
 		t.Skip("set XDPMUX_DNSPERF=1 to measure with dnsperf")
@@ -247,11 +252,23 @@ func TestDNSPerf(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	path, err := exec.LookPath("dnsperf")
 	if err != nil {
-		t.Skip("dnsperf not installed")
+		t.Fatal("dnsperf not installed: apt-get install dnsperf")
 	}
-	qps := 20000
-	if v, err := strconv.Atoi(os.Getenv("XDPMUX_DNSPERF_QPS")); err == nil {
-		qps = v
+	rates := []int{20000, 100000}
+	if v := os.Getenv("XDPMUX_DNSPERF_QPS"); v != "" {
+		rates = nil
+		for _, f := range strings.Split(v, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r <= 0 {
+				t.Fatalf("XDPMUX_DNSPERF_QPS %q: want positive integers", v)
+			}
+			rates = append(rates, r)
+		}
+	}
+	quick := os.Getenv("XDPMUX_DNSPERF_QUICK") == "1"
+	secs := "10"
+	if quick {
+		secs = "1"
 	}
 	dir := t.TempDir()
 	data := dir + "/queries"
@@ -263,16 +280,23 @@ func TestDNSPerf(t *testing.T) {
 	if err := os.WriteFile(data, qs.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	const members = 2
+	rep := perfReport{Schema: perfSchema, Date: time.Now().UTC().Format(time.RFC3339), Quick: quick,
+		Queues: 2, Members: members,
+		Args: []string{"-l", secs, "-c", "8", "-T", "2", "-q", "500", "-t", "2", "-v"}}
 	for _, kernel := range []bool{false, true} {
 		name := "xdpmux"
 		if kernel {
 			name = "kernel"
 		}
 		t.Run(name, func(t *testing.T) {
-			lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix})
-			startIn(t, lab, options{Members: 2, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel})
-			for _, rate := range []int{qps, 0} {
-				args := []string{"-s", lab.RecvAddr.String(), "-d", data, "-l", "10", "-c", "8", "-T", "2", "-q", "500", "-t", "2", "-v"}
+			lab := labtest.NewLab(t, netlab.Config{Queues: rep.Queues, Prefix: labPrefix})
+			s := startIn(t, lab, options{Members: members, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel})
+			if kernel {
+				rep.RcvBuf = s.rcvbuf
+			}
+			for _, rate := range append(slices.Clone(rates), 0) {
+				args := append([]string{"-s", lab.RecvAddr.String(), "-d", data}, rep.Args...)
 				if rate > 0 {
 					args = append(args, "-Q", strconv.Itoa(rate))
 				}
@@ -284,9 +308,28 @@ func TestDNSPerf(t *testing.T) {
 				if err != nil {
 					t.Fatalf("dnsperf %v: %v\n%s", args, err, out)
 				}
-				t.Logf("%s, offered %s: %s", name, rateName(rate), summarize(out))
+				run, err := parseDNSPerf(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				run.Variant, run.OfferedQPS = name, rate
+				rep.Runs = append(rep.Runs, run)
+				t.Logf("%s, offered %s: %.0f QPS, lost %d, latency ms: mean %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f",
+					name, rateName(rate), run.QPS, run.Lost, run.MeanMs, run.P50Ms, run.P90Ms, run.P99Ms, run.P999Ms, run.MaxMs)
 			}
 		})
+	}
+	if err := rep.check(); err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("XDPMUX_DNSPERF_OUT"); out != "" {
+		b, err := json.MarshalIndent(&rep, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -295,33 +338,4 @@ func rateName(r int) string {
 		return "max"
 	}
 	return strconv.Itoa(r) + " qps"
-}
-
-var perfLines = regexp.MustCompile(`(?m)^\s*(Queries sent|Queries completed|Queries lost|Queries per second|Average Latency|Latency StdDev).*$`)
-
-// summarize keeps dnsperf's summary lines and adds latency percentiles
-// from its per-query lines (-v: "> NOERROR name type latency").
-func summarize(out []byte) string {
-	var b strings.Builder
-	var lat []float64
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 || f[0] != ">" || f[1] == "T" {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
-			lat = append(lat, v)
-		}
-	}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		p := func(q float64) float64 { return lat[min(len(lat)-1, int(q*float64(len(lat))))] * 1e3 }
-		fmt.Fprintf(&b, "\n    latency ms: p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f (%d answers)",
-			p(0.5), p(0.9), p(0.99), p(0.999), lat[len(lat)-1]*1e3, len(lat))
-	}
-	for _, m := range perfLines.FindAll(out, -1) {
-		b.WriteString("\n    ")
-		b.WriteString(strings.TrimSpace(string(m)))
-	}
-	return b.String()
 }
