@@ -5,10 +5,13 @@
 // the AF_XDP queues of -iface (XDP program, one socket and worker per
 // queue, replies on each queue's TX ring). With -kernel the same handler
 // runs on -members kernel SO_REUSEPORT UDP sockets instead, for comparison
-// (-iface is then unused).
+// (-iface is then unused). With -batch the same answers come from a loop
+// per member on the batch APIs instead of dns.Server: Endpoint.Receive and
+// Reply (xdpmux), recvmmsg and sendmmsg (kernel).
 //
 //	dnsserver -iface eth1 -members 4 -listen 0.0.0.0:53
 //	dnsserver -kernel -members 4 -listen 0.0.0.0:53
+//	dnsserver -batch -iface eth1 -members 4 -listen 0.0.0.0:53
 //
 // Run it in the network namespace of the interface (ip netns exec). It
 // serves until SIGINT or SIGTERM, then prints the dataplane's counters.
@@ -26,6 +29,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/miekg/dns"
@@ -45,6 +49,7 @@ type options struct {
 	Members int
 	Listen  netip.AddrPort
 	Kernel  bool
+	Batch   bool // serve with the batch APIs (batch.go), not dns.Server
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -55,10 +60,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	members := fs.Int("members", 2, "number of reuseport endpoints or sockets")
 	listen := fs.String("listen", "0.0.0.0:53", "address and port to answer on")
 	kernel := fs.Bool("kernel", false, "use kernel SO_REUSEPORT UDP sockets instead of xdpmux")
+	batch := fs.Bool("batch", false, "answer from a batch loop per member (Receive+Reply, or recvmmsg+sendmmsg) instead of dns.Server")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o := options{Iface: *iface, Members: *members, Kernel: *kernel}
+	o := options{Iface: *iface, Members: *members, Kernel: *kernel, Batch: *batch}
 	var err error
 	if o.Listen, err = netip.ParseAddrPort(*listen); err != nil {
 		fmt.Fprintf(stderr, "dnsserver: -listen %q: %v\n", *listen, err)
@@ -91,6 +97,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.Kernel {
 		variant = "kernel SO_REUSEPORT"
 	}
+	if o.Batch {
+		variant += ", batch loops"
+	}
 	fmt.Fprintf(stdout, "dnsserver: serving %s on %s, %d members (%s)\n", Zone, o.Listen, o.Members, variant)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -117,6 +126,10 @@ type server struct {
 	rcvbuf int // -kernel: each socket's SO_RCVBUF (net.core.rmem_max, doubled)
 	srvs   []*dns.Server
 	failed chan error
+
+	// -batch: the loops' context and how many still run.
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
 }
 
 // socketOptions are the AF_XDP socket options of the xdpmux variant: the
@@ -131,12 +144,13 @@ func socketOptions() rxq.SocketOptions {
 // start opens the PacketConns (in the calling OS thread's network
 // namespace) and starts a dns.Server on each; it returns once all serve.
 func start(o options) (_ *server, err error) {
-	s := &server{failed: make(chan error, o.Members)}
+	s := &server{failed: make(chan error, o.Members), cancel: func() {}}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.close())
 		}
 	}()
+	var eps []*dataplane.Endpoint // -batch, xdpmux
 	if o.Kernel {
 		for range o.Members {
 			pc, err := reuseport.ListenPacket("udp", o.Listen.String())
@@ -164,8 +178,15 @@ func start(o options) (_ *server, err error) {
 			if err != nil {
 				return nil, err
 			}
+			if o.Batch {
+				eps = append(eps, ep)
+			}
 			s.pcs = append(s.pcs, ep.PacketConn())
 		}
+	}
+	if o.Batch {
+		s.startBatch(eps)
+		return s, nil
 	}
 	for _, pc := range s.pcs {
 		started := make(chan struct{})
@@ -180,6 +201,31 @@ func start(o options) (_ *server, err error) {
 		<-started
 	}
 	return s, nil
+}
+
+// startBatch starts one batch loop per member: on eps (xdpmux) or, when
+// there are none, on the kernel sockets in s.pcs.
+func (s *server) startBatch(eps []*dataplane.Endpoint) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	serve := make([]func() error, 0, len(s.pcs))
+	for _, ep := range eps {
+		serve = append(serve, func() error { return serveEndpoint(ctx, ep) })
+	}
+	if eps == nil {
+		for _, pc := range s.pcs {
+			serve = append(serve, func() error { return serveKernel(pc.(*net.UDPConn)) })
+		}
+	}
+	for i, f := range serve {
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			if err := f(); err != nil {
+				s.failed <- fmt.Errorf("serve %v: %w", s.pcs[i].LocalAddr(), err)
+			}
+		}()
+	}
 }
 
 // report prints the dataplane's counters (xdpmux variant).
@@ -206,9 +252,11 @@ func (s *server) close() error {
 		}
 	}
 	s.srvs = nil
+	s.cancel()
 	for _, pc := range s.pcs {
 		pc.Close()
 	}
+	s.loops.Wait()
 	s.pcs = nil
 	if s.ifc != nil {
 		if err := s.ifc.Close(); err != nil {

@@ -45,12 +45,29 @@ func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 
 // TestServeXDP: queries from the sending namespace get correct answers
 // through xdpmux, from the right address and port; a burst is answered
-// without loss; every frame is back afterwards.
+// without loss; every frame is back afterwards. Once with dns.Server on
+// PacketConns, once with the -batch loops (Receive and Reply), and the
+// kernel's -batch loop (recvmmsg, sendmmsg) for the answers alone.
 func TestServeXDP(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	for _, tc := range []struct {
+		name string
+		o    options
+	}{
+		{"dns.Server", options{}},
+		{"batch", options{Batch: true}},
+		{"kernel batch", options{Kernel: true, Batch: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkServe(t, tc.o) })
+	}
+}
+
+// checkServe is TestServeXDP for one variant.
+func checkServe(t *testing.T, o options) {
 	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix})
 	server := netip.AddrPortFrom(lab.RecvAddr, 53)
-	s := startIn(t, lab, options{Members: 3, Listen: netip.MustParseAddrPort("0.0.0.0:53")})
+	o.Members, o.Listen = 3, netip.MustParseAddrPort("0.0.0.0:53")
+	s := startIn(t, lab, o)
 
 	tests := []struct {
 		name  string
@@ -143,6 +160,9 @@ func TestServeXDP(t *testing.T) {
 		}
 	}
 
+	if s.ifc == nil {
+		return // the kernel's sockets: no frames to account for
+	}
 	// Every frame back: nothing in flight, accounting exact.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -236,7 +256,8 @@ func burstQueries(src netip.Addr, server netip.AddrPort, n, ports int, gap time.
 }
 
 // TestDNSPerf compares the xdpmux and kernel variants (the kernel's
-// sockets tuned: SO_RCVBUF at net.core.rmem_max) with dnsperf from the
+// sockets tuned: SO_RCVBUF at net.core.rmem_max), each with dns.Server and
+// with the -batch loops, with dnsperf from the
 // sending namespace, one lab each, in one run. It runs only with
 // XDPMUX_DNSPERF=1 (scripts/dnsperf.sh sets it; it measures, which tests
 // otherwise never do), and then fails without dnsperf (Debian package
@@ -284,14 +305,14 @@ func TestDNSPerf(t *testing.T) {
 	rep := perfReport{Schema: perfSchema, Date: time.Now().UTC().Format(time.RFC3339), Quick: quick,
 		Queues: 2, Members: members,
 		Args: []string{"-l", secs, "-c", "8", "-T", "2", "-q", "500", "-t", "2", "-v"}}
-	for _, kernel := range []bool{false, true} {
-		name := "xdpmux"
-		if kernel {
-			name = "kernel"
-		}
+	for _, v := range []struct {
+		name          string
+		kernel, batch bool
+	}{{"xdpmux", false, false}, {"kernel", true, false}, {"xdpmux-batch", false, true}, {"kernel-batch", true, true}} {
+		name, kernel := v.name, v.kernel
 		t.Run(name, func(t *testing.T) {
 			lab := labtest.NewLab(t, netlab.Config{Queues: rep.Queues, Prefix: labPrefix})
-			s := startIn(t, lab, options{Members: members, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel})
+			s := startIn(t, lab, options{Members: members, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel, Batch: v.batch})
 			if kernel {
 				rep.RcvBuf = s.rcvbuf
 			}

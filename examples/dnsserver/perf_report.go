@@ -24,10 +24,14 @@ type perfReport struct {
 	Runs    []perfRun `json:"runs"`
 }
 
-// perfSchema is perfReport's version.
-const perfSchema = 1
+// perfSchema is perfReport's version: 2 added the -batch variants.
+const perfSchema = 2
 
-// perfRun is one dnsperf run: Variant "xdpmux" or "kernel", OfferedQPS
+// perfVariants are the known variants, each a bit of a rate's mask in
+// check: the dns.Server pair, then the -batch pair.
+var perfVariants = map[string]int{"xdpmux": 1, "kernel": 2, "xdpmux-batch": 4, "kernel-batch": 8}
+
+// perfRun is one dnsperf run: Variant one of perfVariants, OfferedQPS
 // (0: max, no -Q), dnsperf's summary counts and latencies in ms (p50..p999
 // from its -v per-query lines).
 type perfRun struct {
@@ -107,14 +111,11 @@ func (rep *perfReport) check() error {
 	rates := map[int]int{}
 	for i, r := range rep.Runs {
 		where := fmt.Sprintf("runs[%d] (%s, %d qps)", i, r.Variant, r.OfferedQPS)
-		switch r.Variant {
-		case "xdpmux":
-			rates[r.OfferedQPS] |= 1
-		case "kernel":
-			rates[r.OfferedQPS] |= 2
-		default:
+		bit, ok := perfVariants[r.Variant]
+		if !ok {
 			return fmt.Errorf("%w: %s: unknown variant", errBadPerf, where)
 		}
+		rates[r.OfferedQPS] |= bit
 		if r.OfferedQPS < 0 || r.Completed+r.Lost != r.Sent {
 			return fmt.Errorf("%w: %s: offered %d, completed %d + lost %d != sent %d", errBadPerf, where, r.OfferedQPS, r.Completed, r.Lost, r.Sent)
 		}
@@ -128,8 +129,8 @@ func (rep *perfReport) check() error {
 		}
 	}
 	for rate, v := range rates {
-		if v != 3 {
-			return fmt.Errorf("%w: offered %d qps: not both variants", errBadPerf, rate)
+		if v&3 != 3 || v&12 != 0 && v&12 != 12 { // the dns.Server pair always, the -batch pair whole or not at all
+			return fmt.Errorf("%w: offered %d qps: not both variants of each pair", errBadPerf, rate)
 		}
 	}
 	return nil

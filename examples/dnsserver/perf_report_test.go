@@ -79,6 +79,9 @@ func TestPerfReportCheck(t *testing.T) {
 		{"kernel missing", []perfRun{run("xdpmux", 20000, nil)}, false},
 		{"unknown variant", []perfRun{run("bind", 0, nil), run("kernel", 0, nil)}, false},
 		{"counts", []perfRun{run("xdpmux", 0, func(r *perfRun) { r.Lost = 1 }), run("kernel", 0, nil)}, false},
+		{"all four", []perfRun{run("xdpmux", 0, nil), run("kernel", 0, nil), run("xdpmux-batch", 0, nil), run("kernel-batch", 0, nil)}, true},
+		{"batch pair half", []perfRun{run("xdpmux", 0, nil), run("kernel", 0, nil), run("xdpmux-batch", 0, nil)}, false},
+		{"batch pair alone", []perfRun{run("xdpmux-batch", 0, nil), run("kernel-batch", 0, nil)}, false},
 		{"percentiles", []perfRun{run("xdpmux", 0, func(r *perfRun) { r.P99Ms = 9 }), run("kernel", 0, nil)}, false},
 	}
 	for _, tc := range tests {
