@@ -77,9 +77,9 @@ func checkServe(t *testing.T, o options) {
 		want  []string
 	}{
 		{"www.example.test.", dns.TypeA, dns.RcodeSuccess, []string{"198.18.200.2", "198.18.200.3"}},
-		{"WWW.Example.Test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:db8::2"}},
+		{"WWW.Example.Test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:2:0:c8::2"}},
 		{"v6.example.test.", dns.TypeA, dns.RcodeSuccess, nil},
-		{"v6.example.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:db8::6"}},
+		{"v6.example.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"2001:2:0:c8::6"}},
 		{"nope.example.test.", dns.TypeA, dns.RcodeNameError, nil},
 		{"example.org.", dns.TypeA, dns.RcodeRefused, nil},
 	}
@@ -156,8 +156,8 @@ func checkServe(t *testing.T, o options) {
 			out, err = exec.Command(path, "@"+lab.RecvAddr.String(), "+short", "+timeout=2", "+retry=0", "www.example.test.", "AAAA").CombinedOutput()
 			return err
 		})
-		if err != nil || strings.TrimSpace(string(out)) != "2001:db8::2" {
-			t.Errorf("kdig AAAA: got %q, %v, want 2001:db8::2", out, err)
+		if err != nil || strings.TrimSpace(string(out)) != "2001:2:0:c8::2" {
+			t.Errorf("kdig AAAA: got %q, %v, want 2001:2:0:c8::2", out, err)
 		}
 	}
 

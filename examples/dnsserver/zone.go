@@ -12,13 +12,13 @@ import (
 const Zone = "example.test."
 
 // records is the zone's content: A and AAAA records of a few names, in
-// 198.18.0.0/15 and 2001:db8::/32.
+// 198.18.0.0/15 and 2001:2:0:c8::/64, inside the IPv6 benchmarking range.
 var records = map[string][]netip.Addr{
-	"example.test.":      {netip.MustParseAddr("198.18.200.1"), netip.MustParseAddr("2001:db8::1")},
-	"www.example.test.":  {netip.MustParseAddr("198.18.200.2"), netip.MustParseAddr("198.18.200.3"), netip.MustParseAddr("2001:db8::2")},
-	"ns.example.test.":   {netip.MustParseAddr("198.18.200.53"), netip.MustParseAddr("2001:db8::53")},
+	"example.test.":      {netip.MustParseAddr("198.18.200.1"), netip.MustParseAddr("2001:2:0:c8::1")},
+	"www.example.test.":  {netip.MustParseAddr("198.18.200.2"), netip.MustParseAddr("198.18.200.3"), netip.MustParseAddr("2001:2:0:c8::2")},
+	"ns.example.test.":   {netip.MustParseAddr("198.18.200.53"), netip.MustParseAddr("2001:2:0:c8::53")},
 	"mail.example.test.": {netip.MustParseAddr("198.18.200.25")},
-	"v6.example.test.":   {netip.MustParseAddr("2001:db8::6")},
+	"v6.example.test.":   {netip.MustParseAddr("2001:2:0:c8::6")},
 }
 
 // ttl of every answer, in seconds.
