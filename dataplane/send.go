@@ -182,7 +182,10 @@ func (e *Endpoint) writeTo(payload []byte, dst netip.AddrPort, deadline time.Tim
 		return errWriteClosed
 	}
 	if !ok {
-		return fmt.Errorf("write to %v: %w", dst, ErrUnknownPeer)
+		var err error
+		if p, err = e.resolvePeer(dst.Addr(), neighborWait); err != nil {
+			return fmt.Errorf("write to %v: %w", dst, err)
+		}
 	}
 	local := e.spec.Local.Addr()
 	if local.IsUnspecified() || local.Unmap().Is4() != dst.Addr().Is4() {
@@ -272,7 +275,13 @@ func (e *Endpoint) SendIP(queue int, pkt []byte) error {
 		return errSendIPClosed
 	}
 	if !ok {
-		return errSendIPPeer
+		if e.d.cfg.Neighbors == nil {
+			return errSendIPPeer
+		}
+		var err error
+		if p, err = e.resolvePeer(dst, 0); err != nil {
+			return fmt.Errorf("send ip: %w", err)
+		}
 	}
 	if queue == PeerQueue {
 		queue = int(p.queue)
@@ -319,7 +328,13 @@ func (e *Endpoint) AppendFrame(dst, pkt []byte) ([]byte, int, error) {
 		return dst, 0, errAppendClosed
 	}
 	if !ok {
-		return dst, 0, errAppendPeer
+		if e.d.cfg.Neighbors == nil {
+			return dst, 0, errAppendPeer
+		}
+		var err error
+		if p, err = e.resolvePeer(a, 0); err != nil {
+			return dst, 0, fmt.Errorf("append frame: %w", err)
+		}
 	}
 	return append(append(dst, p.l2[:p.l2Len]...), pkt...), int(p.queue), nil
 }

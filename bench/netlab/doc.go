@@ -16,8 +16,9 @@
 // so the lab is quiet and every frame can be counted. With Config.IPv6 the
 // veth ends also get 2001:2:0:Y::2/64 (RecvAddr6) and 2001:2:0:Y::1/64
 // (SendAddr6) of the IPv6 benchmarking range, Y random, and the lab stays
-// quiet: no link-local addresses, router solicitations, autoconfiguration
-// or duplicate address detection. Permanent neighbour entries exist both
+// quiet: no router solicitations, autoconfiguration or duplicate address
+// detection (each end has its link-local address too, which the kernel
+// needs to send neighbour solicitations). Permanent neighbour entries exist both
 // ways for every address, so no ARP or neighbour discovery is needed,
 // though both still work (the XDP program passes them to the kernel).
 //

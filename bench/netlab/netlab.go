@@ -24,9 +24,9 @@ type Config struct {
 	MTU int
 	// IPv6 gives the veth ends addresses of a /64 of 2001:2::/48 as well
 	// (RecvAddr6, SendAddr6) with permanent neighbour entries both ways,
-	// without duplicate address detection, router solicitations,
-	// autoconfiguration or link-local addresses. Off (the default): IPv6
-	// is disabled in both namespaces.
+	// without duplicate address detection, router solicitations or
+	// autoconfiguration (each end keeps its link-local address). Off (the
+	// default): IPv6 is disabled in both namespaces.
 	IPv6 bool
 }
 

@@ -268,18 +268,20 @@ func disableIPv6() error {
 	return nil
 }
 
-// quietIPv6 keeps IPv6 on but silent for all present and future interfaces
-// of the calling thread's namespace: no router solicitations or
-// advertisements, no autoconfiguration, no duplicate address detection and
-// no link-local addresses (addr_gen_mode 1), so the only IPv6 addresses are
-// the lab's static ones and neighbour discovery runs only when an entry is
-// missing.
+// quietIPv6 keeps IPv6 on but nearly silent for all present and future
+// interfaces of the calling thread's namespace: no router solicitations or
+// advertisements, no autoconfiguration and no duplicate address detection,
+// so the addresses are the lab's static ones and each interface's
+// link-local one (which the kernel needs as the source of its neighbour
+// solicitations), and neighbour discovery runs only when an entry is
+// missing. Joining multicast groups still sends MLD reports, which the XDP
+// program passes to the kernel.
 func quietIPv6() error {
 	for _, conf := range []string{"all", "default"} {
 		for _, kv := range [][2]string{
 			{"disable_ipv6", "0"}, {"accept_ra", "0"}, {"autoconf", "0"},
 			{"accept_dad", "0"}, {"dad_transmits", "0"},
-			{"router_solicitations", "0"}, {"addr_gen_mode", "1"},
+			{"router_solicitations", "0"},
 		} {
 			p := filepath.Join("/proc/sys/net/ipv6/conf", conf, kv[0])
 			if err := os.WriteFile(p, []byte(kv[1]), 0); err != nil {
