@@ -46,11 +46,20 @@ func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 // TestServeXDP: queries from the sending namespace get correct answers
 // through xdpmux, from the right address and port; a burst is answered
 // without loss; every frame is back afterwards.
-func TestServeXDP(t *testing.T) {
+func TestServeXDP(t *testing.T) { testServeXDP(t, false) }
+
+// TestServeXDP6 is TestServeXDP over IPv6: an IPv6 lab, the server on
+// [::]:53, queries to the receiver's 2001:2:: address.
+func TestServeXDP6(t *testing.T) { testServeXDP(t, true) }
+
+func testServeXDP(t *testing.T, v6 bool) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
-	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix})
-	server := netip.AddrPortFrom(lab.RecvAddr, 53)
-	s := startIn(t, lab, options{Members: 3, Listen: netip.MustParseAddrPort("0.0.0.0:53")})
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix, IPv6: v6})
+	server, client, listen := netip.AddrPortFrom(lab.RecvAddr, 53), lab.SendAddr, "0.0.0.0:53"
+	if v6 {
+		server, client, listen = netip.AddrPortFrom(lab.RecvAddr6, 53), lab.SendAddr6, "[::]:53"
+	}
+	s := startIn(t, lab, options{Members: 3, Listen: netip.MustParseAddrPort(listen)})
 
 	tests := []struct {
 		name  string
@@ -69,7 +78,7 @@ func TestServeXDP(t *testing.T) {
 		for _, tc := range tests {
 			// An unconnected socket, so that a reply from any address
 			// would be seen (and rejected below).
-			pc, err := net.ListenPacket("udp4", lab.SendAddr.String()+":0")
+			pc, err := net.ListenPacket("udp", netip.AddrPortFrom(client, 0).String())
 			if err != nil {
 				return err
 			}
@@ -122,7 +131,7 @@ func TestServeXDP(t *testing.T) {
 	var lost int
 	err = lab.InSend(func() error {
 		var err error
-		lost, err = burstQueries(lab.SendAddr, server, burst, 50, 20*time.Microsecond)
+		lost, err = burstQueries(client, server, burst, 50, 20*time.Microsecond)
 		return err
 	})
 	if err != nil {
@@ -135,7 +144,7 @@ func TestServeXDP(t *testing.T) {
 	if path, err := exec.LookPath("kdig"); err == nil {
 		var out []byte
 		err := lab.InSend(func() (err error) {
-			out, err = exec.Command(path, "@"+lab.RecvAddr.String(), "+short", "+timeout=2", "+retry=0", "www.example.test.", "AAAA").CombinedOutput()
+			out, err = exec.Command(path, "@"+server.Addr().String(), "+short", "+timeout=2", "+retry=0", "www.example.test.", "AAAA").CombinedOutput()
 			return err
 		})
 		if err != nil || strings.TrimSpace(string(out)) != "2001:db8::2" {
@@ -179,7 +188,7 @@ func TestServeXDP(t *testing.T) {
 func burstQueries(src netip.Addr, server netip.AddrPort, n, ports int, gap time.Duration) (int, error) {
 	conns := make([]net.PacketConn, ports)
 	for i := range conns {
-		pc, err := net.ListenPacket("udp4", src.String()+":0")
+		pc, err := net.ListenPacket("udp", netip.AddrPortFrom(src, 0).String())
 		if err != nil {
 			return n, err
 		}
