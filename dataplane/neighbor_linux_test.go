@@ -157,3 +157,83 @@ func TestSendIPEvictedPeer(t *testing.T) {
 		t.Errorf("got %q from %s (%v), want hello from %s", buf[:n], from, err, local)
 	}
 }
+
+// TestNeighborLearnedFromSolicitation: a peer that never sent the
+// endpoint anything but solicited the receiver's address (neighbour
+// discovery, passed to the kernel by the XDP program) is in the kernel's
+// table from its solicitation (state stale), so the fallback finds it at
+// once, without resolving, and WriteTo reaches it.
+func TestNeighborLearnedFromSolicitation(t *testing.T) {
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1, Prefix: ifaceLabPrefix + "s", IPv6: true})
+	peer := lab.SendAddr6.Next().Next()
+	var c *net.UDPConn
+	err := lab.InSend(func() error {
+		link, err := netlink.LinkByName(lab.SendIf)
+		if err != nil {
+			return err
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: peer.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(link, a); err != nil {
+			return err
+		}
+		// The sender forgets the receiver, so its next packet solicits it.
+		if err := netlink.NeighDel(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET6, IP: lab.RecvAddr6.AsSlice()}); err != nil {
+			return fmt.Errorf("delete neighbour: %w", err)
+		}
+		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer, 9300)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ifc := openLabInterface(t, lab, InterfaceConfig{Socket: txSocketOptions()})
+	local := netip.AddrPortFrom(lab.RecvAddr6, 7400)
+	ep, err := ifc.Bind(pcb.Spec{Proto: pcb.UDP, Local: local, Owner: testOwner}, EndpointOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+
+	// A datagram to a port nobody serves: the sender solicits first.
+	if _, err := c.WriteToUDPAddrPort([]byte("x"), netip.AddrPortFrom(lab.RecvAddr6, 9)); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the kernel's entry without asking the fallback, which
+	// would resolve the peer itself.
+	kn := ifc.cfg.Neighbors.(*kernelNeighbors)
+	var state int
+	for deadline := time.Now().Add(2 * time.Second); state&usableNeigh == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, state, err = kn.lookup(peer, unix.AF_INET6); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if state&usableNeigh == 0 {
+		t.Fatalf("the receiver's kernel did not learn %s from its solicitation (state %#x)", peer, state)
+	}
+	n, err := kn.Neighbor(peer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mac := net.HardwareAddr(n.HW[:]); mac.String() != lab.SendMAC.String() || n.Local != lab.RecvAddr6 {
+		t.Errorf("neighbour %s: %s from %s, want %s from %s", peer, mac, n.Local, lab.SendMAC, lab.RecvAddr6)
+	}
+	if err := ep.WriteTo([]byte("learned"), netip.AddrPortFrom(peer, 9300)); err != nil {
+		t.Fatalf("WriteTo: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	for {
+		k, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if from.Addr().Unmap() == lab.RecvAddr6 && from.Port() == 7400 {
+			if string(buf[:k]) != "learned" {
+				t.Errorf("got %q, want learned", buf[:k])
+			}
+			return
+		}
+	}
+}
