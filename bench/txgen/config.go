@@ -20,7 +20,8 @@ const (
 	// MinSize is the smallest frame: a minimal Ethernet frame without its
 	// FCS, which also leaves room for the PayloadHeader.
 	MinSize = 60
-	// MaxFlows bounds Config.Flows (each flow costs 16 bytes).
+	// MaxFlows bounds Config.Flows (each flow costs about 64 bytes: its
+	// stamp, twice, and its sequence number).
 	MaxFlows = 1 << 20
 	// FirstSrcPort and NumSrcPorts give the source ports flows use:
 	// FirstSrcPort, FirstSrcPort+1, ... (non-privileged ports only).
