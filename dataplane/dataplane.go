@@ -88,6 +88,11 @@ type Config struct {
 	// socket holds the address and port (then the bind fails with
 	// pcb.ErrAddrInUse). OpenInterface fills it.
 	KernelSockets KernelSockets
+	// Neighbors, if set, is asked for a destination that WriteTo, SendIP
+	// or AppendFrame finds no peer cache entry for (neighbor.go).
+	// OpenInterface fills it with the kernel's neighbour table of the
+	// interface.
+	Neighbors NeighborTable
 	// LockOSThread locks each worker goroutine to an OS thread.
 	LockOSThread bool
 	// CPUs, if not empty, pins worker q to CPUs[q%len(CPUs)] (implies

@@ -164,6 +164,13 @@ func (ifc *Interface) build(cfg InterfaceConfig, ifindex, nrx int, queues []int,
 	if dcfg.KernelSockets == nil {
 		dcfg.KernelSockets = diagSockets{ifc.view.diag}
 	}
+	if dcfg.Neighbors == nil {
+		nt, err := ifc.view.neighbors(ifindex)
+		if err != nil {
+			return wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
+		}
+		dcfg.Neighbors = nt
+	}
 	var updates chan netlink.AddrUpdate
 	if dcfg.LocalAddrs == nil {
 		// Subscribe before listing, so no change falls in between.

@@ -94,6 +94,12 @@ func (c *peerCache) learn(f *Frame) {
 	swappedL2(p.l2[:l2], d[:l2])
 }
 
+// install enters p (a NeighborTable's answer) in its slot, evicting what
+// was there, as learn does.
+func (c *peerCache) install(p peerEntry) {
+	c.e[c.index(p.peer)] = p
+}
+
 // lookup returns a's entry; the copy is the caller's.
 func (c *peerCache) lookup(a netip.Addr) (peerEntry, bool) {
 	p := &c.e[c.index(a)]

@@ -148,12 +148,15 @@ func (e *Endpoint) replyCopy(f *Frame, payload []byte) error {
 	return nil
 }
 
-// WriteTo sends payload to dst from the endpoint's address and port. dst
-// must have sent to the endpoint before: its MAC address and queue come
-// from its last frame (ErrUnknownPeer otherwise; xdpmux does not consult
-// the kernel's neighbour table). The datagram is copied into a stage and
-// from there, by the worker, into a UMEM frame; Reply avoids both copies.
-// A full stage makes WriteTo wait up to a second (ErrTimeout).
+// WriteTo sends payload to dst from the endpoint's address and port. dst's
+// MAC address and queue come from its last frame to the endpoint (the
+// peer cache), or, for a peer never heard from, from Config.Neighbors
+// (an Interface's: the kernel's neighbour table, which WriteTo has the
+// kernel fill by ARP or neighbour discovery, waiting up to 200 ms or the
+// write deadline); ErrUnknownPeer when neither knows it. The datagram is
+// copied into a stage and from there, by the worker, into a UMEM frame;
+// Reply avoids both copies. A full stage makes WriteTo wait up to a
+// second (ErrTimeout).
 func (e *Endpoint) WriteTo(payload []byte, dst netip.AddrPort) error {
 	return e.writeTo(payload, dst, time.Time{})
 }
@@ -182,7 +185,14 @@ func (e *Endpoint) writeTo(payload []byte, dst netip.AddrPort, deadline time.Tim
 		return errWriteClosed
 	}
 	if !ok {
-		return fmt.Errorf("write to %v: %w", dst, ErrUnknownPeer)
+		wait := neighborWait
+		if !deadline.IsZero() {
+			wait = min(wait, time.Until(deadline))
+		}
+		var err error
+		if p, err = e.resolvePeer(dst.Addr(), wait); err != nil {
+			return fmt.Errorf("write to %v: %w", dst, err)
+		}
 	}
 	local := e.spec.Local.Addr()
 	if local.IsUnspecified() || local.Unmap().Is4() != dst.Addr().Is4() {
@@ -251,14 +261,17 @@ func (e *Endpoint) SendFrame(queue int, frame []byte) error {
 // the link layer.
 //
 // It fails with ErrUnknownPeer when nothing was received from the
-// destination (no ARP or neighbour discovery: a server answers peers that
-// spoke first), ErrClosed once the endpoint is closed, ErrNotSupported
+// destination and Config.Neighbors (an Interface's: the kernel's
+// neighbour table) does not know it either (SendIP does not wait for a
+// resolution; the kernel is asked to resolve it for a later packet),
+// ErrClosed once the endpoint is closed, ErrNotSupported
 // when the queue cannot transmit, ErrMessageTooLong when the frame exceeds
 // a UMEM frame, ErrTimeout when the stage stays full for a second, and an
 // error naming the queue when it is out of range; a packet that is not
 // IPv4 or IPv6 (by its version nibble and minimal header length) is
 // refused. The per-packet errors (unknown peer, closed, no TX ring) are
-// built once: SendIP allocates nothing, also when it fails.
+// built once: SendIP allocates nothing, also when it fails, unless it asks
+// Config.Neighbors about a peer cache miss.
 func (e *Endpoint) SendIP(queue int, pkt []byte) error {
 	dst, ok := ipDst(pkt)
 	if !ok {
@@ -272,7 +285,13 @@ func (e *Endpoint) SendIP(queue int, pkt []byte) error {
 		return errSendIPClosed
 	}
 	if !ok {
-		return errSendIPPeer
+		if e.d.cfg.Neighbors == nil {
+			return errSendIPPeer
+		}
+		var err error
+		if p, err = e.resolvePeer(dst, 0); err != nil {
+			return fmt.Errorf("send ip: %w", err)
+		}
 	}
 	if queue == PeerQueue {
 		queue = int(p.queue)
@@ -319,7 +338,13 @@ func (e *Endpoint) AppendFrame(dst, pkt []byte) ([]byte, int, error) {
 		return dst, 0, errAppendClosed
 	}
 	if !ok {
-		return dst, 0, errAppendPeer
+		if e.d.cfg.Neighbors == nil {
+			return dst, 0, errAppendPeer
+		}
+		var err error
+		if p, err = e.resolvePeer(a, 0); err != nil {
+			return dst, 0, fmt.Errorf("append frame: %w", err)
+		}
 	}
 	return append(append(dst, p.l2[:p.l2Len]...), pkt...), int(p.queue), nil
 }

@@ -13,9 +13,14 @@
 // PREFIX-PID-RAND-r and PREFIX-PID-RAND-s, interfaces PREFIXRANDr and
 // PREFIXRANDs (at most 13 characters). X is random. Traffic uses only
 // 198.18.0.0/15 (benchmarking range); IPv6 is disabled in both namespaces,
-// so the lab is quiet and every frame can be counted. Permanent
-// neighbour entries exist both ways, so no ARP is needed, though ARP still
-// works (the XDP program passes it).
+// so the lab is quiet and every frame can be counted. With Config.IPv6 the
+// veth ends also get 2001:2:0:Y::2/64 (RecvAddr6) and 2001:2:0:Y::1/64
+// (SendAddr6) of the IPv6 benchmarking range, Y random, and the lab stays
+// quiet: no router solicitations, autoconfiguration or duplicate address
+// detection (each end has its link-local address too, which the kernel
+// needs to send neighbour solicitations). Permanent neighbour entries exist both
+// ways for every address, so no ARP or neighbour discovery is needed,
+// though both still work (the XDP program passes them to the kernel).
 //
 // Namespace switching is per OS thread: InRecv and InSend lock the calling
 // goroutine's thread, switch it, run fn, and switch back; a thread that

@@ -22,6 +22,12 @@ type Config struct {
 	Prefix string
 	// MTU of both veth ends (default 1500).
 	MTU int
+	// IPv6 gives the veth ends addresses of a /64 of 2001:2::/48 as well
+	// (RecvAddr6, SendAddr6) with permanent neighbour entries both ways,
+	// without duplicate address detection, router solicitations or
+	// autoconfiguration (each end keeps its link-local address). Off (the
+	// default): IPv6 is disabled in both namespaces.
+	IPv6 bool
 }
 
 // MaxQueues is the largest Config.Queues accepted.
@@ -35,8 +41,12 @@ type Lab struct {
 	RecvIf, SendIf     string // veth end names, each in its namespace
 	RecvIndex          int    // ifindex of RecvIf inside RecvNS
 	RecvAddr, SendAddr netip.Addr
-	RecvMAC, SendMAC   net.HardwareAddr
-	Queues             int
+	// RecvAddr6 and SendAddr6 are 2001:2:0:Y::2 and 2001:2:0:Y::1 (a /64
+	// of the IPv6 benchmarking range, Y random) with Config.IPv6, else
+	// the zero Addr.
+	RecvAddr6, SendAddr6 netip.Addr
+	RecvMAC, SendMAC     net.HardwareAddr
+	Queues               int
 }
 
 // Errors returned by this package.

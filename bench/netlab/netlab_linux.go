@@ -46,8 +46,10 @@ func validPrefix(p string) bool {
 // New builds a lab: namespaces PREFIX-PID-RAND-r and PREFIX-PID-RAND-s, a
 // veth pair PREFIXRANDr/PREFIXRANDs with cfg.Queues rx and tx queues, the
 // addresses 198.18.X.2/24 (receiver) and 198.18.X.1/24 (sender) with X
-// random, IPv6 disabled, links and loopbacks up, and permanent neighbour entries both ways
-// so that no ARP is needed (ARP still works). On error everything built so
+// random, IPv6 disabled (or, with cfg.IPv6, 2001:2:0:Y::2/64 and ::1/64 with
+// Y random, see Config.IPv6), links and loopbacks up, and permanent
+// neighbour entries both ways so that no ARP or neighbour discovery is
+// needed (both still work). On error everything built so
 // far is removed. New does not change the caller's namespace.
 func New(cfg Config) (*Lab, error) {
 	if cfg.Queues == 0 {
@@ -72,7 +74,7 @@ func New(cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlab: random name: %w", err)
 	}
-	var xb [1]byte
+	var xb [3]byte // X, then Y
 	if _, err := rand.Read(xb[:]); err != nil {
 		return nil, fmt.Errorf("netlab: random subnet: %w", err)
 	}
@@ -85,6 +87,10 @@ func New(cfg Config) (*Lab, error) {
 		RecvAddr: netip.AddrFrom4([4]byte{198, 18, xb[0], 2}),
 		SendAddr: netip.AddrFrom4([4]byte{198, 18, xb[0], 1}),
 		Queues:   cfg.Queues,
+	}
+	if cfg.IPv6 {
+		l.RecvAddr6 = netip.AddrFrom16([16]byte{0x20, 0x01, 0, 2, 0, 0, xb[1], xb[2], 15: 2})
+		l.SendAddr6 = netip.AddrFrom16([16]byte{0x20, 0x01, 0, 2, 0, 0, xb[1], xb[2], 15: 1})
 	}
 	if err := l.build(cfg); err != nil {
 		if cerr := l.Close(); cerr != nil {
@@ -145,9 +151,14 @@ func (l *Lab) build(cfg Config) error {
 	defer sns.Close()
 
 	// A quiet lab: no IPv6 autoconfiguration or neighbour discovery
-	// traffic, so tests and benchmarks can count every frame.
+	// traffic, so tests and benchmarks can count every frame. With IPv6,
+	// static addresses and neighbours only.
+	quiet := disableIPv6
+	if cfg.IPv6 {
+		quiet = quietIPv6
+	}
 	for _, name := range []string{l.RecvNS, l.SendNS} {
-		if err := inNS(name, disableIPv6); err != nil {
+		if err := inNS(name, quiet); err != nil {
 			return err
 		}
 	}
@@ -193,11 +204,13 @@ func (l *Lab) build(cfg Config) error {
 		link     netlink.Link
 		addr     netip.Addr
 		peer     netip.Addr
+		addr6    netip.Addr
+		peer6    netip.Addr
 		peerMAC  net.HardwareAddr
 		linkName string
 	}{
-		{rh, l.RecvNS, rl, l.RecvAddr, l.SendAddr, l.SendMAC, l.RecvIf},
-		{sh, l.SendNS, sl, l.SendAddr, l.RecvAddr, l.RecvMAC, l.SendIf},
+		{rh, l.RecvNS, rl, l.RecvAddr, l.SendAddr, l.RecvAddr6, l.SendAddr6, l.SendMAC, l.RecvIf},
+		{sh, l.SendNS, sl, l.SendAddr, l.RecvAddr, l.SendAddr6, l.RecvAddr6, l.RecvMAC, l.SendIf},
 	}
 	for _, s := range side {
 		lo, err := s.h.LinkByName("lo")
@@ -224,6 +237,21 @@ func (l *Lab) build(cfg Config) error {
 		if err := s.h.NeighSet(neigh); err != nil {
 			return fmt.Errorf("add neighbour %s on %s: %w", s.peer, s.linkName, err)
 		}
+		if !s.addr6.IsValid() {
+			continue
+		}
+		addr6 := &netlink.Addr{
+			IPNet: &net.IPNet{IP: s.addr6.AsSlice(), Mask: net.CIDRMask(64, 128)},
+			Flags: unix.IFA_F_NODAD,
+		}
+		if err := s.h.AddrAdd(s.link, addr6); err != nil {
+			return fmt.Errorf("add %s/64 to %s: %w", s.addr6, s.linkName, err)
+		}
+		neigh6 := *neigh
+		neigh6.Family, neigh6.IP = unix.AF_INET6, s.peer6.AsSlice()
+		if err := s.h.NeighSet(&neigh6); err != nil {
+			return fmt.Errorf("add neighbour %s on %s: %w", s.peer6, s.linkName, err)
+		}
 	}
 	return nil
 }
@@ -235,6 +263,33 @@ func disableIPv6() error {
 		p := filepath.Join("/proc/sys/net/ipv6/conf", conf, "disable_ipv6")
 		if err := os.WriteFile(p, []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("disable ipv6: %w", err)
+		}
+	}
+	return nil
+}
+
+// quietIPv6 keeps IPv6 on but nearly silent for all present and future
+// interfaces of the calling thread's namespace: no router solicitations or
+// advertisements, no autoconfiguration and no duplicate address detection,
+// so the addresses are the lab's static ones and each interface's
+// link-local one (which the kernel needs as the source of its neighbour
+// solicitations), and neighbour discovery runs only when an entry is
+// missing. Joining multicast groups still sends MLD reports, which the XDP
+// program passes to the kernel.
+func quietIPv6() error {
+	for _, conf := range []string{"all", "default"} {
+		for _, kv := range [][2]string{
+			{"disable_ipv6", "0"}, {"accept_ra", "0"}, {"autoconf", "0"},
+			{"accept_dad", "0"}, {"dad_transmits", "0"},
+			{"router_solicitations", "0"},
+		} {
+			p := filepath.Join("/proc/sys/net/ipv6/conf", conf, kv[0])
+			if err := os.WriteFile(p, []byte(kv[1]), 0); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("quiet ipv6: %w: no IPv6 in this kernel", ErrNotSupported)
+				}
+				return fmt.Errorf("quiet ipv6: %s: %w", p, err)
+			}
 		}
 	}
 	return nil

@@ -146,42 +146,120 @@ func TestInNSRestores(t *testing.T) {
 }
 
 func TestUDPReachability(t *testing.T) {
-	l := newLab(t, netlab.Config{Queues: 2})
-	const count = 200
-	port := uint16(40000)
-	var conn *net.UDPConn
-	err := l.InRecv(func() error {
-		var err error
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.RecvAddr, port)))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-
-	got := make(chan map[int]bool, 1)
-	go func() {
-		seen := map[int]bool{}
-		buf := make([]byte, 2048)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for len(seen) < count {
-			n, _, err := conn.ReadFromUDPAddrPort(buf)
+	for _, tc := range []struct {
+		name string
+		cfg  netlab.Config
+		v6   bool
+	}{
+		{"v4", netlab.Config{Queues: 2}, false},
+		{"v4 in a v6 lab", netlab.Config{Queues: 2, IPv6: true}, false},
+		{"v6", netlab.Config{Queues: 2, IPv6: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, tc.cfg)
+			addr := l.RecvAddr
+			if tc.v6 {
+				addr = l.RecvAddr6
+			}
+			const count = 200
+			port := uint16(40000)
+			var conn *net.UDPConn
+			err := l.InRecv(func() error {
+				var err error
+				conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, port)))
+				return err
+			})
 			if err != nil {
-				break
+				t.Fatal(err)
 			}
-			if i, err := strconv.Atoi(string(buf[:n])); err == nil {
-				seen[i] = true
+			defer conn.Close()
+
+			got := make(chan map[int]bool, 1)
+			go func() {
+				seen := map[int]bool{}
+				buf := make([]byte, 2048)
+				conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for len(seen) < count {
+					n, _, err := conn.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						break
+					}
+					if i, err := strconv.Atoi(string(buf[:n])); err == nil {
+						seen[i] = true
+					}
+				}
+				got <- seen
+			}()
+			payload := func(i int) []byte { return []byte(strconv.Itoa(i)) }
+			if err := netlab.SendUDP(l, netip.AddrPortFrom(addr, port), []uint16{41000, 41001, 41002, 41003}, payload, count); err != nil {
+				t.Fatal(err)
 			}
-		}
-		got <- seen
-	}()
-	payload := func(i int) []byte { return []byte(strconv.Itoa(i)) }
-	if err := netlab.SendUDP(l, netip.AddrPortFrom(l.RecvAddr, port), []uint16{41000, 41001, 41002, 41003}, payload, count); err != nil {
-		t.Fatal(err)
+			if seen := <-got; len(seen) != count {
+				t.Errorf("received %d distinct datagrams, want %d", len(seen), count)
+			}
+		})
 	}
-	if seen := <-got; len(seen) != count {
-		t.Errorf("received %d distinct datagrams, want %d", len(seen), count)
+}
+
+// TestIPv6Lab checks Config.IPv6: addresses in 2001:2::/48, one /64 per
+// lab, besides it only the link-local address, permanent neighbour entries both ways; and
+// that a lab without it has no IPv6 at all.
+func TestIPv6Lab(t *testing.T) {
+	l := newLab(t, netlab.Config{IPv6: true})
+	bench := netip.MustParsePrefix("2001:2::/48")
+	if !bench.Contains(l.RecvAddr6) || !bench.Contains(l.SendAddr6) {
+		t.Fatalf("addresses %s %s outside %s", l.RecvAddr6, l.SendAddr6, bench)
+	}
+	if p, _ := l.RecvAddr6.Prefix(64); !p.Contains(l.SendAddr6) || l.RecvAddr6 == l.SendAddr6 {
+		t.Errorf("addresses %s %s: want two of one /64", l.RecvAddr6, l.SendAddr6)
+	}
+	check := func(ns, ifname string, self, peer netip.Addr, peerMAC net.HardwareAddr) {
+		t.Helper()
+		err := netlab.InNamespace(ns, func() error {
+			link, err := netlink.LinkByName(ifname)
+			if err != nil {
+				return err
+			}
+			addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, a := range addrs {
+				if ip, _ := netip.AddrFromSlice(a.IP); !ip.IsLinkLocalUnicast() {
+					got = append(got, a.IPNet.String())
+				}
+			}
+			if want := []string{netip.PrefixFrom(self, 64).String()}; fmt.Sprint(got) != fmt.Sprint(want) {
+				return fmt.Errorf("%s: IPv6 addresses but link-local %v, want %v", ifname, got, want)
+			}
+			neighs, err := netlink.NeighList(link.Attrs().Index, netlink.FAMILY_V6)
+			if err != nil {
+				return err
+			}
+			for _, n := range neighs {
+				if a, _ := netip.AddrFromSlice(n.IP); a == peer {
+					if n.State != netlink.NUD_PERMANENT || !bytes.Equal(n.HardwareAddr, peerMAC) {
+						return fmt.Errorf("%s: neighbour %s state %#x mac %s, want permanent %s", ifname, peer, n.State, n.HardwareAddr, peerMAC)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("%s: no neighbour entry for %s in %v", ifname, peer, neighs)
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	check(l.RecvNS, l.RecvIf, l.RecvAddr6, l.SendAddr6, l.SendMAC)
+	check(l.SendNS, l.SendIf, l.SendAddr6, l.RecvAddr6, l.RecvMAC)
+
+	v4 := newLab(t, netlab.Config{})
+	if v4.RecvAddr6.IsValid() || v4.SendAddr6.IsValid() {
+		t.Errorf("IPv4-only lab has IPv6 addresses %s %s", v4.RecvAddr6, v4.SendAddr6)
+	}
+	if err := netlab.SendUDP(v4, netip.AddrPortFrom(l.RecvAddr6, 9), nil, nil, 1); err == nil {
+		t.Error("SendUDP to IPv6 in an IPv4-only lab: no error")
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // SendUDP sends count UDP datagrams from SendNS to dst, from ordinary UDP
-// sockets bound to SendAddr and each of srcPorts (an ephemeral port when
+// sockets bound to SendAddr (SendAddr6 when dst is IPv6) and each of srcPorts (an ephemeral port when
 // srcPorts is empty), round-robin: datagram i leaves from srcPorts[i %
 // len(srcPorts)] and carries payload(i) (nil payload func: empty datagrams).
 // Varied source ports spread the flows over the veth queues. The sockets are
@@ -20,6 +20,13 @@ func SendUDP(l *Lab, dst netip.AddrPort, srcPorts []uint16, payload func(i int) 
 	if len(srcPorts) == 0 {
 		srcPorts = []uint16{0}
 	}
+	src := l.SendAddr
+	if dst.Addr().Unmap().Is6() {
+		src = l.SendAddr6
+		if !src.IsValid() {
+			return fmt.Errorf("netlab: send udp to %s: the lab has no IPv6 (Config.IPv6)", dst)
+		}
+	}
 	var conns []*net.UDPConn
 	defer func() {
 		for _, c := range conns {
@@ -28,9 +35,9 @@ func SendUDP(l *Lab, dst netip.AddrPort, srcPorts []uint16, payload func(i int) 
 	}()
 	err := l.InSend(func() error {
 		for _, p := range srcPorts {
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l.SendAddr, p)))
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, p)))
 			if err != nil {
-				return fmt.Errorf("bind %s:%d: %w", l.SendAddr, p, err)
+				return fmt.Errorf("bind %s: %w", netip.AddrPortFrom(src, p), err)
 			}
 			conns = append(conns, c)
 		}

@@ -1,6 +1,7 @@
 package txgen
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -19,7 +20,8 @@ const (
 	// MinSize is the smallest frame: a minimal Ethernet frame without its
 	// FCS, which also leaves room for the PayloadHeader.
 	MinSize = 60
-	// MaxFlows bounds Config.Flows (each flow costs 16 bytes).
+	// MaxFlows bounds Config.Flows (each flow costs about 64 bytes: its
+	// stamp, twice, and its sequence number).
 	MaxFlows = 1 << 20
 	// FirstSrcPort and NumSrcPorts give the source ports flows use:
 	// FirstSrcPort, FirstSrcPort+1, ... (non-privileged ports only).
@@ -31,6 +33,15 @@ const (
 // Config.AllowAnyDst is set: 198.18.0.0/15, reserved for benchmarking
 // (RFC 2544).
 var BenchRange = netip.MustParsePrefix("198.18.0.0/15")
+
+// BenchRange6 is the IPv6 range destinations must lie in unless
+// Config.AllowAnyDst is set: 2001:2::/48, reserved for benchmarking
+// (RFC 5180).
+var BenchRange6 = netip.MustParsePrefix("2001:2::/48")
+
+// MinSize6 is the smallest IPv6 frame: Ethernet, IPv6 and UDP headers and
+// the payload header (62 + 16 bytes).
+const MinSize6 = ethLen + ip6Len + udpLen + PayloadHeaderLen
 
 // Backend selects how frames are sent.
 type Backend int
@@ -80,11 +91,15 @@ type Config struct {
 	// kernel's neighbour table (for Dst, or for the gateway of the route
 	// to Dst); New fails with ErrNoNeighbour when there is no entry.
 	DstMAC net.HardwareAddr
-	// Src is the IPv4 prefix source addresses are drawn from (default:
-	// the interface's first IPv4 address as a /32). With a prefix shorter
-	// than /31 the network and broadcast addresses are skipped.
+	// Src is the prefix source addresses are drawn from, of Dst's family
+	// (default: the interface's first IPv4 address as a /32, or for an
+	// IPv6 Dst its first global IPv6 address as a /128). With an IPv4
+	// prefix shorter than /31 the network and broadcast addresses are
+	// skipped.
 	Src netip.Prefix
-	// Dst is the destination IPv4 address and UDP port (port not 0).
+	// Dst is the destination IPv4 or IPv6 address and UDP port (port not
+	// 0). IPv6 frames carry a UDP checksum (mandatory over IPv6), updated
+	// per frame for its sequence number.
 	Dst netip.AddrPort
 	// Flows is the number of distinct (source address, source port)
 	// pairs, default DefaultFlows, at most MaxFlows. Flow f uses source
@@ -109,7 +124,8 @@ type Config struct {
 	Queues []int
 	// Backend picks the sending mechanism (default Auto).
 	Backend Backend
-	// AllowAnyDst lifts the guard that Dst lie in BenchRange.
+	// AllowAnyDst lifts the guard that Dst lie in BenchRange (IPv6:
+	// BenchRange6).
 	AllowAnyDst bool
 	// Logf receives the few log lines (the Auto fallback); nil: log.Printf.
 	Logf func(format string, args ...any)
@@ -145,7 +161,7 @@ var (
 	ErrBadConfig = errors.New("bad generator config")
 	// ErrDstOutsideBenchRange: Config.Dst is outside BenchRange and
 	// AllowAnyDst is not set.
-	ErrDstOutsideBenchRange = errors.New("outside the benchmarking range " + BenchRange.String() +
+	ErrDstOutsideBenchRange = errors.New("outside the benchmarking range " + BenchRange.String() + " (IPv6: " + BenchRange6.String() + ")" +
 		" (set AllowAnyDst, -allow-any-dst, to send there)")
 	// ErrNoNeighbour: DstMAC is nil and the kernel's neighbour table has
 	// no usable entry for the next hop.
@@ -172,21 +188,26 @@ func (c *Config) check() error {
 		return badConfig("interface name %q invalid", c.Ifname)
 	}
 	dst := c.Dst.Addr().Unmap()
-	if !dst.Is4() {
-		return badConfig("destination %q: want an IPv4 address and port", c.Dst)
+	if !dst.IsValid() || dst.Zone() != "" {
+		return badConfig("destination %q: want an IPv4 or IPv6 address and port", c.Dst)
 	}
 	if c.Dst.Port() == 0 {
 		return badConfig("destination %s: port 0", c.Dst)
 	}
 	c.Dst = netip.AddrPortFrom(dst, c.Dst.Port())
-	if !c.AllowAnyDst && !BenchRange.Contains(dst) {
+	if !c.AllowAnyDst && !BenchRange.Contains(dst) && !BenchRange6.Contains(dst) {
 		return fmt.Errorf("destination %s: %w", dst, ErrDstOutsideBenchRange)
 	}
 	if c.Src.IsValid() {
-		if !c.Src.Addr().Unmap().Is4() {
-			return badConfig("source range %s: want an IPv4 prefix", c.Src)
+		a := c.Src.Addr()
+		switch {
+		case dst.Is4() && a.Unmap().Is4():
+			c.Src = netip.PrefixFrom(a.Unmap(), min(c.Src.Bits(), 32)).Masked()
+		case dst.Is6() && a.Is6() && !a.Is4In6():
+			c.Src = c.Src.Masked()
+		default:
+			return badConfig("source range %s: want an %s prefix for destination %s", c.Src, family(dst), dst)
 		}
-		c.Src = netip.PrefixFrom(c.Src.Addr().Unmap(), min(c.Src.Bits(), 32)).Masked()
 	} else if c.Src != (netip.Prefix{}) {
 		return badConfig("source range %s invalid", c.Src)
 	}
@@ -202,11 +223,15 @@ func (c *Config) check() error {
 				c.Flows, c.Src, a*NumSrcPorts)
 		}
 	}
+	minSize := MinSize
+	if dst.Is6() {
+		minSize = MinSize6
+	}
 	switch {
 	case c.Size == 0:
-		c.Size = DefaultSize
-	case c.Size < MinSize || c.Size > 65535+14:
-		return badConfig("size %d: want %d to MTU+14", c.Size, MinSize)
+		c.Size = max(DefaultSize, minSize)
+	case c.Size < minSize || c.Size > 65535+14:
+		return badConfig("size %d: want %d to MTU+14", c.Size, minSize)
 	}
 	if math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate < 0 {
 		return badConfig("rate %v: want a finite number >= 0", c.Rate)
@@ -240,9 +265,20 @@ func (c *Config) check() error {
 	return nil
 }
 
-// srcAddrs is how many source addresses p offers: all of a /31 or /32,
-// the others without network and broadcast address; at most 1<<24.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// srcAddrs is how many source addresses p offers: IPv4, all of a /31 or
+// /32, the others without network and broadcast address; IPv6, all; at
+// most 1<<24.
 func srcAddrs(p netip.Prefix) uint64 {
+	if p.Addr().Is6() {
+		return uint64(1) << min(128-p.Bits(), 24)
+	}
 	bits := 32 - p.Bits()
 	if bits > 24 {
 		bits = 24
@@ -254,7 +290,15 @@ func srcAddrs(p netip.Prefix) uint64 {
 	return n
 }
 
-// srcAddr returns source address i (0 <= i < srcAddrs(p)).
+// srcAddr6 returns IPv6 source address i (0 <= i < srcAddrs(p)).
+func srcAddr6(p netip.Prefix, i uint64) [16]byte {
+	b := p.Masked().Addr().As16()
+	lo := binary.BigEndian.Uint64(b[8:]) + i // i < 1<<24 stays inside p
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return b
+}
+
+// srcAddr returns IPv4 source address i (0 <= i < srcAddrs(p)).
 func srcAddr(p netip.Prefix, i uint64) [4]byte {
 	if p.Bits() <= 30 {
 		i++ // skip the network address

@@ -36,7 +36,22 @@ func TestConfigCheck(t *testing.T) {
 		}, nil, ""},
 		{"dst upper end", func(c *Config) { c.Dst = netip.MustParseAddrPort("198.19.255.254:9") }, nil, ""},
 		{"dst v4-mapped", func(c *Config) { c.Dst = netip.MustParseAddrPort("[::ffff:198.18.0.2]:9") }, nil, ""},
-		{"dst ipv6", func(c *Config) { c.Dst = netip.MustParseAddrPort("[2001:db8::1]:9") }, ErrBadConfig, "2001:db8::1"},
+		{"dst ipv6 outside range", func(c *Config) { c.Dst = netip.MustParseAddrPort("[2001:db8::1]:9") }, ErrDstOutsideBenchRange, "2001:2::/48"},
+		{"dst ipv6 just outside", func(c *Config) { c.Dst = netip.MustParseAddrPort("[2001:2:1::1]:9") }, ErrDstOutsideBenchRange, "2001:2:1::1"},
+		{"dst ipv6", func(c *Config) { c.Dst, c.Src = netip.MustParseAddrPort("[2001:2:0:7::2]:9"), netip.Prefix{} }, nil, ""},
+		{"dst ipv6, src ipv6", func(c *Config) {
+			c.Dst = netip.MustParseAddrPort("[2001:2:0:7::2]:9")
+			c.Src = netip.MustParsePrefix("2001:2:0:7::100/120")
+		}, nil, ""},
+		{"dst ipv6, src ipv4", func(c *Config) {
+			c.Dst = netip.MustParseAddrPort("[2001:2:0:7::2]:9")
+			c.Src = netip.MustParsePrefix("198.18.0.1/32")
+		}, ErrBadConfig, "want an IPv6 prefix"},
+		{"dst ipv6, size small", func(c *Config) {
+			c.Dst, c.Src = netip.MustParseAddrPort("[2001:2:0:7::2]:9"), netip.Prefix{}
+			c.Size = MinSize6 - 1
+		}, ErrBadConfig, "size 77"},
+		{"dst zone", func(c *Config) { c.Dst = netip.MustParseAddrPort("[fe80::1%eth0]:9") }, ErrBadConfig, "fe80::1%eth0"},
 		{"dst unset", func(c *Config) { c.Dst = netip.AddrPort{} }, ErrBadConfig, "destination"},
 		{"dst port 0", func(c *Config) { c.Dst = netip.MustParseAddrPort("198.18.0.2:0") }, ErrBadConfig, "port 0"},
 		{"flows negative", func(c *Config) { c.Flows = -1 }, ErrBadConfig, "flows -1"},
@@ -47,6 +62,7 @@ func TestConfigCheck(t *testing.T) {
 			c.Flows = NumSrcPorts + 1
 		}, nil, ""},
 		{"src ipv6", func(c *Config) { c.Src = netip.MustParsePrefix("2001:db8::/64") }, ErrBadConfig, "2001:db8::/64"},
+		{"src ipv4-mapped", func(c *Config) { c.Src = netip.MustParsePrefix("::ffff:198.18.0.1/128") }, nil, ""},
 		{"size small", func(c *Config) { c.Size = 59 }, ErrBadConfig, "size 59"},
 		{"size huge", func(c *Config) { c.Size = 70000 }, ErrBadConfig, "size 70000"},
 		{"size negative", func(c *Config) { c.Size = -5 }, ErrBadConfig, "size -5"},
@@ -130,6 +146,28 @@ func TestSrcAddrs(t *testing.T) {
 			t.Errorf("first of %s = %s, want %s", p, a, tt.first)
 		}
 		if a := netip.AddrFrom4(srcAddr(p, n-1)).String(); a != tt.last {
+			t.Errorf("last of %s = %s, want %s", p, a, tt.last)
+		}
+	}
+	for _, tt := range []struct {
+		prefix      string
+		n           uint64
+		first, last string
+	}{
+		{"2001:2::7/128", 1, "2001:2::7", "2001:2::7"},
+		{"2001:2::100/120", 256, "2001:2::100", "2001:2::1ff"},
+		{"2001:2:0:1::/64", 1 << 24, "2001:2:0:1::", "2001:2:0:1::ff:ffff"},
+	} {
+		p := netip.MustParsePrefix(tt.prefix)
+		n := srcAddrs(p)
+		if n != tt.n {
+			t.Errorf("srcAddrs(%s) = %d, want %d", p, n, tt.n)
+			continue
+		}
+		if a := netip.AddrFrom16(srcAddr6(p, 0)).String(); a != tt.first {
+			t.Errorf("first of %s = %s, want %s", p, a, tt.first)
+		}
+		if a := netip.AddrFrom16(srcAddr6(p, n-1)).String(); a != tt.last {
 			t.Errorf("last of %s = %s, want %s", p, a, tt.last)
 		}
 	}

@@ -1,5 +1,5 @@
 // Package txgen is xdpmux's traffic generator: a pktgen-style sender of
-// IPv4/UDP frames that feeds the receive side of the data path (the XDP
+// UDP frames over IPv4 or IPv6 (by Config.Dst's family) that feeds the receive side of the data path (the XDP
 // program, the AF_XDP sockets and the workers) in labs and benchmarks.
 //
 // Frames are built once, up front: one common Ethernet + IPv4 + UDP frame
@@ -9,9 +9,12 @@
 // that already holds the common bytes: about 20 bytes per packet, no
 // allocation, no lock, in batches of rxq.BatchSize.
 //
-// The UDP checksum is 0 ("no checksum", legal for UDP over IPv4), so
-// stamping a sequence number needs no checksum update. The IPv4 header
-// checksum is correct. After the UDP header, every frame carries a
+// Over IPv4 the UDP checksum is 0 ("no checksum", legal for UDP over
+// IPv4), so stamping a sequence number needs no checksum update; the IPv4
+// header checksum is correct. Over IPv6 the UDP checksum is mandatory:
+// each flow's stamp keeps the checksum sum of its frame with sequence
+// number 0, and stamping adds the sequence number's four 16-bit words to
+// it (32 bytes written, still no allocation). After the UDP header, every frame carries a
 // PayloadHeader (see ParsePayload): a magic word, the flow id and the
 // flow's sequence number, starting at 0 for each flow, so a receiver can
 // count losses and reordering per flow.
@@ -34,6 +37,6 @@
 // (one time.Now per batch, not per packet).
 //
 // As a guard against flooding real networks, the destination must lie in
-// the benchmarking range 198.18.0.0/15 (RFC 2544) unless
-// Config.AllowAnyDst is set.
+// the benchmarking range 198.18.0.0/15 (RFC 2544) or, for IPv6,
+// 2001:2::/48 (RFC 5180) unless Config.AllowAnyDst is set.
 package txgen

@@ -217,3 +217,109 @@ func FuzzParsePayload(f *testing.F) {
 		}
 	})
 }
+
+// udp6Checksum is the UDP checksum of an IPv6 frame b computed the slow
+// way (RFC 8200 pseudo-header), over a copy with the field zeroed.
+func udp6Checksum(b []byte) uint16 {
+	c := append([]byte(nil), b...)
+	c[off6UDPCsum], c[off6UDPCsum+1] = 0, 0
+	var ph []byte
+	ph = append(ph, c[off6SrcIP:off6SrcPort]...)
+	ph = binary.BigEndian.AppendUint32(ph, uint32(len(c)-off6SrcPort))
+	ph = append(ph, 0, 0, 0, 17)
+	ph = append(ph, c[off6SrcPort:]...)
+	if len(ph)%2 == 1 {
+		ph = append(ph, 0)
+	}
+	var sum uint64
+	for i := 0; i < len(ph); i += 2 {
+		sum += uint64(ph[i])<<8 | uint64(ph[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	s := ^uint16(sum)
+	if s == 0 {
+		s = 0xffff
+	}
+	return s
+}
+
+// TestTemplatesDecode6 decodes IPv6 templates and stamped frames: header
+// fields, distinct sources, the payload header, and a UDP checksum that
+// verifies for every sequence number stamped (odd sizes included).
+func TestTemplatesDecode6(t *testing.T) {
+	dst := netip.MustParseAddrPort("[2001:2:0:7::2]:4242")
+	for _, tt := range []struct {
+		size, flows int
+		src         string
+	}{
+		{MinSize6, 1, "2001:2:0:7::1/128"},
+		{79, 300, "2001:2:0:7::1/128"},
+		{1514, 1000, "2001:2:0:8::/120"},
+		{128, 600, "2001:2:0:9::/126"},
+	} {
+		src := netip.MustParsePrefix(tt.src)
+		fr := buildFrames(tt.size, tt.flows, src, dst, testSrcMAC, testDstMAC)
+		if fr.payloadOffset() != 62 {
+			t.Fatalf("payload offset %d, want 62", fr.payloadOffset())
+		}
+		seen := map[netip.AddrPort]int{}
+		for f := range tt.flows {
+			seq := uint64(f)*0x9e3779b97f4a7c15 + uint64(f) // all words in play
+			b := fr.template(f, seq)
+			p := gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
+			ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+			udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+			if ip == nil || udp == nil {
+				t.Fatalf("size %d flow %d: layers %v", tt.size, f, p.Layers())
+			}
+			if ip.Version != 6 || ip.HopLimit != 64 || ip.NextHeader != layers.IPProtocolUDP || int(ip.Length) != tt.size-54 {
+				t.Errorf("flow %d: IPv6 header %+v", f, ip)
+			}
+			sa, _ := netip.AddrFromSlice(ip.SrcIP)
+			da, _ := netip.AddrFromSlice(ip.DstIP)
+			if !src.Contains(sa) || da != dst.Addr() {
+				t.Errorf("flow %d: %s > %s, want from %s to %s", f, sa, da, src, dst.Addr())
+			}
+			key := netip.AddrPortFrom(sa, uint16(udp.SrcPort))
+			if g, dup := seen[key]; dup {
+				t.Errorf("flows %d and %d share source %s", g, f, key)
+			}
+			seen[key] = f
+			if int(udp.DstPort) != int(dst.Port()) || int(udp.Length) != tt.size-54 {
+				t.Errorf("flow %d: UDP %+v", f, udp)
+			}
+			if want := udp6Checksum(b); udp.Checksum != want {
+				t.Errorf("size %d flow %d seq %#x: UDP checksum %#04x, want %#04x", tt.size, f, seq, udp.Checksum, want)
+			}
+			gf, gs, ok := ParsePayload(udp.Payload)
+			if !ok || int(gf) != f || gs != seq {
+				t.Errorf("flow %d: payload header %d %d %v, want %d %d", f, gf, gs, ok, f, seq)
+			}
+		}
+		// A cursor's stamps over the same buffer verify too.
+		c := newCursor(fr, 0, 1)
+		b := append([]byte(nil), fr.base...)
+		for range 3 * tt.flows {
+			c.stampNext(b)
+			if got, want := binary.BigEndian.Uint16(b[off6UDPCsum:]), udp6Checksum(b); got != want {
+				t.Fatalf("size %d: stamped checksum %#04x, want %#04x", tt.size, got, want)
+			}
+		}
+	}
+}
+
+func TestStampAllocs6(t *testing.T) {
+	fr := buildFrames(MinSize6, 1024, netip.MustParsePrefix("2001:2::1/128"),
+		netip.MustParseAddrPort("[2001:2::2]:9"), testSrcMAC, testDstMAC)
+	c := newCursor(fr, 0, 1)
+	buf := append([]byte(nil), fr.base...)
+	if n := testing.AllocsPerRun(100, func() {
+		for range 64 {
+			c.stampNext(buf)
+		}
+	}); n != 0 {
+		t.Errorf("stamping IPv6 frames allocates %v times, want 0", n)
+	}
+}

@@ -43,11 +43,11 @@ func New(cfg Config) (*Generator, error) {
 		cfg.SrcMAC = append(net.HardwareAddr(nil), la.HardwareAddr...)
 	}
 	if !cfg.Src.IsValid() {
-		a, err := firstIPv4(link)
+		a, err := firstAddr(link, cfg.Dst.Addr().Is6())
 		if err != nil {
 			return nil, err
 		}
-		cfg.Src = netip.PrefixFrom(a, 32)
+		cfg.Src = netip.PrefixFrom(a, a.BitLen())
 	}
 	if a := srcAddrs(cfg.Src); uint64(cfg.Flows) > a*NumSrcPorts {
 		return nil, badConfig("flows %d: source range %s gives only %d (address, port) pairs",
@@ -99,17 +99,30 @@ func New(cfg Config) (*Generator, error) {
 	return g, nil
 }
 
-func firstIPv4(link netlink.Link) (netip.Addr, error) {
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+// firstAddr returns link's first IPv4 address, or with v6 its first
+// global IPv6 one.
+func firstAddr(link netlink.Link, v6 bool) (netip.Addr, error) {
+	fam, name := netlink.FAMILY_V4, "IPv4"
+	if v6 {
+		fam, name = netlink.FAMILY_V6, "global IPv6"
+	}
+	addrs, err := netlink.AddrList(link, fam)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", link.Attrs().Name, err)
 	}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap().Is4() {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		if !v6 && ip.Unmap().Is4() {
 			return ip.Unmap(), nil
 		}
+		if v6 && ip.Is6() && !ip.Is4In6() && ip.IsGlobalUnicast() {
+			return ip, nil
+		}
 	}
-	return netip.Addr{}, badConfig("interface %s has no IPv4 address: give a source range", link.Attrs().Name)
+	return netip.Addr{}, badConfig("interface %s has no %s address: give a source range", link.Attrs().Name, name)
 }
 
 // neighbour finds the MAC address of the next hop towards dst on link in
@@ -122,7 +135,11 @@ func neighbour(link netlink.Link, dst netip.Addr) (net.HardwareAddr, error) {
 			hop = gw.Unmap()
 		}
 	}
-	neighs, err := netlink.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+	fam := netlink.FAMILY_V4
+	if hop.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	neighs, err := netlink.NeighList(link.Attrs().Index, fam)
 	if err != nil {
 		return nil, fmt.Errorf("neighbour table of %s: %w", link.Attrs().Name, err)
 	}

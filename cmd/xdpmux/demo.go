@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,7 @@ import (
 
 const demoUsage = `usage: xdpmux demo [-duration D] [-queues N] [-members K] [-rate PPS]
                    [-flows F] [-size B] [-policy threshold|modulo|maglev]
-                   [-leave=false] [-slots=false] [-json]
+                   [-leave=false] [-slots=false] [-family 4|6|dual] [-json]
 
 Builds a lab of two network namespaces joined by a veth pair with N queues
 (198.18.0.0/15, IPv6 off, static neighbours), attaches xdpmux to the
@@ -43,13 +44,19 @@ the share of flows (source ports) that moved to another member while it
 was gone and after it came back, next to the ideal 1/K. With -slots (the
 default) the members bind with stable slots 0..K-1, so the rejoining
 member gets back exactly its flows: after the rejoin 0 flows have moved.
+With -family 6 the lab also has IPv6 (2001:2::/48, static neighbours)
+and the group and the flows are IPv6; with -family dual the members are
+dual-stack [::]:9000 endpoints grouped as Linux does (run
+-dual-stack-groups) and half the flows are IPv4, half IPv6 (frames of at
+least 78 bytes: -size 64, the default, becomes 78 with IPv6).
 It shows per-queue and per-member rates once a second, then waits
 for the pipeline to drain, tears everything down (also on Ctrl-C or an
 error) and prints a summary in which sent = received + dropped.
 With -json it prints only one JSON object at the end:
 {"sent":N,"received":N,"dropped":N,"jain":F,
  "endpoints":[{"name":S,"packets":N,"seconds":F}],
- "leave":{"gap_share":F,"after_share":F,...},...}
+ "leave":{"gap_share":F,"after_share":F,...},
+ "family":"4"|"6"|"dual","received_ipv6":N,...}
 Needs root (CAP_NET_ADMIN, CAP_BPF).
 `
 
@@ -74,10 +81,18 @@ type demoConfig struct {
 	flows    int
 	size     int
 	policy   localgroup.Policy
-	leave    bool // member #1 leaves and rejoins (needs members >= 2)
-	slots    bool // members bind with stable slots
+	leave    bool   // member #1 leaves and rejoins (needs members >= 2)
+	slots    bool   // members bind with stable slots
+	family   string // "4", "6" or "dual"
 	json     bool
 }
+
+// Demo address families (-family).
+const (
+	demoFamily4    = "4"
+	demoFamily6    = "6"
+	demoFamilyDual = "dual"
+)
 
 // demoResult is the -json output and the summary's content.
 //
@@ -108,6 +123,9 @@ type demoResult struct {
 	Interrupted bool                    `json:"interrupted,omitempty"`
 	Slots       bool                    `json:"slots"`
 	Leave       *demoLeave              `json:"leave,omitempty"`
+	// Family is -family; Received6 the part of Received that was IPv6.
+	Family    string `json:"family"`
+	Received6 uint64 `json:"received_ipv6"`
 }
 
 // demoEndpoint is one member; a member that left and rejoined is one
@@ -155,7 +173,9 @@ type demoDrops struct {
 	// receiving end (its tx_dropped: the receiver's XDP ring was full).
 	Veth uint64 `json:"veth"`
 	// XDPPass: frames the XDP program passed to the kernel instead of
-	// redirecting them (the lab is silent, so every passed frame is ours).
+	// redirecting them, but for those not to the receiver's MAC (the
+	// generator sends none: multicast such as an IPv6 lab's MLD reports);
+	// the lab is otherwise silent, so every other passed frame is ours.
 	XDPPass uint64 `json:"xdp_pass"`
 	// XSKRxDropped: the AF_XDP socket had no free frame (in copy mode this
 	// is also what rx_fill_ring_empty_descs counts, so that is not added).
@@ -192,6 +212,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	policyName := fs.String("policy", "threshold", "member pick policy: threshold, modulo or maglev")
 	fs.BoolVar(&cfg.leave, "leave", true, "member #1 leaves and rejoins midway (with -members >= 2)")
 	fs.BoolVar(&cfg.slots, "slots", true, "members bind with stable slots (the rejoin moves no flow)")
+	fs.StringVar(&cfg.family, "family", demoFamily4, "address family of the group and the flows: 4, 6 or dual")
 	fs.BoolVar(&cfg.json, "json", false, "print only one JSON object at the end")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -234,6 +255,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 
 func (c *demoConfig) check(rest []string, policy string) error {
 	var err error
+	if c.family == "" {
+		c.family = demoFamily4
+	}
 	switch {
 	case len(rest) > 0:
 		return fmt.Errorf("unexpected argument %q", rest[0])
@@ -249,6 +273,18 @@ func (c *demoConfig) check(rest []string, policy string) error {
 		return fmt.Errorf("-flows %d: want 1 to %d", c.flows, txgen.NumSrcPorts)
 	case c.size < txgen.MinSize || c.size > 1514:
 		return fmt.Errorf("-size %d: want %d to 1514", c.size, txgen.MinSize)
+	case c.family != demoFamily4 && c.family != demoFamily6 && c.family != demoFamilyDual:
+		return fmt.Errorf("-family %q: want 4, 6 or dual", c.family)
+	case c.family == demoFamilyDual && c.flows < 2:
+		return fmt.Errorf("-flows %d: -family dual needs at least 2", c.flows)
+	}
+	if c.family != demoFamily4 {
+		if c.size == txgen.DefaultSize {
+			c.size = txgen.MinSize6
+		}
+		if c.size < txgen.MinSize6 {
+			return fmt.Errorf("-size %d: IPv6 frames need at least %d", c.size, txgen.MinSize6)
+		}
 	}
 	if c.policy, err = localgroup.ParsePolicy(policy); err != nil {
 		return fmt.Errorf("-policy %q: %w", policy, err)
@@ -269,8 +305,9 @@ type demoReader struct {
 	leftAt  time.Time     // zero while bound
 	away    time.Duration // time unbound, rejoins included
 	packets atomic.Uint64
+	v6      atomic.Uint64 // of packets, the IPv6 ones
 	sum     atomic.Uint64 // of every payload byte, so none goes unread
-	_       [40]byte
+	_       [32]byte
 }
 
 // bound is how long r was bound from start to now.
@@ -297,10 +334,12 @@ func demoSettle(d time.Duration) time.Duration { return min(250*time.Millisecond
 
 // demoFlows records, per phase, the member that read each flow's last
 // frame (member+1, 0: not seen). Readers write it, the control loop reads
-// it; flows are indexed by source port - txgen.FirstSrcPort.
+// it; flows are indexed by source port - txgen.FirstSrcPort, IPv6 ones
+// from v6Base on (-family dual: the IPv4 generator's flows come first).
 type demoFlows struct {
-	phase atomic.Int32 // a demoPhase, written by the control loop
-	seen  [3][]atomic.Int32
+	phase  atomic.Int32 // a demoPhase, written by the control loop
+	seen   [3][]atomic.Int32
+	v6Base int
 }
 
 func newDemoFlows(n int) *demoFlows {
@@ -320,6 +359,9 @@ func (t *demoFlows) record(batch []dataplane.Frame, member int) {
 	seen := t.seen[p]
 	for i := range batch {
 		f := int(batch[i].Src.Port()) - txgen.FirstSrcPort
+		if batch[i].Src.Addr().Is6() {
+			f += t.v6Base
+		}
 		if uint(f) < uint(len(seen)) {
 			seen[f].Store(int32(member + 1))
 		}
@@ -371,33 +413,50 @@ func (r *demoReader) run() error {
 			}
 			return fmt.Errorf("%s: %w", r.ep.Name(), err)
 		}
+		var v6 uint64
 		for i := range batch[:n] {
 			for _, b := range batch[i].Payload {
 				sum += uint64(b)
+			}
+			if batch[i].Src.Addr().Is6() {
+				v6++
 			}
 		}
 		r.flows.record(batch[:n], r.member)
 		r.ep.Release(batch[:n])
 		r.sum.Store(sum)
 		r.packets.Add(uint64(n))
+		r.v6.Add(v6) // after packets: a reader of v6, then packets, sees v6 <= packets
 	}
 }
 
-// demoSender is the traffic source: txgen, or plain UDP sockets when
-// txgen cannot open the interface.
+// demoSender is the traffic source: one txgen generator per destination
+// (two with -family dual), or plain UDP sockets when txgen cannot open
+// the interface.
 type demoSender struct {
-	gen     *txgen.Generator
+	gens    []*txgen.Generator
 	conns   []*net.UDPConn
-	dst     netip.AddrPort
+	connDst []netip.AddrPort // by conn
 	backend string
 	sent    atomic.Uint64
 	errs    atomic.Uint64
 	rate    atomic.Uint64 // packets per second over the last progress interval
 }
 
+// demoShares splits n (flows or packets per second) between the
+// destinations: the first gets the rest of an odd split.
+func demoShares(n, parts int) []int {
+	out := make([]int, parts)
+	for i := range out {
+		out[i] = n / parts
+	}
+	out[0] += n % parts
+	return out
+}
+
 func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res demoResult, err error) {
 	netlab.Cleanup(demoPrefix)
-	lab, err := netlab.New(netlab.Config{Queues: cfg.queues, Prefix: demoPrefix})
+	lab, err := netlab.New(netlab.Config{Queues: cfg.queues, Prefix: demoPrefix, IPv6: cfg.family != demoFamily4})
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			err = fmt.Errorf("%w: %w", dataplane.ErrPermission, err)
@@ -412,7 +471,7 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 	var ifc *dataplane.Interface
 	if err := lab.InRecv(func() (err error) {
 		ifc, err = dataplane.OpenInterface(dataplane.InterfaceConfig{Ifname: lab.RecvIf, Socket: demoSocketOptions(),
-			Config: dataplane.Config{RingSize: 4096}})
+			Config: dataplane.Config{RingSize: 4096, Table: pcb.Config{DualStackGroups: cfg.family == demoFamilyDual}}})
 		return err
 	}); err != nil {
 		return res, err
@@ -429,12 +488,23 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 	if err := ifc.SetPolicy(cfg.policy); err != nil {
 		return res, err
 	}
+	// The group's address and the generators' destinations.
 	dst := netip.AddrPortFrom(lab.RecvAddr, demoPort)
-	owner := pcb.UIDOwner(uint32(os.Getuid()))
+	dsts := []netip.AddrPort{dst}
 	flows := newDemoFlows(cfg.flows)
+	switch cfg.family {
+	case demoFamily6:
+		dst = netip.AddrPortFrom(lab.RecvAddr6, demoPort)
+		dsts = []netip.AddrPort{dst}
+	case demoFamilyDual:
+		dst = netip.AddrPortFrom(netip.IPv6Unspecified(), demoPort)
+		dsts = []netip.AddrPort{netip.AddrPortFrom(lab.RecvAddr, demoPort), netip.AddrPortFrom(lab.RecvAddr6, demoPort)}
+		flows.v6Base = demoShares(cfg.flows, 2)[0]
+	}
+	owner := pcb.UIDOwner(uint32(os.Getuid()))
 	for m := range cfg.members {
 		ep, err := ifc.Bind(pcb.Spec{Proto: pcb.UDP, Local: dst, ReusePort: true, Owner: owner,
-			HasSlot: cfg.slots, Slot: uint32(m),
+			DualStack: cfg.family == demoFamilyDual, HasSlot: cfg.slots, Slot: uint32(m),
 			Name: fmt.Sprintf("udp/%s#%d", dst, m)}, dataplane.EndpointOptions{})
 		if err != nil {
 			return res, err
@@ -454,7 +524,7 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 		startReader(r)
 	}
 
-	snd, err := newDemoSender(lab, dst, cfg, stderr)
+	snd, err := newDemoSender(lab, dsts, cfg, stderr)
 	if err != nil {
 		return res, err
 	}
@@ -467,8 +537,16 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (res
 		if cfg.slots {
 			slots = "stable slots"
 		}
-		fmt.Fprintf(stdout, "xdpmux demo: from %s (%s, %s)\n", lab.SendNS, lab.SendIf, lab.SendAddr)
-		fmt.Fprintf(stdout, "  to %s (%s, %s)\n", lab.RecvNS, lab.RecvIf, lab.RecvAddr)
+		from, to := lab.SendAddr.String(), lab.RecvAddr.String()
+		switch cfg.family {
+		case demoFamily6:
+			from, to = lab.SendAddr6.String(), lab.RecvAddr6.String()
+		case demoFamilyDual:
+			from += " " + lab.SendAddr6.String()
+			to += " " + lab.RecvAddr6.String()
+		}
+		fmt.Fprintln(stdout, wrapLine(fmt.Sprintf("xdpmux demo: from %s (%s, %s)", lab.SendNS, lab.SendIf, from), viewColumns, "    "))
+		fmt.Fprintln(stdout, wrapLine(fmt.Sprintf("  to %s (%s, %s)", lab.RecvNS, lab.RecvIf, to), viewColumns, "    "))
 		fmt.Fprintf(stdout, "  %d queues, XDP %s, AF_XDP %s, sending with %s\n",
 			cfg.queues, info.XDPMode, info.SocketMode, snd.backend)
 		fmt.Fprintf(stdout, "  %d members on udp/%s, policy %s, %s\n", cfg.members, dst, cfg.policy, slots)
@@ -535,7 +613,7 @@ loop:
 		case <-tick.C:
 			cur := sample(ifc, readers, snd)
 			if !cfg.json {
-				view.Draw(demoFrame(prev, cur, readers, start, flows, lv))
+				view.Draw(demoFrame(prev, cur, readers, start, flows, lv, cfg.family != demoFamily4))
 			}
 			prev = cur
 		}
@@ -567,6 +645,7 @@ loop:
 		res.Leave = lv
 	}
 	res.Slots = cfg.slots
+	res.Family = cfg.family
 	res.Seconds = elapsed.Seconds()
 	if res.Seconds > 0 {
 		res.PPS = float64(res.Received) / res.Seconds
@@ -599,6 +678,7 @@ type demoSample struct {
 	sent     uint64
 	sendRate uint64
 	members  []uint64
+	v6       uint64 // of the members' packets, the IPv6 ones
 	queues   []uint64
 	drops    uint64
 }
@@ -606,6 +686,7 @@ type demoSample struct {
 func sample(ifc *dataplane.Interface, readers []*demoReader, snd *demoSender) demoSample {
 	s := demoSample{at: time.Now(), sent: snd.sent.Load(), sendRate: snd.rate.Load()}
 	for _, r := range readers {
+		s.v6 += r.v6.Load() // before packets: v6 <= the packets read below
 		s.members = append(s.members, r.packets.Load())
 	}
 	st := ifc.Stats()
@@ -615,13 +696,13 @@ func sample(ifc *dataplane.Interface, readers []*demoReader, snd *demoSender) de
 	}
 	if xs, err := ifc.XDPStats(); err == nil {
 		for _, q := range xs {
-			s.drops += q.Program.Passed + q.Socket.RxDropped + q.Socket.RxRingFull + q.Socket.RxInvalidDescs
+			s.drops += q.Program.Passed - q.Program.NotForHost + q.Socket.RxDropped + q.Socket.RxRingFull + q.Socket.RxInvalidDescs
 		}
 	}
 	return s
 }
 
-func demoFrame(prev, cur demoSample, readers []*demoReader, start time.Time, flows *demoFlows, lv *demoLeave) viewFrame {
+func demoFrame(prev, cur demoSample, readers []*demoReader, start time.Time, flows *demoFlows, lv *demoLeave, v6 bool) viewFrame {
 	dt := cur.at.Sub(prev.at).Seconds()
 	rate := func(a, b uint64) float64 {
 		if dt <= 0 {
@@ -663,6 +744,14 @@ func demoFrame(prev, cur demoSample, readers []*demoReader, start time.Time, flo
 	}
 	f.Footer = []string{fmt.Sprintf("received %d  dropped %d (+%d/s)  jain %.4f",
 		recv, cur.drops, uint64(rate(prev.drops, cur.drops)), fairness.Jain(rates))}
+	if v6 {
+		var prevRecv uint64
+		for _, n := range prev.members {
+			prevRecv += n
+		}
+		f.Footer = append(f.Footer, fmt.Sprintf("IPv4 %s pps, IPv6 %s pps (read by app)",
+			humanRate(rate(prevRecv-prev.v6, recv-cur.v6)), humanRate(rate(prev.v6, cur.v6))))
+	}
 	if lv != nil {
 		f.Footer = append(f.Footer, demoMovedLine(flows, lv))
 	}
@@ -718,6 +807,7 @@ func demoAccount(lab *netlab.Lab, ifc *dataplane.Interface, readers []*demoReade
 	res := demoResult{Sent: snd.sent.Load(), SendErrors: snd.errs.Load()}
 	var packets []float64
 	for _, r := range readers {
+		res.Received6 += r.v6.Load()
 		n := r.packets.Load()
 		res.Received += n
 		res.Endpoints = append(res.Endpoints, demoEndpoint{Name: r.ep.Name(), Packets: n})
@@ -734,7 +824,7 @@ func demoAccount(lab *netlab.Lab, ifc *dataplane.Interface, readers []*demoReade
 	}
 	if xs, err := ifc.XDPStats(); err == nil {
 		for _, q := range xs {
-			res.Drops.XDPPass += q.Program.Passed
+			res.Drops.XDPPass += q.Program.Passed - q.Program.NotForHost
 			res.Drops.XSKRxDropped += q.Socket.RxDropped
 			res.Drops.XSKRingFull += q.Socket.RxRingFull
 			res.Drops.XSKInvalid += q.Socket.RxInvalidDescs
@@ -767,6 +857,9 @@ func printDemoSummary(w io.Writer, r demoResult) {
 		fmt.Fprintf(&b, " (send errors %d, not sent)", r.SendErrors)
 	}
 	fmt.Fprintf(&b, "\n  policy %s, Jain fairness %.4f (of the rates while bound)\n", r.Policy, r.Jain)
+	if r.Family != demoFamily4 && r.Family != "" {
+		fmt.Fprintf(&b, "  family %s: received %d IPv4, %d IPv6\n", r.Family, r.Received-r.Received6, r.Received6)
+	}
 	for _, q := range r.Queues {
 		fmt.Fprintf(&b, "  queue %d: %d frames\n", q.Queue, q.Packets)
 	}
@@ -808,38 +901,73 @@ func printDemoSummary(w io.Writer, r demoResult) {
 	}
 }
 
-// newDemoSender opens the generator in the lab's send namespace: txgen
+// newDemoSender opens the generators in the lab's send namespace, one per
+// destination, each with its share of the flows and the rate: txgen
 // (AF_XDP, else AF_PACKET), or ordinary UDP sockets when txgen fails.
-func newDemoSender(lab *netlab.Lab, dst netip.AddrPort, cfg demoConfig, stderr io.Writer) (*demoSender, error) {
-	s := &demoSender{dst: dst}
+func newDemoSender(lab *netlab.Lab, dsts []netip.AddrPort, cfg demoConfig, stderr io.Writer) (*demoSender, error) {
+	s := &demoSender{}
 	logf := func(format string, args ...any) {
 		if !cfg.json {
 			fmt.Fprintf(stderr, format+"\n", args...)
 		}
 	}
-	gerr := lab.InSend(func() (err error) {
-		s.gen, err = txgen.New(txgen.Config{
-			Ifname: lab.SendIf,
-			Dst:    dst,
-			Flows:  cfg.flows,
-			Rate:   cfg.rate,
-			Size:   cfg.size,
-			Logf:   logf,
-		})
-		return err
-	})
-	if gerr == nil {
-		s.backend = "txgen/" + s.gen.Backend()
-		return s, nil
-	}
-	logf("xdpmux demo: txgen unavailable (%v); sending from UDP sockets", gerr)
-	err := lab.InSend(func() error {
-		for i := range min(cfg.flows, 256) {
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.SendAddr, uint16(txgen.FirstSrcPort+i))))
+	flows := demoShares(cfg.flows, len(dsts))
+	gerr := lab.InSend(func() error {
+		var backends []string
+		for i, dst := range dsts {
+			gc := txgen.Config{
+				Ifname: lab.SendIf,
+				Dst:    dst,
+				Flows:  flows[i],
+				Rate:   cfg.rate / float64(len(dsts)),
+				Size:   cfg.size,
+				Logf:   logf,
+			}
+			if len(dsts) > 1 {
+				// An AF_XDP socket holds its TX queue: each generator
+				// takes its own (on veth a frame arrives on the peer's
+				// queue of the same number, so each family has its
+				// queues). With fewer queues than generators the later
+				// ones send by AF_PACKET.
+				for q := i; q < cfg.queues; q += len(dsts) {
+					gc.Queues = append(gc.Queues, q)
+				}
+				if len(gc.Queues) == 0 {
+					gc.Backend = txgen.AFPacket
+				}
+			}
+			g, err := txgen.New(gc)
 			if err != nil {
 				return err
 			}
-			s.conns = append(s.conns, c)
+			s.gens = append(s.gens, g)
+			if b := g.Backend(); !slices.Contains(backends, b) {
+				backends = append(backends, b)
+			}
+		}
+		s.backend = "txgen/" + strings.Join(backends, "+")
+		return nil
+	})
+	if gerr == nil {
+		return s, nil
+	}
+	s.close()
+	s.gens = nil
+	logf("xdpmux demo: txgen unavailable (%v); sending from UDP sockets", gerr)
+	err := lab.InSend(func() error {
+		for i, dst := range dsts {
+			src := lab.SendAddr
+			if dst.Addr().Is6() {
+				src = lab.SendAddr6
+			}
+			for p := range min(flows[i], 256) {
+				c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, uint16(txgen.FirstSrcPort+p))))
+				if err != nil {
+					return err
+				}
+				s.conns = append(s.conns, c)
+				s.connDst = append(s.connDst, dst)
+			}
 		}
 		return nil
 	})
@@ -853,21 +981,47 @@ func newDemoSender(lab *netlab.Lab, dst netip.AddrPort, cfg demoConfig, stderr i
 
 // run sends until ctx is done.
 func (s *demoSender) run(ctx context.Context, cfg demoConfig) error {
-	if s.gen != nil {
-		var prev txgen.Stats
-		st, err := s.gen.Run(ctx, func(st txgen.Stats) {
-			if dt := (st.Elapsed - prev.Elapsed).Seconds(); dt > 0 {
-				s.rate.Store(uint64(float64(st.Sent-prev.Sent) / dt))
+	if len(s.gens) > 0 {
+		// One goroutine per generator; the totals are the sums of their
+		// last reports.
+		n := len(s.gens)
+		sent, errs, rates := make([]atomic.Uint64, n), make([]atomic.Uint64, n), make([]atomic.Uint64, n)
+		total := func() {
+			var a, b, c uint64
+			for i := range n {
+				a, b, c = a+sent[i].Load(), b+errs[i].Load(), c+rates[i].Load()
 			}
-			prev = st
-			s.sent.Store(st.Sent)
-			s.errs.Store(st.Errors)
-		})
-		s.sent.Store(st.Sent)
-		s.errs.Store(st.Errors)
-		return err
+			s.sent.Store(a)
+			s.errs.Store(b)
+			s.rate.Store(c)
+		}
+		gerrs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, g := range s.gens {
+			wg.Go(func() {
+				var prev txgen.Stats
+				st, err := g.Run(ctx, func(st txgen.Stats) {
+					if dt := (st.Elapsed - prev.Elapsed).Seconds(); dt > 0 {
+						rates[i].Store(uint64(float64(st.Sent-prev.Sent) / dt))
+					}
+					prev = st
+					sent[i].Store(st.Sent)
+					errs[i].Store(st.Errors)
+					total()
+				})
+				sent[i].Store(st.Sent)
+				errs[i].Store(st.Errors)
+				gerrs[i] = err
+			})
+		}
+		wg.Wait()
+		total()
+		return errors.Join(gerrs...)
 	}
 	payload := make([]byte, max(cfg.size-42, 0))
+	if cfg.family != demoFamily4 {
+		payload = payload[:max(cfg.size-62, 0)] // the same frame size over IPv6
+	}
 	start := time.Now()
 	var n, prevN uint64
 	prevT := start
@@ -879,8 +1033,8 @@ func (s *demoSender) run(ctx context.Context, cfg demoConfig) error {
 				continue
 			}
 		}
-		c := s.conns[i%len(s.conns)]
-		if _, err := c.WriteToUDPAddrPort(payload, s.dst); err != nil {
+		k := i % len(s.conns)
+		if _, err := s.conns[k].WriteToUDPAddrPort(payload, s.connDst[k]); err != nil {
 			s.errs.Add(1)
 		} else {
 			n++
@@ -896,8 +1050,8 @@ func (s *demoSender) run(ctx context.Context, cfg demoConfig) error {
 
 func (s *demoSender) close() error {
 	var errs []error
-	if s.gen != nil {
-		errs = append(errs, s.gen.Close())
+	for _, g := range s.gens {
+		errs = append(errs, g.Close())
 	}
 	for _, c := range s.conns {
 		errs = append(errs, c.Close())

@@ -35,6 +35,9 @@ func TestDemoBadArgs(t *testing.T) {
 		{[]string{"-flows", "0"}, "-flows 0"},
 		{[]string{"-size", "20"}, "-size 20"},
 		{[]string{"-policy", "random"}, `-policy "random"`},
+		{[]string{"-family", "5"}, `-family "5"`},
+		{[]string{"-family", "dual", "-flows", "1"}, "-flows 1"},
+		{[]string{"-family", "6", "-size", "70"}, "-size 70"},
 		{[]string{"-nosuchflag"}, "nosuchflag"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	}
@@ -234,6 +237,75 @@ func TestDemoLeavePolicies(t *testing.T) {
 	}
 }
 
+// TestDemoFamilies runs the demo over IPv6 (-family 6) and with a
+// dual-stack group fed IPv4 and IPv6 flows (-family dual): the same
+// accounting, leave and rejoin as over IPv4, every member served, and the
+// IPv6 share of what the members read as the family says.
+func TestDemoFamilies(t *testing.T) {
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	for _, family := range []string{"6", "dual"} {
+		t.Run(family, func(t *testing.T) {
+			code, out, errOut := runDemoCmd("-duration", "3s", "-json", "-family", family)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			var res demoResult
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("stdout: %v\n%s", err, out)
+			}
+			t.Logf("sent %d received %d (IPv6 %d) dropped %d backend %s drops %+v",
+				res.Sent, res.Received, res.Received6, res.Dropped, res.Backend, res.Drops)
+			if res.Sent == 0 || res.Sent != res.Received+res.Dropped {
+				t.Errorf("sent %d != received %d + dropped %d", res.Sent, res.Received, res.Dropped)
+			}
+			if res.Family != family {
+				t.Errorf("family %q, want %q", res.Family, family)
+			}
+			switch v4 := res.Received - res.Received6; family {
+			case "6":
+				if v4 != 0 {
+					t.Errorf("%d IPv4 packets read with -family 6", v4)
+				}
+			case "dual":
+				// Half the rate each; a share far from half means a family
+				// lost its way.
+				if v4 < res.Received/3 || res.Received6 < res.Received/3 {
+					t.Errorf("received %d IPv4 and %d IPv6, want about half each", v4, res.Received6)
+				}
+			}
+			want := "udp/[::]:9000#"
+			if family == "6" {
+				want = "udp/[2001:2:"
+			}
+			for _, e := range res.Endpoints {
+				if !strings.HasPrefix(e.Name, want) || e.Packets == 0 {
+					t.Errorf("endpoint %s: %d packets, want traffic on %s...", e.Name, e.Packets, want)
+				}
+			}
+			checkDemoLeave(t, res, true)
+			if ns := labNamespaces(t); len(ns) != 0 {
+				t.Errorf("namespaces left: %v", ns)
+			}
+		})
+	}
+}
+
+// TestDemoTextDual: the dual-stack view fits 80 columns and shows both
+// families' rates.
+func TestDemoTextDual(t *testing.T) {
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	code, out, errOut := runDemoCmd("-duration", "2s", "-family", "dual")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	checkColumns(t, out)
+	for _, want := range []string{"udp/[::]:9000", "IPv4 ", "pps, IPv6 ", "family dual: received "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not say %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestDemoText runs the default text output (as README's first command
 // does, shortened) and checks that it fits 80 columns and says what moved.
 func TestDemoText(t *testing.T) {
@@ -338,6 +410,19 @@ func TestDemoFlows(t *testing.T) {
 	batch := frames(p0, p0+1, p0+2, p0+3)
 	if a := testing.AllocsPerRun(100, func() { tr.record(batch, 1) }); a != 0 {
 		t.Errorf("record: %v allocations, want 0", a)
+	}
+
+	// -family dual: IPv6 flows from v6Base on.
+	dual := newDemoFlows(4)
+	dual.v6Base = 2
+	six := netip.MustParseAddr("2001:2::1")
+	dual.record(append(frames(p0, p0+1), dataplane.Frame{Src: netip.AddrPortFrom(six, p0)},
+		dataplane.Frame{Src: netip.AddrPortFrom(six, p0+2)}), 0) // the last: out of range
+	if n := dual.before(); n != 3 {
+		t.Errorf("dual: %d flows, want 3", n)
+	}
+	if m := dual.seen[demoPhaseBefore][2].Load(); m != 1 {
+		t.Errorf("dual: IPv6 flow 0 recorded at %d, want slot 2 = member 0", m)
 	}
 }
 

@@ -26,12 +26,13 @@ const genUsage = `usage: xdpmux gen -iface IF [-dst ADDR:PORT] [-flows N] [-rate
                   [-duration D] [-count N] [-src-range CIDR] [-backend auto|afxdp|afpacket]
                   [-dst-mac MAC] [-netns NAME] [-allow-any-dst] [-json]
 
-Sends IPv4/UDP frames on IF (pktgen-style), through AF_XDP TX rings or
-AF_PACKET. Prints one line a second (t=SECONDS sent=TOTAL pps=LAST_SECOND
+Sends UDP frames on IF (pktgen-style), IPv4 or IPv6 by -dst's address
+(IPv6 frames carry a UDP checksum and are at least 78 bytes: -size 64,
+the default, becomes 78), through AF_XDP TX rings or AF_PACKET. Prints one line a second (t=SECONDS sent=TOTAL pps=LAST_SECOND
 errors=TOTAL) and a summary; with -json only one final JSON object
 {"sent":N,"errors":N,"seconds":F,"pps":F,"backend":S}. SIGINT stops it
-with the summary. Destinations must lie in 198.18.0.0/15 unless
--allow-any-dst is given.
+with the summary. Destinations must lie in 198.18.0.0/15 or
+2001:2::/48 unless -allow-any-dst is given.
 `
 
 // genDefaultDst is the default destination: the first host of the
@@ -60,11 +61,11 @@ func cmdGen(args []string, stdout, stderr io.Writer) int {
 	size := fs.Int("size", txgen.DefaultSize, "frame size in bytes, Ethernet header included, FCS excluded")
 	duration := fs.Duration("duration", 0, "stop after this long (0: no limit)")
 	count := fs.Uint64("count", 0, "stop after this many packets (0: no limit)")
-	srcRange := fs.String("src-range", "", "source addresses, CIDR (default: the interface's IPv4 address)")
+	srcRange := fs.String("src-range", "", "source addresses, CIDR (default: the interface's IPv4, or global IPv6, address)")
 	backend := fs.String("backend", "auto", "auto, afxdp or afpacket")
 	dstMAC := fs.String("dst-mac", "", "destination MAC (default: from the neighbour table)")
 	nsName := fs.String("netns", "", "run inside the named network namespace (/run/netns/NAME)")
-	anyDst := fs.Bool("allow-any-dst", false, "allow destinations outside 198.18.0.0/15")
+	anyDst := fs.Bool("allow-any-dst", false, "allow destinations outside 198.18.0.0/15 and 2001:2::/48")
 	asJSON := fs.Bool("json", false, "print only a final JSON object")
 
 	fail := func(err error) int {
@@ -167,6 +168,14 @@ func genConfig(rest []string, iface, dst string, flows int, rate float64, size i
 	}
 	if size < txgen.MinSize {
 		return bad("-size %d: must be at least %d", size, txgen.MinSize)
+	}
+	if d.Addr().Unmap().Is6() {
+		if size == txgen.DefaultSize {
+			size = txgen.MinSize6
+		}
+		if size < txgen.MinSize6 {
+			return bad("-size %d: IPv6 frames must be at least %d", size, txgen.MinSize6)
+		}
 	}
 	if rate < 0 {
 		return bad("-rate %v: must be >= 0", rate)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -31,6 +32,8 @@ func TestGenBadArgs(t *testing.T) {
 		{[]string{"-iface", "eth0", "-dst", "10.1.2.3:53"}, "10.1.2.3"},
 		{[]string{"-iface", "eth0", "-dst", "192.0.2.1"}, "198.18.0.0/15"},
 		{[]string{"-iface", "eth0", "-dst", "nowhere"}, `"nowhere"`},
+		{[]string{"-iface", "eth0", "-dst", "[2001:db8::1]:9"}, "2001:2::/48"},
+		{[]string{"-iface", "eth0", "-dst", "[2001:2::2]:9", "-size", "70"}, "-size 70: IPv6"},
 		{[]string{"-iface", "eth0", "-flows", "0"}, "-flows 0"},
 		{[]string{"-iface", "eth0", "-size", "20"}, "-size 20"},
 		{[]string{"-iface", "eth0", "-rate", "-5"}, "-rate -5"},
@@ -129,6 +132,47 @@ func TestGenNetns(t *testing.T) {
 	code, _, errOut = runGen("-iface", "nosuchif0", "-netns", lab.SendNS, "-dst", "198.18.0.2:9")
 	if code != 2 || !strings.Contains(errOut, "nosuchif0") {
 		t.Errorf("unknown interface: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestGenNetns6 is TestGenNetns's count check over IPv6: -dst the IPv6
+// lab's receiver, the default size (78 for IPv6), counted by the XDP
+// program on its IPv6 claim.
+func TestGenNetns6(t *testing.T) {
+	const count = 3000
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, IPv6: true})
+	var prog *xdpprog.Program
+	if err := lab.InRecv(func() (err error) {
+		prog, err = xdpprog.Attach(lab.RecvIndex, xdpprog.Options{DropClaimed: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	if err := prog.Claim(xdpprog.ProtoUDP, lab.RecvAddr6, 4242); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runGen("-iface", lab.SendIf, "-netns", lab.SendNS,
+		"-dst", netip.AddrPortFrom(lab.RecvAddr6, 4242).String(), "-count", fmt.Sprint(count),
+		"-rate", "50000", "-flows", "32", "-backend", "afxdp", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var res genResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+	if res.Sent != count || res.Errors != 0 {
+		t.Errorf("result %+v, want %d sent", res, count)
+	}
+	var got uint64
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got = dropped(t, prog); got >= count {
+			break
+		}
+	}
+	if got != count {
+		t.Errorf("receiver counted %d, want %d", got, count)
 	}
 }
 

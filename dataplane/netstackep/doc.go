@@ -34,9 +34,12 @@
 // the packet's flow, or, for a flow not seen, dataplane.PeerQueue (the
 // queue the peer last used). The Sender copies the packet, behind the
 // peer's link header, before it returns. A packet to a peer never heard
-// from (dataplane.ErrUnknownPeer) is dropped and counted: there is no ARP
-// or neighbour discovery (those frames are not claimed by the XDP program
-// and stay with the kernel); a server only answers peers that spoke first.
+// from is looked up in the kernel's neighbour table of the interface
+// (dataplane.Config.Neighbors, docs/REPLIES.md: ARP and neighbour
+// discovery stay with the kernel, whose frames the XDP program does not
+// claim); one the kernel does not know yet (dataplane.ErrUnknownPeer) is
+// dropped and counted, and the kernel asked to resolve it for the
+// retransmission.
 // PacketSender is the AF_PACKET fallback for sockets without a TX ring:
 // its For(endpoint) frames each packet with the endpoint's AppendFrame.
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/xdpmux/xdpmux/dataplane"
 )
@@ -64,12 +65,22 @@ func serveEndpoint(ctx context.Context, ep *dataplane.Endpoint) error {
 	}
 }
 
+// batchConn is what serveKernel needs of x/net's ipv4 and ipv6 PacketConns
+// (their Message is one type, socket.Message).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
 // serveKernel answers queries on a kernel UDP socket with recvmmsg(2) and
 // sendmmsg(2) (golang.org/x/net/ipv4's ReadBatch and WriteBatch), batchSize
 // at a time: the kernel variant of -batch, tuned as xdpmux's readers are.
 // It returns nil once c is closed.
 func serveKernel(c *net.UDPConn) error {
-	pc := ipv4.NewPacketConn(c)
+	var pc batchConn = ipv4.NewPacketConn(c)
+	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
+		pc = ipv6.NewPacketConn(c) // [::]: IPv6 and mapped IPv4 addresses
+	}
 	in := make([]ipv4.Message, batchSize)
 	out := make([]ipv4.Message, batchSize)
 	for i := range in {

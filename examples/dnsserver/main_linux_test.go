@@ -49,7 +49,13 @@ func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 // without loss; every frame is back afterwards. Once with dns.Server on
 // PacketConns, once with the -batch loops (Receive and Reply), and the
 // kernel's -batch loop (recvmmsg, sendmmsg) for the answers alone.
-func TestServeXDP(t *testing.T) {
+func TestServeXDP(t *testing.T) { testServeXDP(t, false) }
+
+// TestServeXDP6 is TestServeXDP over IPv6: an IPv6 lab, the server on
+// [::]:53, queries to the receiver's 2001:2:: address.
+func TestServeXDP6(t *testing.T) { testServeXDP(t, true) }
+
+func testServeXDP(t *testing.T, v6 bool) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	for _, tc := range []struct {
 		name string
@@ -59,15 +65,18 @@ func TestServeXDP(t *testing.T) {
 		{"batch", options{Batch: true}},
 		{"kernel batch", options{Kernel: true, Batch: true}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { checkServe(t, tc.o) })
+		t.Run(tc.name, func(t *testing.T) { checkServe(t, tc.o, v6) })
 	}
 }
 
-// checkServe is TestServeXDP for one variant.
-func checkServe(t *testing.T, o options) {
-	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix})
-	server := netip.AddrPortFrom(lab.RecvAddr, 53)
-	o.Members, o.Listen = 3, netip.MustParseAddrPort("0.0.0.0:53")
+// checkServe is TestServeXDP (v6: TestServeXDP6) for one variant.
+func checkServe(t *testing.T, o options, v6 bool) {
+	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: labPrefix, IPv6: v6})
+	server, client, listen := netip.AddrPortFrom(lab.RecvAddr, 53), lab.SendAddr, "0.0.0.0:53"
+	if v6 {
+		server, client, listen = netip.AddrPortFrom(lab.RecvAddr6, 53), lab.SendAddr6, "[::]:53"
+	}
+	o.Members, o.Listen = 3, netip.MustParseAddrPort(listen)
 	s := startIn(t, lab, o)
 
 	tests := []struct {
@@ -87,7 +96,7 @@ func checkServe(t *testing.T, o options) {
 		for _, tc := range tests {
 			// An unconnected socket, so that a reply from any address
 			// would be seen (and rejected below).
-			pc, err := net.ListenPacket("udp4", lab.SendAddr.String()+":0")
+			pc, err := net.ListenPacket("udp", netip.AddrPortFrom(client, 0).String())
 			if err != nil {
 				return err
 			}
@@ -140,7 +149,7 @@ func checkServe(t *testing.T, o options) {
 	var lost int
 	err = lab.InSend(func() error {
 		var err error
-		lost, err = burstQueries(lab.SendAddr, server, burst, 50, 20*time.Microsecond)
+		lost, err = burstQueries(client, server, burst, 50, 20*time.Microsecond)
 		return err
 	})
 	if err != nil {
@@ -153,7 +162,7 @@ func checkServe(t *testing.T, o options) {
 	if path, err := exec.LookPath("kdig"); err == nil {
 		var out []byte
 		err := lab.InSend(func() (err error) {
-			out, err = exec.Command(path, "@"+lab.RecvAddr.String(), "+short", "+timeout=2", "+retry=0", "www.example.test.", "AAAA").CombinedOutput()
+			out, err = exec.Command(path, "@"+server.Addr().String(), "+short", "+timeout=2", "+retry=0", "www.example.test.", "AAAA").CombinedOutput()
 			return err
 		})
 		if err != nil || strings.TrimSpace(string(out)) != "2001:2:0:c8::2" {
@@ -200,7 +209,7 @@ func checkServe(t *testing.T, o options) {
 func burstQueries(src netip.Addr, server netip.AddrPort, n, ports int, gap time.Duration) (int, error) {
 	conns := make([]net.PacketConn, ports)
 	for i := range conns {
-		pc, err := net.ListenPacket("udp4", src.String()+":0")
+		pc, err := net.ListenPacket("udp", netip.AddrPortFrom(src, 0).String())
 		if err != nil {
 			return n, err
 		}

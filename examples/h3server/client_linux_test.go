@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -182,9 +183,13 @@ type h3client struct {
 }
 
 func newH3Client(lab *netlab.Lab, server string, record func(port int, p []byte)) (*h3client, error) {
+	src := lab.SendAddr
+	if ap, err := netip.ParseAddrPort(server); err == nil && ap.Addr().Is6() {
+		src = lab.SendAddr6
+	}
 	open := func() (s *net.UDPConn, err error) {
 		err = lab.InSend(func() error {
-			s, err = net.ListenUDP("udp4", &net.UDPAddr{IP: lab.SendAddr.AsSlice()})
+			s, err = net.ListenUDP("udp", &net.UDPAddr{IP: src.AsSlice()})
 			return err
 		})
 		return s, err

@@ -31,7 +31,9 @@ const rebindEvery = 1500 * time.Millisecond
 func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 	t.Helper()
 	o.Iface = lab.RecvIf
-	o.Listen = netip.AddrPortFrom(lab.RecvAddr, 443)
+	if !o.Listen.IsValid() {
+		o.Listen = netip.AddrPortFrom(lab.RecvAddr, 443)
+	}
 	var s *server
 	if err := lab.InRecv(func() (err error) {
 		s, err = start(o)
@@ -56,8 +58,13 @@ func clients(t *testing.T, lab *netlab.Lab, n int) ([]*h3client, []int) {
 // recordedClients is clients with record(conn, port, datagram) called for
 // every datagram a client sends.
 func recordedClients(t *testing.T, lab *netlab.Lab, n int, record func(conn, port int, p []byte)) ([]*h3client, []int) {
+	return clientsOf(t, lab, netip.AddrPortFrom(lab.RecvAddr, 443), n, record)
+}
+
+// clientsOf is recordedClients for the server at addr.
+func clientsOf(t *testing.T, lab *netlab.Lab, addr netip.AddrPort, n int, record func(conn, port int, p []byte)) ([]*h3client, []int) {
 	t.Helper()
-	server := netip.AddrPortFrom(lab.RecvAddr, 443).String()
+	server := addr.String()
 	cs := make([]*h3client, n)
 	idx := make([]int, n)
 	errs := make([]error, n)

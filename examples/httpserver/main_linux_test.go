@@ -112,7 +112,12 @@ func patternSum(n int) [32]byte {
 // exercise runs the checks both variants share: a page, a 10 MB body,
 // keep-alive, and connections spread over the members.
 func exercise(t *testing.T, lab *netlab.Lab, s *server, members int) {
-	base := "http://" + netip.AddrPortFrom(lab.RecvAddr, 80).String()
+	exerciseAt(t, lab, s, members, netip.AddrPortFrom(lab.RecvAddr, 80))
+}
+
+// exerciseAt is exercise against the server at addr.
+func exerciseAt(t *testing.T, lab *netlab.Lab, s *server, members int, addr netip.AddrPort) {
+	base := "http://" + addr.String()
 
 	c, dials := labClient(lab, true)
 	page, m1 := get(t, c, base+"/")
