@@ -181,3 +181,26 @@ func TestReplaySlowMember(t *testing.T) {
 		t.Errorf("table without the rings section:\n%s", out)
 	}
 }
+
+// FuzzParseBind: BIND and -slow parsing never panic; a BIND accepted
+// gives specs that validate, with queues below the count given.
+func FuzzParseBind(f *testing.F) {
+	for _, s := range []string{"udp/0.0.0.0:53/4@local", "udp/0.0.0.0:53/4@queue=1,slots=3", "tcp/[::]:443/2@dual,local", "udp/0.0.0.0:53"} {
+		f.Add(s, "udp/0.0.0.0:53#0:8,x:1")
+	}
+	f.Fuzz(func(t *testing.T, bind, slow string) {
+		parseSlow(slow)
+		b, err := parseBind(bind)
+		if err != nil {
+			return
+		}
+		for _, s := range b.specs("o", map[string]int{}, 3) {
+			if err := s.Validate(); err != nil {
+				t.Fatalf("parseBind(%q) accepted, spec %+v: %v", bind, s, err)
+			}
+			if b.QueueLocal && s.Queue >= 3 {
+				t.Fatalf("parseBind(%q): @local queue %d of 3", bind, s.Queue)
+			}
+		}
+	})
+}
