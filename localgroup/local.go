@@ -1,6 +1,7 @@
 package localgroup
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -24,7 +25,7 @@ type MemberSpec struct {
 
 // ErrBadQueue is returned (wrapped) by Join for a declared queue of
 // NoQueue.
-var ErrBadQueue = fmt.Errorf("bad member queue")
+var ErrBadQueue = errors.New("bad member queue")
 
 // Join adds m as spec says: with a slot (AddSlot's order and checks) or
 // without (Add's), declaring a queue or not. It fails, changing nothing,
