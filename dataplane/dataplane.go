@@ -196,7 +196,9 @@ func New(cfg Config) (*Dataplane, error) {
 	d.local = normalizeAddrs(cfg.LocalAddrs)
 	d.checkAddrs = len(cfg.LocalAddrs) > 0 || cfg.Claimer != nil
 	for q, s := range cfg.Sources {
-		d.workers = append(d.workers, newWorker(d, q, s, auth.Clone()))
+		t := auth.Clone()
+		t.SetHome(uint32(q)) // queue-local members (pcb.Spec.HasQueue)
+		d.workers = append(d.workers, newWorker(d, q, s, t))
 	}
 	if err := d.initBudgets(); err != nil {
 		return nil, err

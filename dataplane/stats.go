@@ -130,6 +130,8 @@ func (s Stats) Totals() QueueStats {
 		t.ClosedDropped += q.ClosedDropped
 		t.Resteered += q.Resteered
 		t.FillEmpty += q.FillEmpty
+		t.FlowKept += q.FlowKept
+		t.FlowEvicted += q.FlowEvicted
 		for i := range t.Malformed {
 			t.Malformed[i] += q.Malformed[i]
 		}

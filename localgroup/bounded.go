@@ -23,10 +23,13 @@ func (g *Group) SetOverloaded(m Member, over bool) bool {
 	}
 	if g.over[i] != over {
 		g.over[i] = over
-		if over {
-			g.nover++
-		} else {
-			g.nover--
+		d := 1
+		if !over {
+			d = -1
+		}
+		g.nover += d
+		if g.home != NoQueue && g.queues[i] == g.home {
+			g.locOver += d
 		}
 	}
 	return true

@@ -63,6 +63,18 @@ type Group struct {
 	// bySID maps a server ID to 1 + its member's index (0: none), built
 	// only while the policy is QUIC; immutable like table.
 	bySID []uint16
+	// queues are the members' declared queues (Join), NoQueue for none,
+	// in member order.
+	queues []uint32
+	// home is the queue whose members this copy prefers (SetHome), or
+	// NoQueue; loc are the indexes of the members that declared it, in
+	// member order, locOver how many of them are overloaded, and
+	// locTable their Maglev table (entries index loc; immutable like
+	// table), all rebuilt by every change.
+	home     uint32
+	loc      []uint16
+	locOver  int
+	locTable []uint16
 }
 
 // New returns an empty group holding at most limit members (DefaultLimit if
@@ -79,28 +91,16 @@ func New(limit int, policy Policy, shift uint) *Group {
 	if shift > MaxShift {
 		panic(fmt.Sprintf("localgroup: queue shift %d above %d", shift, MaxShift))
 	}
-	g := &Group{limit: limit, policy: policy, shift: shift, quic: DefaultQUICConfig()}
+	g := &Group{limit: limit, policy: policy, shift: shift, quic: DefaultQUICConfig(), home: NoQueue}
 	g.rebuild()
 	return g
 }
 
-// Add appends m as the last member (after the slotted ones, AddSlot). It fails, changing nothing, with an error
+// Add appends m as the last member (after the slotted ones, AddSlot),
+// declaring no queue: Join(m, MemberSpec{}). It fails, changing nothing, with an error
 // wrapping ErrGroupFull when the group holds its limit, or ErrBadMember when
 // m is 0 or already a member.
-func (g *Group) Add(m Member) error {
-	if m == 0 || slices.Contains(g.members, m) {
-		return fmt.Errorf("add member %d: %w", m, ErrBadMember)
-	}
-	if len(g.members) >= g.limit {
-		return fmt.Errorf("add member %d: %w (limit %d members)", m, ErrGroupFull, g.limit)
-	}
-	g.sids = append(g.sids, g.freeSID())
-	g.members = append(g.members, m)
-	g.slots = append(g.slots, noSlot)
-	g.over = append(g.over, false)
-	g.rebuild()
-	return nil
-}
+func (g *Group) Add(m Member) error { return g.Join(m, MemberSpec{}) }
 
 // Remove removes m; the later members shift down one slot, as FreeBSD's
 // in_pcbremlbgrouphash does. It reports whether m was a member.
@@ -116,6 +116,7 @@ func (g *Group) Remove(m Member) bool {
 		g.nover--
 	}
 	g.over = slices.Delete(g.over, i, i+1)
+	g.queues = slices.Delete(g.queues, i, i+1)
 	g.rebuild()
 	return true
 }
@@ -154,6 +155,8 @@ func (g *Group) Clone() *Group {
 	c.sids = slices.Clone(g.sids)
 	c.slots = slices.Clone(g.slots)
 	c.over = slices.Clone(g.over)
+	c.queues = slices.Clone(g.queues)
+	c.loc = slices.Clone(g.loc)
 	return &c
 }
 
@@ -192,6 +195,11 @@ func (g *Group) PickPacket(hash uint32, payload []byte) Member {
 // pickHash picks by u = hash >> shift with a hash policy; the group is not
 // empty.
 func (g *Group) pickHash(p Policy, u uint32) Member {
+	if len(g.loc) != 0 {
+		if m, ok := g.pickLocal(p, u); ok {
+			return m
+		}
+	}
 	n := len(g.members)
 	var i int
 	switch p {
@@ -212,13 +220,13 @@ func (g *Group) pickHash(p Policy, u uint32) Member {
 // members, policy and QUIC configuration.
 func (g *Group) rebuild() {
 	g.table, g.bySID = nil, nil
-	if len(g.members) == 0 {
-		return
+	if len(g.members) != 0 {
+		if g.policy == Maglev || g.policy == QUIC && g.quic.Fallback == Maglev {
+			g.table = buildMaglev(g.maglevKeys())
+		}
+		if g.policy == QUIC {
+			g.bySID = buildBySID(g.sids)
+		}
 	}
-	if g.policy == Maglev || g.policy == QUIC && g.quic.Fallback == Maglev {
-		g.table = buildMaglev(g.maglevKeys())
-	}
-	if g.policy == QUIC {
-		g.bySID = buildBySID(g.sids)
-	}
+	g.rebuildLocal()
 }

@@ -42,22 +42,7 @@ var ErrBadSlot = errors.New("bad group slot")
 // (m is 0 or a member), ErrBadSlot (slot > MaxSlot), ErrSlotInUse (another
 // member has the slot or server ID slot + 1) or ErrGroupFull.
 func (g *Group) AddSlot(m Member, slot uint32) error {
-	if m == 0 || slices.Contains(g.members, m) {
-		return fmt.Errorf("add member %d: %w", m, ErrBadMember)
-	}
-	if err := g.CheckSlot(slot); err != nil {
-		return fmt.Errorf("add member %d: %w", m, err)
-	}
-	if len(g.members) >= g.limit {
-		return fmt.Errorf("add member %d: %w (limit %d members)", m, ErrGroupFull, g.limit)
-	}
-	i, _ := slices.BinarySearch(g.slots, slot)
-	g.members = slices.Insert(g.members, i, m)
-	g.slots = slices.Insert(g.slots, i, slot)
-	g.sids = slices.Insert(g.sids, i, uint16(slot+1))
-	g.over = slices.Insert(g.over, i, false)
-	g.rebuild()
-	return nil
+	return g.Join(m, MemberSpec{HasSlot: true, Slot: slot})
 }
 
 // CheckSlot reports whether a member could join with slot: an error

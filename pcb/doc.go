@@ -26,6 +26,11 @@
 // and the groups are deterministic and endpoint IDs are chosen by the
 // caller. A Table is not safe for concurrent use.
 //
+// A worker's copy also knows its queue (Table.SetHome): in its local groups
+// a packet picks among the members that declared that queue
+// (Spec.HasQueue, queue-local members) while there are any. The subset is
+// precomputed in the copy, so the pick does no more work per packet.
+//
 // Internally endpoints are kept per (protocol, local port) in a bucket
 // reached through two array indexings (no map): the bucket holds an
 // open-addressing hash table of connected endpoints (probed only when not

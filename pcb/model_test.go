@@ -23,6 +23,7 @@ type model struct {
 	shift  uint
 	limit  int
 	dual   bool // Config.DualStackGroups
+	queues int
 	maglev map[string]*localgroup.Group
 }
 
@@ -38,6 +39,7 @@ func newModel(cfg Config) *model {
 		shift:  localgroup.QueueShift(cfg.Queues),
 		limit:  cfg.GroupLimit,
 		dual:   cfg.DualStackGroups,
+		queues: cfg.Queues,
 		maglev: map[string]*localgroup.Group{},
 	}
 }
@@ -80,7 +82,10 @@ func (m *model) bind(id EndpointID, s Spec) error {
 	if id == 0 || slices.ContainsFunc(m.eps, func(e mEP) bool { return e.id == id }) {
 		return ErrInvalidID
 	}
-	if s.HasSlot && !m.grouped(s) {
+	if (s.HasSlot || s.HasQueue) && !m.grouped(s) {
+		return ErrInvalidSpec
+	}
+	if s.HasQueue && int(s.Queue) >= m.queues {
 		return ErrInvalidSpec
 	}
 	members, slotTaken := 0, false
@@ -172,7 +177,10 @@ func (m *model) pick(eps []mEP, hash uint32) EndpointID {
 	return members[(uint64(u)*n)>>(32-m.shift)]
 }
 
-func (m *model) lookup(f Flow, hash uint32) EndpointID {
+// lookup is the lookup of a packet that arrived on queue home (or of the
+// whole-group view, localgroup.NoQueue): in a group where some members
+// declared home, the pick is among those only.
+func (m *model) lookup(f Flow, hash uint32, home uint32) EndpointID {
 	port := func(x Spec) bool { return x.Proto == f.Proto && x.Local.Port() == f.DstPort }
 	// 1. exact 4-tuple
 	for _, e := range m.eps {
@@ -204,6 +212,15 @@ func (m *model) lookup(f Flow, hash uint32) EndpointID {
 				if in {
 					members = append(members, e)
 				}
+			}
+			var local []mEP
+			for _, e := range members {
+				if home != localgroup.NoQueue && e.s.HasQueue && e.s.Queue == home {
+					local = append(local, e)
+				}
+			}
+			if len(local) > 0 {
+				return m.pick(local, hash)
 			}
 			if len(members) > 0 {
 				return m.pick(members, hash)
@@ -271,7 +288,9 @@ var (
 
 func pickOf[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 
-func randSpec(rng *rand.Rand) Spec {
+// randSpec returns a random spec for a table with the given number of
+// queues.
+func randSpec(rng *rand.Rand, queues int) Spec {
 	s := Spec{Proto: UDP, Owner: "a"}
 	if rng.IntN(2) == 0 {
 		s.Proto = TCP
@@ -293,6 +312,7 @@ func randSpec(rng *rand.Rand) Spec {
 		// holds their server IDs, which the model does not track.
 		s.HasSlot, s.Slot = true, uint32(100+rng.IntN(4))
 	}
+
 	if rng.IntN(8) == 0 {
 		s.Owner = "b"
 	}
@@ -305,6 +325,12 @@ func randSpec(rng *rand.Rand) Spec {
 	}
 	if rng.IntN(7) == 0 {
 		s.Remote = netip.MustParseAddrPort(pickOf(rng, rrem))
+	}
+	if s.ReusePort && rng.IntN(3) == 0 || rng.IntN(50) == 0 {
+		s.HasQueue, s.Queue = true, uint32(rng.IntN(queues))
+		if rng.IntN(20) == 0 {
+			s.Queue = uint32(queues) // out of range
+		}
 	}
 	return s
 }
@@ -344,6 +370,13 @@ func TestRandomAgainstModel(t *testing.T) {
 		tb := newTable(t, cfg)
 		m := newModel(cfg)
 		copies := []*Table{tb.Clone()}
+		// One copy per queue, as the workers hold, each preferring the
+		// members that declared its queue; one made before the binds,
+		// the others midway.
+		homes := []uint32{localgroup.NoQueue}
+		q0 := tb.Clone()
+		q0.SetHome(0)
+		copies, homes = append(copies, q0), append(homes, 0)
 		nextID := EndpointID(1)
 		binds, fails := 0, map[error]int{}
 		apply := func(c Change) error {
@@ -357,11 +390,16 @@ func TestRandomAgainstModel(t *testing.T) {
 		}
 		for op := range ops {
 			if op == ops/2 {
-				copies = append(copies, tb.Clone())
+				copies, homes = append(copies, tb.Clone()), append(homes, localgroup.NoQueue)
+				for q := 1; q < cfg.Queues; q++ {
+					c := tb.Clone()
+					c.SetHome(uint32(q))
+					copies, homes = append(copies, c), append(homes, uint32(q))
+				}
 			}
 			switch r := rng.IntN(100); {
 			case r < 60:
-				s := randSpec(rng)
+				s := randSpec(rng, cfg.Queues)
 				id := nextID
 				if rng.IntN(100) == 0 {
 					id = 0
@@ -404,14 +442,15 @@ func TestRandomAgainstModel(t *testing.T) {
 			}
 			for range 20 {
 				f, h := randFlow(rng), rng.Uint32()
-				want := m.lookup(f, h)
+				want := m.lookup(f, h, localgroup.NoQueue)
 				if got := tb.Lookup(&f, h); got != want {
 					t.Fatalf("seed %d op %d: Lookup(%+v, %#x) = %d, model %d\nbound: %v\next %v policy %v",
 						seed, op, f, h, got, want, m.eps, m.ext, m.policy)
 				}
 				for i, cp := range copies {
+					want := m.lookup(f, h, homes[i])
 					if got := cp.Lookup(&f, h); got != want {
-						t.Fatalf("seed %d op %d: copy %d Lookup = %d, model %d", seed, op, i, got, want)
+						t.Fatalf("seed %d op %d: copy %d (home %d) Lookup = %d, model %d", seed, op, i, homes[i], got, want)
 					}
 				}
 			}

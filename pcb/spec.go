@@ -82,6 +82,15 @@ type Spec struct {
 	// group; Slot is at most localgroup.MaxSlot.
 	HasSlot bool
 	Slot    uint32
+	// HasQueue declares the NIC queue the endpoint lives next to
+	// (queue-local members, localgroup.MemberSpec: Linux's
+	// SO_INCOMING_CPU, FreeBSD's TCP_REUSPORT_LB_NUMA): a packet that
+	// arrives on Queue goes to the members of its group that declared
+	// Queue, picked among them by the group's policy, while there are any;
+	// otherwise to the whole group. It needs ReusePort and a spec that
+	// enters a group; Queue is below the table's Config.Queues.
+	HasQueue bool
+	Queue    uint32
 	// DualStack (IPv6 only) also accepts IPv4 traffic (v4-mapped). The
 	// default is v6-only, as on BSD.
 	DualStack bool
@@ -179,6 +188,9 @@ func (s Spec) fault() string {
 		case s.Slot > localgroup.MaxSlot:
 			return "slot " + strconv.FormatUint(uint64(s.Slot), 10) + " above " + strconv.Itoa(localgroup.MaxSlot)
 		}
+	}
+	if s.HasQueue && !s.ReusePort {
+		return "queue without reuseport"
 	}
 	fam := s.Family()
 	if s.Remote != (netip.AddrPort{}) {

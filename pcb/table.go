@@ -107,6 +107,9 @@ type Table struct {
 	ext   [2]bool       // reuseport_ext per protocol index
 	pages [2][256]*page // per protocol index, per high byte of the port
 	eps   map[EndpointID]*endpoint
+	// home is the queue this copy serves (SetHome), localgroup.NoQueue
+	// for none: its groups prefer the members that declared it.
+	home uint32
 }
 
 // protoIndex maps UDP to 0, TCP to 1, anything else to -1.
@@ -142,6 +145,7 @@ func NewTable(cfg Config) (*Table, error) {
 		shift: localgroup.QueueShift(cfg.Queues),
 		ext:   [2]bool{true, true},
 		eps:   make(map[EndpointID]*endpoint),
+		home:  localgroup.NoQueue,
 	}, nil
 }
 
@@ -242,6 +246,12 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 	if s.HasSlot && (e.conn || !e.w.grouped) {
 		return fmt.Errorf("bind: %w %s: slot on an endpoint that enters no local group", ErrInvalidSpec, s)
 	}
+	if s.HasQueue && (e.conn || !e.w.grouped) {
+		return fmt.Errorf("bind: %w %s: queue on an endpoint that enters no local group", ErrInvalidSpec, s)
+	}
+	if s.HasQueue && s.Queue >= uint32(t.cfg.Queues) {
+		return fmt.Errorf("bind: %w %s: queue %d of %d queues", ErrInvalidSpec, s, s.Queue, t.cfg.Queues)
+	}
 	port := s.Local.Port()
 	b := t.bucket(s.Proto, port)
 	var g *lgroup
@@ -299,12 +309,10 @@ func (t *Table) Bind(id EndpointID, s Spec) error {
 		})
 		g = &b.groups[len(b.groups)-1]
 		g.g.SetQUIC(t.cfg.QUIC)
+		g.g.SetHome(t.home)
 	}
-	add := g.g.Add
-	if s.HasSlot {
-		add = func(m localgroup.Member) error { return g.g.AddSlot(m, s.Slot) }
-	}
-	if err := add(uint32(id)); err != nil {
+	ms := localgroup.MemberSpec{HasSlot: s.HasSlot, Slot: s.Slot, HasQueue: s.HasQueue, Queue: s.Queue}
+	if err := g.g.Join(uint32(id), ms); err != nil {
 		panic("pcb: group add after checks: " + err.Error())
 	}
 	return nil
@@ -440,7 +448,7 @@ func (t *Table) IDs() []EndpointID {
 
 // Clone returns an independent deep copy of t, for a worker.
 func (t *Table) Clone() *Table {
-	c := &Table{cfg: t.cfg, shift: t.shift, ext: t.ext, eps: make(map[EndpointID]*endpoint, len(t.eps))}
+	c := &Table{cfg: t.cfg, shift: t.shift, ext: t.ext, eps: make(map[EndpointID]*endpoint, len(t.eps)), home: t.home}
 	for id, e := range t.eps {
 		c.eps[id] = e // immutable
 	}
@@ -473,3 +481,21 @@ func (t *Table) Clone() *Table {
 	}
 	return c
 }
+
+// SetHome makes t the copy of queue q's worker: in its local groups a
+// packet picks among the members that declared q (Spec.HasQueue), while
+// there are any (localgroup.Group.SetHome). Workers call it on their own
+// copy; it is no Change. localgroup.NoQueue, the default (the authority's
+// and replay's whole-group view), turns it off. The subsets are built here
+// and kept in step by every Bind and Unbind, never per packet.
+func (t *Table) SetHome(q uint32) {
+	t.home = q
+	t.forBuckets(func(b *bucket) {
+		for i := range b.groups {
+			b.groups[i].g.SetHome(q)
+		}
+	})
+}
+
+// Home returns the queue set by SetHome, or localgroup.NoQueue.
+func (t *Table) Home() uint32 { return t.home }

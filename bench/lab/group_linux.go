@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.org/x/net/ipv4"
 
@@ -64,17 +65,38 @@ func takeFlows(rs []*recorder) []map[uint16]uint32 {
 type xgroup struct {
 	eps  []*dataplane.Endpoint
 	cnt  []paddedCount
+	loc  []paddedCount // frames that arrived on the member's own queue (memberOpts)
 	rec  []*recorder
+	opts memberOpts
 	wg   sync.WaitGroup
 	sink []uint64
 }
 
+// memberOpts change how the members of an xgroup bind and read
+// (locality_linux.go): member i declares queue i mod Queues (queueLocal),
+// its reader is pinned to that queue's worker CPU (pin, cpus[i mod
+// Queues]); member slow sleeps slowSleep after each batch (slow < 0:
+// none).
+type memberOpts struct {
+	queueLocal bool
+	pin        bool
+	cpus       []int
+	slow       int
+	slowSleep  time.Duration
+}
+
 func startXGroup(ifc *dataplane.Interface, n int, port uint16, record bool) (*xgroup, error) {
-	g := &xgroup{cnt: make([]paddedCount, n), rec: newRecorders(n, record), sink: make([]uint64, n*8)}
+	return startXGroupWith(ifc, n, port, record, memberOpts{slow: -1})
+}
+
+func startXGroupWith(ifc *dataplane.Interface, n int, port uint16, record bool, o memberOpts) (*xgroup, error) {
+	g := &xgroup{cnt: make([]paddedCount, n), loc: make([]paddedCount, n), rec: newRecorders(n, record),
+		opts: o, sink: make([]uint64, n*8)}
 	for i := range n {
 		ep, err := ifc.Bind(pcb.Spec{
 			Proto: pcb.UDP, Local: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
 			ReusePort: true, Owner: "xdpmux-bench", Name: fmt.Sprintf("bench#%d", i),
+			HasQueue: o.queueLocal, Queue: uint32(i % Queues),
 		}, dataplane.EndpointOptions{})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("bind member %d: %w", i, err), g.close())
@@ -88,18 +110,28 @@ func startXGroup(ifc *dataplane.Interface, n int, port uint16, record bool) (*xg
 // receive is member i's reader: Receive a batch, add up every payload
 // byte, Release the batch.
 func (g *xgroup) receive(i int, ep *dataplane.Endpoint) {
+	o := &g.opts
+	if o.pin && len(o.cpus) > 0 {
+		// Stays locked: the thread ends with the goroutine.
+		_ = dataplane.PinThread(o.cpus[i%Queues%len(o.cpus)])
+	}
 	batch := make([]dataplane.Frame, ReadBatch)
 	rec := g.rec[i]
 	ctx := context.Background()
 	var acc uint64
+	home := i % Queues
 	for {
 		n, err := ep.Receive(ctx, batch)
 		if err != nil {
 			break
 		}
+		var local uint64
 		for j := range batch[:n] {
 			for _, b := range batch[j].Payload {
 				acc += uint64(b)
+			}
+			if batch[j].Queue == home {
+				local++
 			}
 		}
 		if rec != nil {
@@ -111,6 +143,10 @@ func (g *xgroup) receive(i int, ep *dataplane.Endpoint) {
 		}
 		ep.Release(batch[:n])
 		g.cnt[i].n.Add(uint64(n))
+		g.loc[i].n.Add(local)
+		if i == o.slow {
+			time.Sleep(o.slowSleep)
+		}
 	}
 	g.sink[i*8] = acc
 }

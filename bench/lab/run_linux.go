@@ -39,59 +39,13 @@ type harness struct {
 // run; Run fails only when the lab or the generator cannot be set up or no
 // run succeeded. It needs root.
 func Measure(ctx context.Context, cfg Config) (*Report, error) {
-	if err := cfg.fill(); err != nil {
+	h, done, err := newHarness(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.GenCPUs == 0 {
-		cfg.GenCPUs = runtime.NumCPU()
-	}
-	netlab.Cleanup(labPrefix)
-	l, err := netlab.New(netlab.Config{Queues: Queues, Prefix: labPrefix})
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	defer l.Close()
-	dir, err := os.MkdirTemp("", "xdpmux-bench-")
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	defer os.RemoveAll(dir)
-
-	ns, err := netns.GetFromName(l.SendNS)
-	if err != nil {
-		return nil, fmt.Errorf("lab: open %s: %w", l.SendNS, err)
-	}
-	sendH, err := netlink.NewHandleAt(ns)
-	ns.Close()
-	if err != nil {
-		return nil, fmt.Errorf("lab: netlink in %s: %w", l.SendNS, err)
-	}
-	defer sendH.Close()
-
-	gen, fixed, err := newGenerators(l, &cfg, dir)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	defer gen.Close()
-	if fixed != nil && fixed != gen {
-		defer fixed.Close()
-	}
-
-	h := &harness{ctx: ctx, cfg: cfg, lab: l, gen: gen, fixedGen: fixed, sendH: sendH, dir: dir}
-	h.rep = &Report{
-		Schema:  Schema,
-		Date:    time.Now().UTC().Format(time.RFC3339),
-		Machine: sys.ThisMachine(),
-		Setup: Setup{
-			Queues: Queues, Generator: genName(gen, fixed), Flows: cfg.Flows, FrameSize: cfg.Size,
-			WarmupSec: cfg.Warmup.Seconds(), WindowSec: cfg.Window.Seconds(), FixedRate: cfg.FixedRate,
-			NumFrames: cfg.NumFrames, RingSize: cfg.RingSize, Quick: cfg.Quick,
-		},
-		Disruption: []Disruption{},
-	}
-	if h.rep.Setup.RingSize == 0 {
-		h.rep.Setup.RingSize = dataplane.DefaultRingSize
-	}
+	defer done()
+	cfg = h.cfg
+	l, gen, fixed := h.lab, h.gen, h.fixedGen
 	cfg.logf("lab %s -> %s (%d queues), generator %s", l.SendNS, l.RecvNS, Queues, genName(gen, fixed))
 
 	// The order matters: the AF_XDP phases first, each checking that no
@@ -120,6 +74,76 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 		return h.rep, fmt.Errorf("lab: no run succeeded: %s", strings.Join(h.rep.Notes, "; "))
 	}
 	return h.rep, ctx.Err()
+}
+
+// newHarness fills cfg's defaults and builds the two-queue veth lab, the
+// generators and an empty report; done tears them down.
+func newHarness(ctx context.Context, cfg Config) (h *harness, done func(), err error) {
+	if err := cfg.fill(); err != nil {
+		return nil, nil, err
+	}
+	if cfg.GenCPUs == 0 {
+		cfg.GenCPUs = runtime.NumCPU()
+	}
+	var undo []func()
+	done = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	netlab.Cleanup(labPrefix)
+	l, err := netlab.New(netlab.Config{Queues: Queues, Prefix: labPrefix})
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	undo = append(undo, func() { l.Close() })
+	dir, err := os.MkdirTemp("", "xdpmux-bench-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	undo = append(undo, func() { os.RemoveAll(dir) })
+
+	ns, err := netns.GetFromName(l.SendNS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: open %s: %w", l.SendNS, err)
+	}
+	sendH, err := netlink.NewHandleAt(ns)
+	ns.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: netlink in %s: %w", l.SendNS, err)
+	}
+	undo = append(undo, sendH.Close)
+
+	gen, fixed, err := newGenerators(l, &cfg, dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	undo = append(undo, func() { gen.Close() })
+	if fixed != nil && fixed != gen {
+		undo = append(undo, func() { fixed.Close() })
+	}
+
+	h = &harness{ctx: ctx, cfg: cfg, lab: l, gen: gen, fixedGen: fixed, sendH: sendH, dir: dir}
+	h.rep = &Report{
+		Schema:  Schema,
+		Date:    time.Now().UTC().Format(time.RFC3339),
+		Machine: sys.ThisMachine(),
+		Setup: Setup{
+			Queues: Queues, Generator: genName(gen, fixed), Flows: cfg.Flows, FrameSize: cfg.Size,
+			WarmupSec: cfg.Warmup.Seconds(), WindowSec: cfg.Window.Seconds(), FixedRate: cfg.FixedRate,
+			NumFrames: cfg.NumFrames, RingSize: cfg.RingSize, Quick: cfg.Quick,
+		},
+		Disruption: []Disruption{},
+	}
+	if h.rep.Setup.RingSize == 0 {
+		h.rep.Setup.RingSize = dataplane.DefaultRingSize
+	}
+	return h, done, nil
 }
 
 func genName(sat, fixed generator) string {

@@ -20,7 +20,9 @@ import (
 
 const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev|quic]
                      [-quic-sid-len N] [-quic-cid-len N] [-key HEX]
-                     [-dual-stack-groups] [-leave NAME:AT:BACK] [-trace] [-json] BIND...
+                     [-dual-stack-groups] [-leave NAME:AT:BACK] [-trace] [-json]
+                     [-per-queue] [-slow NAME:EVERY[,...]] [-bounded-load FILL]
+                     [-ring N] [-flow-table N] [-flow-idle PACKETS] BIND...
   ` + bindSyntax + `
 
 Runs the dataplane's per-packet logic (parse, Toeplitz hash, simulated RSS
@@ -35,11 +37,17 @@ type replayResult struct {
 	Queues    []replayQueue    `json:"queues"`
 	Endpoints []replayEndpoint `json:"endpoints"`
 	Leave     *replayLeave     `json:"leave,omitempty"`
+	Load      *replayLoad      `json:"load,omitempty"`
 }
 
 type replayQueue struct {
 	Queue   int    `json:"queue"`
 	Packets uint64 `json:"packets"`
+	// With -per-queue or members that declare queues: the queue's
+	// packets per endpoint, and how many went to a member declared for
+	// this queue.
+	Endpoints []replayEndpoint `json:"endpoints,omitempty"`
+	Local     *uint64          `json:"local,omitempty"`
 }
 
 type replayEndpoint struct {
@@ -81,6 +89,13 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	dualGroups := fs.Bool("dual-stack-groups", false, "group reuseport IPv6 dual-stack wildcards (Linux), instead of the seed's rule")
 	leave := fs.String("leave", "", "NAME:AT:BACK: endpoint NAME leaves before packet AT and binds again before BACK")
+	// Queue-local members and the delivery ring simulation (replay_load.go).
+	perQueue := fs.Bool("per-queue", false, "show each queue's packets per endpoint (on when a BIND declares queues)")
+	slow := fs.String("slow", "", "NAME:EVERY[,...]: simulate rings; endpoint NAME reads one frame every EVERY packets (others: one per packet)")
+	boundedFill := fs.Float64("bounded-load", 0, "simulate rings with bounded loads: fill in (0,1] above which a member gets no new flows (0: off)")
+	ringSize := fs.Int("ring", dataplane.DefaultRingSize, "simulated ring size per (queue, endpoint)")
+	flowTable := fs.Int("flow-table", dataplane.DefaultFlowTableSize, "bounded load: flows remembered per queue")
+	flowIdle := fs.Int64("flow-idle", 0, "bounded load: packets after which an idle flow is forgotten (0: never)")
 	out := bufio.NewWriter(stdout)
 	fail := func(err error) int {
 		out.Flush() // trace lines for the packets before the error come first
@@ -112,6 +127,16 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		r.leave = &leaveState{plan: *plan, first: map[pcb.Flow]string{}, seen: map[pcb.Flow]uint8{}}
 	}
 	defer r.capture.Close()
+	r.showQueues = r.showQueues || *perQueue
+	if *slow != "" || *boundedFill != 0 {
+		slowMap, err := parseSlow(*slow)
+		if err != nil {
+			return fail(err)
+		}
+		if r.sim, err = newLoadSim(*queues, *boundedFill, *ringSize, *flowTable, *flowIdle, slowMap); err != nil {
+			return fail(err)
+		}
+	}
 	if err := r.run(out, *trace); err != nil {
 		return fail(err)
 	}
@@ -141,9 +166,15 @@ type replay struct {
 	names    []string    // by EndpointID; names[0] unused
 	counts   []uint64    // by EndpointID; counts[0] unused
 	perQueue []uint64
-	packets  uint64
-	unmatch  uint64
-	bad      [packet.NumReasons]uint64
+	// byQueue[q][id] counts queue q's packets per endpoint; showQueues
+	// puts them in the summary (-per-queue, or a BIND declares queues).
+	byQueue    [][]uint64
+	showQueues bool
+	declared   map[string]uint32 // endpoint name -> the queue it declared
+	sim        *loadSim          // -slow or -bounded-load, or nil
+	packets    uint64
+	unmatch    uint64
+	bad        [packet.NumReasons]uint64
 }
 
 func newReplay(pcapFile string, queues int, policyName string, quic localgroup.QUICConfig, dualGroups bool, keyHex string, bindArgs []string) (*replay, error) {
@@ -183,7 +214,7 @@ func newReplay(pcapFile string, queues int, policyName string, quic localgroup.Q
 	if err != nil {
 		return nil, err
 	}
-	r := &replay{tz: tz, rss: steer, names: []string{""}, perQueue: make([]uint64, queues)}
+	r := &replay{tz: tz, rss: steer, names: []string{""}, perQueue: make([]uint64, queues), declared: map[string]uint32{}}
 	// Members of BINDs with the same PROTO/ADDR:PORT are numbered on from
 	// the earlier ones, so that every endpoint has a distinct name.
 	nextIndex := map[string]int{}
@@ -192,19 +223,25 @@ func newReplay(pcapFile string, queues int, policyName string, quic localgroup.Q
 		if err != nil {
 			return nil, err
 		}
-		for _, spec := range b.specs("replay", nextIndex) {
+		r.showQueues = r.showQueues || b.declaresQueues()
+		for _, spec := range b.specs("replay", nextIndex, queues) {
 			id := pcb.EndpointID(len(r.names))
 			if err := table.Bind(id, spec); err != nil {
 				return nil, err // names the spec and, on a conflict, the binding in the way
 			}
 			r.names = append(r.names, spec.Name)
+			if spec.HasQueue {
+				r.declared[spec.Name] = spec.Queue
+			}
 		}
 	}
 	r.auth = table
 	r.counts = make([]uint64, len(r.names))
 	r.tables = make([]*pcb.Table, queues)
+	r.byQueue = make([][]uint64, queues)
 	for q := range r.tables {
 		r.tables[q] = table.Clone()
+		r.tables[q].SetHome(uint32(q)) // as each worker's copy
 	}
 	if r.capture, err = openCapture(pcapFile); err != nil {
 		return nil, err
@@ -233,11 +270,17 @@ func (r *replay) run(trace io.Writer, printTrace bool) error {
 		// On a NIC the queue is known before the worker looks; here the
 		// simulated RSS picks it from the hash, then that queue's copy of
 		// the tables resolves the endpoint, as its worker would.
+		if r.sim != nil {
+			r.sim.tick(r, index)
+		}
 		hash, reason := dataplane.ParseAndHash(r.tz, frame, &t)
 		q := r.rss.Queue(hash)
 		id := pcb.EndpointID(0)
 		if reason == packet.OK {
 			id = dataplane.LookupFrame(r.tables[q], frame, &t, hash)
+		}
+		if r.sim != nil && id != 0 {
+			id = r.sim.deliver(r, q, id, &t.Flow, hash, index)
 		}
 		r.packets++
 		r.perQueue[q]++
@@ -249,6 +292,10 @@ func (r *replay) run(trace io.Writer, printTrace bool) error {
 			r.unmatch++
 		default:
 			r.counts[id]++
+			for len(r.byQueue[q]) < len(r.names) {
+				r.byQueue[q] = append(r.byQueue[q], 0)
+			}
+			r.byQueue[q][id]++
 			name = r.names[id]
 		}
 		if r.leave != nil && reason == packet.OK {
@@ -271,6 +318,9 @@ func (r *replay) result() replayResult {
 	}
 	for q, n := range r.perQueue {
 		res.Queues[q] = replayQueue{Queue: q, Packets: n}
+		if r.showQueues {
+			res.Queues[q].Endpoints, res.Queues[q].Local = r.queueShares(q)
+		}
 	}
 	row := map[string]int{} // an endpoint that rejoined has one row
 	for id := 1; id < len(r.names); id++ {
@@ -282,7 +332,35 @@ func (r *replay) result() replayResult {
 		res.Endpoints = append(res.Endpoints, replayEndpoint{Name: r.names[id], Packets: r.counts[id]})
 	}
 	res.Leave = r.leaveReport()
+	if r.sim != nil {
+		res.Load = r.sim.report(r)
+	}
 	return res
+}
+
+// queueShares returns queue q's packets per endpoint name (an endpoint
+// that rejoined has one row; endpoints without packets of q are left
+// out) and how many went to an endpoint declared for q.
+func (r *replay) queueShares(q int) ([]replayEndpoint, *uint64) {
+	out := []replayEndpoint{}
+	row := map[string]int{}
+	var local uint64
+	for id, n := range r.byQueue[q] {
+		if n == 0 {
+			continue
+		}
+		name := r.names[id]
+		if dq, ok := r.declared[name]; ok && dq == uint32(q) {
+			local += n
+		}
+		if i, ok := row[name]; ok {
+			out[i].Packets += n
+			continue
+		}
+		row[name] = len(out)
+		out = append(out, replayEndpoint{Name: name, Packets: n})
+	}
+	return out, &local
 }
 
 // printTable is the default, human-readable summary.
@@ -304,8 +382,22 @@ func (r *replay) printTable(w io.Writer) {
 	for _, e := range res.Endpoints {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Name, e.Packets, pct(e.Packets))
 	}
+	if r.showQueues {
+		fmt.Fprintln(tw, "\nQUEUE\tENDPOINT\tPACKETS\tSHARE OF QUEUE")
+		for _, q := range res.Queues {
+			for _, e := range q.Endpoints {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%.1f%%\n", q.Queue, e.Name, e.Packets, 100*float64(e.Packets)/float64(q.Packets))
+			}
+			if q.Packets > 0 {
+				fmt.Fprintf(tw, "%d\tto members of queue %d\t%d\t%.1f%%\n", q.Queue, q.Queue, *q.Local, 100*float64(*q.Local)/float64(q.Packets))
+			}
+		}
+	}
 	if res.Leave != nil {
 		printLeave(tw, res.Leave)
+	}
+	if res.Load != nil {
+		printLoad(tw, res.Load)
 	}
 	if res.Malformed > 0 {
 		fmt.Fprintln(tw, "\nMALFORMED\tPACKETS\tSHARE")

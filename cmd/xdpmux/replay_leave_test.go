@@ -91,7 +91,7 @@ func TestParseBindSlots(t *testing.T) {
 		}
 	}
 	b, _ := parseBind("udp/0.0.0.0:53/3@slots=5")
-	specs := b.specs("o", map[string]int{})
+	specs := b.specs("o", map[string]int{}, 1)
 	for i, s := range specs {
 		if !s.HasSlot || s.Slot != uint32(5+i) || !s.ReusePort || s.Name != fmt.Sprintf("udp/0.0.0.0:53#%d", i) {
 			t.Errorf("spec %d = %+v", i, s)

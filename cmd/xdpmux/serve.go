@@ -199,7 +199,7 @@ func (in *instance) bindSinks(ctx context.Context) error {
 	owner := pcb.UIDOwner(uint32(os.Getuid()))
 	next := map[string]int{}
 	for _, b := range in.cfg.binds {
-		for _, spec := range b.specs(owner, next) {
+		for _, spec := range b.specs(owner, next, in.ifc.Queues()) {
 			ep, err := in.ifc.Bind(spec, dataplane.EndpointOptions{})
 			if err != nil {
 				return fmt.Errorf("BIND %s: %w", b, err)

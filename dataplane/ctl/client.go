@@ -37,6 +37,11 @@ type Options struct {
 	// rejoining with the same slot gets back the same flows.
 	HasSlot bool
 	Slot    uint16
+	// HasQueue declares the queue the client lives next to (pcb.Spec):
+	// frames arriving on Queue go to the members of the group that
+	// declared it, while there are any (queue-local members).
+	HasQueue bool
+	Queue    uint16
 }
 
 // Endpoint is an endpoint bound through the control socket: the client's
@@ -92,6 +97,9 @@ func Listen(path, spec string, opts Options) (*Endpoint, error) {
 	if opts.HasSlot {
 		flags |= FlagSlot
 	}
+	if opts.HasQueue {
+		flags |= FlagQueue
+	}
 	e := &Endpoint{path: path, spec: spec, flags: flags, opts: opts, proto: proto, local: local,
 		buf: make([]byte, MaxMessage)}
 	conn, err := e.bind()
@@ -113,7 +121,7 @@ func (e *Endpoint) bind() (*net.UnixConn, error) {
 		return nil, fmt.Errorf("listen %s: %w", e.spec, err)
 	}
 	buf := e.buf
-	if err := request(conn, buf, appendBind(nil, e.spec, e.flags, e.opts.Slot)); err != nil {
+	if err := request(conn, buf, appendBind(nil, e.spec, e.flags, e.opts.Slot, e.opts.Queue)); err != nil {
 		return fail(err)
 	}
 	body, err := readMessage(conn, buf, TypeBound)

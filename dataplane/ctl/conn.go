@@ -160,6 +160,8 @@ func (s *Server) bind(c *client, req bindRequest) (*dataplane.Endpoint, error) {
 		DualStack: req.Flags&FlagDualStack != 0,
 		HasSlot:   req.Flags&FlagSlot != 0,
 		Slot:      req.Slot,
+		HasQueue:  req.Flags&FlagQueue != 0,
+		Queue:     req.Queue,
 		Owner:     s.owner(c.cred.UID),
 	}
 	spec.Name = fmt.Sprintf("%s#c%d", spec, c.id)

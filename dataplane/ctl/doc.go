@@ -119,9 +119,11 @@
 //
 //	Bind (type 1), at most MaxRequest bytes:
 //	  4  1   flags: bit 0 reuseport, bit 1 dual-stack (IPv6 only), bit 2
-//	         slot follows; others 0
+//	         slot follows, bit 3 queue follows; others 0
 //	  5  2   slot in the local group (pcb.Spec.Slot), only with bit 2
-//	  5  ... spec (at 7 with bit 2): PROTO/ADDR:PORT in text, e.g. "udp/0.0.0.0:53",
+//	  .  2   queue the member lives next to (pcb.Spec.Queue, a
+//	         queue-local member), only with bit 3, after the slot if any
+//	  5  ... spec (at 7 with bit 2 or 3, at 9 with both): PROTO/ADDR:PORT in text, e.g. "udp/0.0.0.0:53",
 //	         "tcp/[::]:443" (ParseSpec), 1 to 128 bytes
 //	Stats (type 2): no body.
 //

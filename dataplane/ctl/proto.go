@@ -46,8 +46,12 @@ const (
 	// FlagSlot says a 2-byte slot (pcb.Spec.Slot) precedes the spec. An
 	// addition within version 1: older clients never set it, and an older
 	// server refuses it as an unknown bit (CodeProtocol).
-	FlagSlot      = 1 << 2
-	bindFlagsMask = FlagReusePort | FlagDualStack | FlagSlot
+	FlagSlot = 1 << 2
+	// FlagQueue says a 2-byte queue (pcb.Spec.Queue: a queue-local
+	// member) follows the slot, if any, before the spec. Added within
+	// version 1 as FlagSlot was.
+	FlagQueue     = 1 << 3
+	bindFlagsMask = FlagReusePort | FlagDualStack | FlagSlot | FlagQueue
 	flagMore      = 1 << 0 // Stats reply: more parts follow
 )
 
@@ -123,15 +127,19 @@ type bindRequest struct {
 	Local netip.AddrPort
 	Flags byte
 	Slot  uint32 // when Flags has FlagSlot
+	Queue uint32 // when Flags has FlagQueue
 }
 
 // AppendBind appends a Bind message for spec (PROTO/ADDR:PORT) with flags,
-// and slot when flags has FlagSlot.
-func appendBind(b []byte, spec string, flags byte, slot uint16) []byte {
+// slot when flags has FlagSlot and queue when it has FlagQueue.
+func appendBind(b []byte, spec string, flags byte, slot, queue uint16) []byte {
 	b = appendHeader(b, TypeBind)
 	b = append(b, flags)
 	if flags&FlagSlot != 0 {
 		b = binary.BigEndian.AppendUint16(b, slot)
+	}
+	if flags&FlagQueue != 0 {
+		b = binary.BigEndian.AppendUint16(b, queue)
 	}
 	return append(b, spec...)
 }
@@ -153,11 +161,18 @@ func parseBind(body []byte) (bindRequest, error) {
 		}
 		slot, body = uint32(binary.BigEndian.Uint16(body)), body[2:]
 	}
+	var queue uint32
+	if flags&FlagQueue != 0 {
+		if len(body) < 3 {
+			return bindRequest{}, fmt.Errorf("%w: bind with a queue but no spec", ErrProtocol)
+		}
+		queue, body = uint32(binary.BigEndian.Uint16(body)), body[2:]
+	}
 	p, ap, err := ParseSpec(string(body))
 	if err != nil {
 		return bindRequest{}, err
 	}
-	return bindRequest{Proto: p, Local: ap, Flags: flags, Slot: slot}, nil
+	return bindRequest{Proto: p, Local: ap, Flags: flags, Slot: slot, Queue: queue}, nil
 }
 
 // appendBound appends a Bound message.

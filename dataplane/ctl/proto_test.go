@@ -144,7 +144,7 @@ func TestBindSlotRoundTrip(t *testing.T) {
 		flags byte
 		slot  uint16
 	}{{FlagReusePort, 0}, {FlagReusePort | FlagSlot, 0}, {FlagReusePort | FlagSlot, 0xfffe}, {FlagSlot | FlagDualStack, 513}} {
-		msg := appendBind(nil, "udp/[::]:53", tc.flags, tc.slot)
+		msg := appendBind(nil, "udp/[::]:53", tc.flags, tc.slot, 0)
 		req, err := parseBind(msg[HeaderLen:])
 		if err != nil {
 			t.Fatalf("parseBind(%x): %v", msg, err)
@@ -162,12 +162,43 @@ func TestBindSlotRoundTrip(t *testing.T) {
 	}
 }
 
+func TestBindQueueRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		flags       byte
+		slot, queue uint16
+	}{{FlagReusePort, 0, 0}, {FlagReusePort | FlagQueue, 0, 3}, {FlagReusePort | FlagSlot | FlagQueue, 9, 0xffff}, {FlagQueue, 0, 1}} {
+		msg := appendBind(nil, "udp/0.0.0.0:53", tc.flags, tc.slot, tc.queue)
+		req, err := parseBind(msg[HeaderLen:])
+		if err != nil {
+			t.Fatalf("parseBind(%x): %v", msg, err)
+		}
+		var slot, queue uint32
+		if tc.flags&FlagSlot != 0 {
+			slot = uint32(tc.slot)
+		}
+		if tc.flags&FlagQueue != 0 {
+			queue = uint32(tc.queue)
+		}
+		if req.Flags != tc.flags || req.Slot != slot || req.Queue != queue || req.Local.String() != "0.0.0.0:53" {
+			t.Errorf("flags %#x slot %d queue %d: got %+v", tc.flags, tc.slot, tc.queue, req)
+		}
+	}
+	if _, err := parseBind([]byte{FlagSlot | FlagQueue, 0, 1, 0, 1}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("queue without spec: %v, want ErrProtocol", err)
+	}
+	if _, err := parseBind([]byte{1 << 4, 'u', 'd', 'p'}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("unknown flag bit 4: %v, want ErrProtocol", err)
+	}
+}
+
 // FuzzRequest feeds the server's request decoding: it must never panic,
 // and a Bind it accepts must carry a spec ParseSpec accepts.
 func FuzzRequest(f *testing.F) {
-	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort, 0))
-	f.Add(appendBind(nil, "tcp/[::]:443", FlagDualStack, 0))
-	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort|FlagSlot, 7))
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort, 0, 0))
+	f.Add(appendBind(nil, "tcp/[::]:443", FlagDualStack, 0, 0))
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort|FlagSlot, 7, 0))
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort|FlagQueue, 0, 1))
+	f.Add(appendBind(nil, "udp/0.0.0.0:53", FlagReusePort|FlagSlot|FlagQueue, 3, 1))
 	f.Add(appendHeader(nil, TypeStats))
 	f.Add([]byte("XM\x02\x01"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -181,6 +212,9 @@ func FuzzRequest(f *testing.F) {
 		}
 		spec := msg[HeaderLen+1:]
 		if req.Flags&FlagSlot != 0 {
+			spec = spec[2:]
+		}
+		if req.Flags&FlagQueue != 0 {
 			spec = spec[2:]
 		}
 		if _, _, err := ParseSpec(string(spec)); err != nil || req.Local.Port() == 0 {

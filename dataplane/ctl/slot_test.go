@@ -35,3 +35,16 @@ func TestBindSlot(t *testing.T) {
 		t.Errorf("slot without reuseport: %v, want ErrInvalidSpec", err)
 	}
 }
+
+// TestBindQueue: a queue travels in Bind (flag bit 3), with or without a
+// slot; a queue the dataplane does not have is an invalid spec.
+func TestBindQueue(t *testing.T) {
+	e := newEnv(t, 2, nil)
+	a := listen(t, e.path, "udp/0.0.0.0:5353", ctl.Options{ReusePort: true, HasQueue: true, Queue: 1})
+	defer a.Close()
+	b := listen(t, e.path, "udp/0.0.0.0:5353", ctl.Options{ReusePort: true, HasSlot: true, Slot: 2, HasQueue: true, Queue: 0})
+	defer b.Close()
+	if _, err := ctl.Listen(e.path, "udp/0.0.0.0:5353", ctl.Options{ReusePort: true, HasQueue: true, Queue: 2}); !errors.Is(err, pcb.ErrInvalidSpec) {
+		t.Errorf("queue 2 of 2: %v, want ErrInvalidSpec", err)
+	}
+}

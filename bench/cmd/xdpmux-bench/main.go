@@ -82,6 +82,11 @@ func run() error {
 		policies = flag.String("policies", "", "xdpmux policies of the disruption test (default threshold,modulo,maglev)")
 		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,afxdp-c,xdpmux,kernel-reuseport,kernel-busypoll,kernel-reuseport-untuned")
 		profile  = flag.String("profile", "", "directory for CPU profiles (pprof) of the xdpmux and kernel saturation windows")
+		// Issue 17's experiments (lab.MeasureLocality), instead of the comparison.
+		locality  = flag.String("locality", "", "run these experiments instead: queue-local, bounded-load or both (comma separated); writes locality-<date>.json")
+		locSizes  = flag.String("locality-sizes", "", "group sizes of the queue-local runs (default 2,4; bounded load uses the largest)")
+		slowSleep = flag.Duration("slow-sleep", 0, "bounded-load runs: the slow member's sleep after each batch (default 10ms)")
+		blFill    = flag.Float64("fill", 0, "bounded-load runs: the fill of the run with bounded load (default 0.5)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -187,6 +192,40 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	t0 := time.Now()
+	if *locality != "" {
+		lc := lab.LocalityConfig{Config: cfg, SlowSleep: *slowSleep, Fill: *blFill, NoQueueLocal: true, NoBoundedLoad: true}
+		for _, e := range strings.Split(*locality, ",") {
+			switch strings.TrimSpace(e) {
+			case "queue-local":
+				lc.NoQueueLocal = false
+			case "bounded-load":
+				lc.NoBoundedLoad = false
+			default:
+				return fmt.Errorf("-locality %q: want queue-local, bounded-load or both", *locality)
+			}
+		}
+		if *locSizes != "" {
+			if lc.Sizes, err = parseInts(*locSizes); err != nil {
+				return fmt.Errorf("-locality-sizes: %w", err)
+			}
+		}
+		if *policies != "" {
+			lc.Policy = cfg.Policies[0]
+		}
+		rep, err := lab.MeasureLocality(ctx, lc)
+		if rep == nil {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xdpmux-bench: incomplete:", err)
+		}
+		if werr := output.Write(rep, *outFile, *outDir, "locality-", ""); werr != nil {
+			return werr
+		}
+		rep.WriteTable(os.Stdout)
+		fmt.Printf("done in %s\n", time.Since(t0).Round(time.Second))
+		return err
+	}
 	rep, err := lab.Measure(ctx, cfg)
 	if rep == nil {
 		return err

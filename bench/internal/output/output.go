@@ -11,15 +11,19 @@ import (
 	"time"
 )
 
-// Report is what a benchmark report can do for Write.
-type Report interface {
+// Report is a benchmark report: anything encoding/json marshals; a
+// report that is also a Plotter gets its plot written beside it.
+type Report = any
+
+// Plotter is a report that draws itself as a PNG.
+type Plotter interface {
 	Plot(path string) error
 }
 
 // Write marshals rep and writes it to outFile, or, when outFile is "", to
 // DIR/PREFIX<date>.json and DIR/PREFIXlatest.json; then the plot to
 // plotFile, or DIR/PREFIXlatest.png when plotFile is "" and outFile is
-// "" too. It prints "wrote PATH" for each file.
+// "" too, if rep is a Plotter. It prints "wrote PATH" for each file.
 func Write(rep Report, outFile, dir, prefix, plotFile string) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -43,8 +47,8 @@ func Write(rep Report, outFile, dir, prefix, plotFile string) error {
 		}
 		fmt.Println("wrote", f)
 	}
-	if plotFile != "" {
-		if err := rep.Plot(plotFile); err != nil {
+	if p, ok := rep.(Plotter); ok && plotFile != "" {
+		if err := p.Plot(plotFile); err != nil {
 			return err
 		}
 		fmt.Println("wrote", plotFile)
