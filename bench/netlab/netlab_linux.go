@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -253,8 +254,40 @@ func (l *Lab) build(cfg Config) error {
 			return fmt.Errorf("add neighbour %s on %s: %w", s.peer6, s.linkName, err)
 		}
 	}
+	// The kernel activates a link's qdisc (and reports it "up") from its
+	// linkwatch work, a moment after both ends are up: until then what the
+	// kernel's own stack sends on it is dropped (AF_XDP and XDP_REDIRECT
+	// are not, which hid it). Wait for it, so that the lab is ready when
+	// New returns.
+	for _, s := range side {
+		if err := waitOperUp(s.h, s.linkName); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// waitOperUp waits up to linkReady for the link's operational state to be
+// up.
+func waitOperUp(h *netlink.Handle, name string) error {
+	deadline := time.Now().Add(linkReady)
+	for {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", name, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: operational state %v after %v, want up", name, l.Attrs().OperState, linkReady)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// linkReady bounds waitOperUp: linkwatch runs within a second.
+const linkReady = 3 * time.Second
 
 // disableIPv6 turns IPv6 off for all present and future interfaces of the
 // calling thread's namespace (/proc/sys/net follows the thread's namespace).
