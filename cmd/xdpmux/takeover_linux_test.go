@@ -281,11 +281,15 @@ func (r *takeoverRig) scenario(seconds int, events []func()) uint64 {
 		n, err := r.gen(r.rate * seconds)
 		done <- result{n, err}
 	}()
+	// Events at fixed times from the start, not after each other: an event
+	// that takes a while (a restart) must not push the next past the end.
+	t0 := time.Now()
+	slot := time.Second * time.Duration(seconds) / time.Duration(len(events)+1)
 	for i, ev := range events {
 		select {
 		case res := <-done:
 			r.t.Fatalf("gen ended before event %d: %d sent, %v", i, res.sent, res.err)
-		case <-time.After(time.Second * time.Duration(seconds) / time.Duration(len(events)+1)):
+		case <-time.After(time.Until(t0.Add(time.Duration(i+1) * slot))):
 		}
 		ev()
 	}
@@ -400,7 +404,9 @@ func TestRestartLoses(t *testing.T) {
 		stopPID(pid)
 		pid = r.start()
 	}
-	sent := r.scenario(4, []func(){restart, restart, restart})
+	// A restart takes 1-3 s (stop, attach, clients reconnect): 10 s leave
+	// room for three.
+	sent := r.scenario(10, []func(){restart, restart, restart})
 	settle()
 	r.waitClients(4)
 	got, _ := stopMembers(t, ms)
