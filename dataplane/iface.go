@@ -27,7 +27,9 @@ type InterfaceConfig struct {
 	// Config.Hash is HashNIC.
 	XDP xdpprog.Options
 	// Config configures the dataplane. Sources and Claimer are filled in by
-	// OpenInterface; Table.Queues 0 means the interface's receive queue
+	// OpenInterface; Key nil means the NIC's Toeplitz key when the
+	// interface reports one (rxq.ReadRSS, InterfaceInfo.RSS), else
+	// rss.DefaultKey; Table.Queues 0 means the interface's receive queue
 	// count (its low hash bits pick the queue, SPEC section 3). Unless set,
 	// LocalAddrs (then kept up to date), KernelSockets and
 	// Access.UnprivilegedPortStart are taken from the interface's network
@@ -50,6 +52,9 @@ type InterfaceInfo struct {
 	// means.
 	HashMode string `json:"hash_mode"`
 	HashNote string `json:"hash_note,omitempty"`
+	// RSS is the interface's RSS configuration as ethtool reports it,
+	// compared with the defaults (nil for an Interface built otherwise).
+	RSS *RSSStatus `json:"rss,omitempty"`
 }
 
 // QueueXDPStats are the kernel-side counters of one served queue: the AF_XDP

@@ -187,6 +187,13 @@ func (ifc *Interface) build(cfg InterfaceConfig, ifindex, nrx int, queues []int,
 			return wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
 		}
 	}
+	// The NIC's RSS key, when it hashes with Toeplitz, makes the software
+	// hash's queue bits the ones the NIC used.
+	rinfo, rerr := rxq.ReadRSS(cfg.Ifname)
+	rssSt, nicKey := rssStatus(rinfo, rerr, nrx, dcfg.Key != nil)
+	if nicKey != nil {
+		dcfg.Key = nicKey
+	}
 	var hashNote string
 	if dcfg.Hash == HashNIC {
 		if ifc.Program.NICHash() {
@@ -218,6 +225,7 @@ func (ifc *Interface) build(cfg InterfaceConfig, ifindex, nrx int, queues []int,
 		NeedWakeup: needWakeup,
 		HashMode:   d.HashMode(),
 		HashNote:   hashNote,
+		RSS:        &rssSt,
 	}
 	return nil
 }

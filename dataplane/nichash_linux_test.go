@@ -50,6 +50,10 @@ func TestInterfaceNICHash(t *testing.T) {
 			if ifc.HashMode() != tt.mode {
 				t.Errorf("HashMode() = %q, want %q", ifc.HashMode(), tt.mode)
 			}
+			// veth has no RSS: said so, and the default key is kept.
+			if in.RSS == nil || in.RSS.Available || !strings.Contains(in.RSS.Note, "no RSS") || in.RSS.NICKey {
+				t.Errorf("info.RSS = %+v, want no RSS with a note", in.RSS)
+			}
 			var eps []*Endpoint
 			for range members {
 				ep, err := ifc.Bind(udpSpec(netip.AddrPortFrom(lab.RecvAddr, port).String(), true), EndpointOptions{})
