@@ -80,9 +80,9 @@ func TestRunNICHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	if js.Hash != "nic" || js.Totals.Delivered != n || js.Totals.HashNIC != n || js.Totals.HashSoftware != 0 ||
-		info.Interface.HashMode != "nic" || info.Interface.HashNote == "" {
-		t.Errorf("stats -json: hash %q, delivered %d, hash_nic %d, hash_software %d, interface hash %q (%q); want nic, %d, %d, 0, nic with a note",
-			js.Hash, js.Totals.Delivered, js.Totals.HashNIC, js.Totals.HashSoftware, info.Interface.HashMode, info.Interface.HashNote, n, n)
+		info.Interface.HashMode != "nic" || info.Interface.HashNote == "" || info.Interface.RSS == nil || info.Interface.RSS.Available {
+		t.Errorf("stats -json: hash %q, delivered %d, hash_nic %d, hash_software %d, interface hash %q (%q), rss %+v; want nic, %d, %d, 0, nic with a note, no RSS on veth",
+			js.Hash, js.Totals.Delivered, js.Totals.HashNIC, js.Totals.HashSoftware, info.Interface.HashMode, info.Interface.HashNote, info.Interface.RSS, n, n)
 	}
 	out.Reset()
 	statsMain(context.Background(), []string{"-ctl", sock}, &out, &errb)

@@ -120,6 +120,9 @@ func printStats(w io.Writer, s *ctl.StatsSnapshot, prev *ctl.StatsSnapshot) {
 		}
 		fmt.Fprintln(w)
 	}
+	if r := in.RSS; r != nil && r.Available && r.Note != "" {
+		fmt.Fprintf(w, "rss %s, key default %v, table default %v: %s\n", r.HashFunc, r.KeyDefault, r.IndirDefault, r.Note)
+	}
 	var dt float64
 	if prev != nil {
 		dt = s.Time.Sub(prev.Time).Seconds()
