@@ -143,8 +143,9 @@ func TestInterfaceNICHash(t *testing.T) {
 
 // TestInterfaceNICHashGenerated: frames from the lab's generator (AF_XDP
 // and AF_PACKET on the sender) under "nic" on veth. Every frame is counted
-// nic and delivered once; the test logs how many distinct hashes veth gave
-// the generator's flows (docs/HASH.md: the skb hash of such frames).
+// nic and delivered once; AF_PACKET flows keep one hash each. The test
+// logs how many distinct hashes veth gave the generator's flows: for
+// AF_XDP TX frames the skb hash is not a flow hash (docs/HASH.md).
 func TestInterfaceNICHashGenerated(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF")
 	const (
@@ -183,6 +184,9 @@ func TestInterfaceNICHashGenerated(t *testing.T) {
 			batch := make([]Frame, rxq.BatchSize)
 			hashes := map[uint32]bool{}
 			perFlow := map[uint16]uint32{}
+			// AF_XDP TX frames carry a hash veth does not derive from
+			// the flow: it is not checked per flow, only counted.
+			unstable := map[uint16]bool{}
 			got := 0
 			for uint64(got) < ifc.Stats().Totals().Delivered {
 				n, err := ep.Receive(ctx, batch)
@@ -193,7 +197,10 @@ func TestInterfaceNICHashGenerated(t *testing.T) {
 					f := &batch[i]
 					hashes[f.Hash] = true
 					if h, ok := perFlow[f.Src.Port()]; ok && h != f.Hash {
-						t.Errorf("flow %d: hash %#x then %#x", f.Src.Port(), h, f.Hash)
+						if b == txgen.AFPacket {
+							t.Errorf("flow %d: hash %#x then %#x", f.Src.Port(), h, f.Hash)
+						}
+						unstable[f.Src.Port()] = true
 					}
 					perFlow[f.Src.Port()] = f.Hash
 				}
@@ -201,7 +208,8 @@ func TestInterfaceNICHashGenerated(t *testing.T) {
 				ep.Release(batch[:n])
 			}
 			tot := ifc.Stats().Totals()
-			t.Logf("%s: %d frames, %d flows, %d distinct NIC hashes; hash nic %d, software %d", b, got, len(perFlow), len(hashes), tot.HashNIC, tot.HashSoftware)
+			t.Logf("%s: %d frames, %d flows, %d distinct NIC hashes, %d flows whose hash changed; hash nic %d, software %d",
+				b, got, len(perFlow), len(hashes), len(unstable), tot.HashNIC, tot.HashSoftware)
 			// A slow reader may lose frames to a full ring: those were
 			// hashed all the same.
 			if uint64(got) != tot.Delivered || tot.Delivered+tot.RingFull+tot.OverBudget != count ||
