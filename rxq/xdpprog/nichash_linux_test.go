@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
@@ -50,6 +52,27 @@ func TestAttachNICHash(t *testing.T) {
 			}
 			if st.NICHash != tt.nicHash || len(fds) != HandoverFDs {
 				t.Errorf("Handover state NICHash %v, %d fds; want %v, %d", st.NICHash, len(fds), tt.nicHash, HandoverFDs)
+			}
+			// Another Program over the same objects knows which program
+			// is attached; closing it leaves p's attachment in place.
+			dups := make([]int, len(fds))
+			for i, fd := range fds {
+				if dups[i], err = unix.Dup(fd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			q, err := Adopt(st, dups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.NICHash() != tt.nicHash || q.Mode() != tt.mode {
+				t.Errorf("adopted: NICHash %v, mode %v; want %v, %v", q.NICHash(), q.Mode(), tt.nicHash, tt.mode)
+			}
+			if err := q.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !attached(t, l) {
+				t.Error("closing the adopted Program detached the program")
 			}
 		})
 	}
