@@ -306,7 +306,8 @@ func settle() { time.Sleep(time.Second) }
 // calibrate finds the rate this machine holds without loss and without
 // takeovers, from the rig's rate down by halves (to 1/8 of it): a loaded
 // machine that drops at 200k pps with nothing happening says nothing
-// about takeovers. It returns the members, restarted.
+// about takeovers. The rig then runs at half the rate that held. It
+// returns the members, restarted.
 func (r *takeoverRig) calibrate(ms []*member) []*member {
 	r.t.Helper()
 	for floor := r.rate / 8; ; r.rate /= 2 {
@@ -318,7 +319,11 @@ func (r *takeoverRig) calibrate(ms []*member) []*member {
 		got, _ := stopMembers(r.t, ms)
 		ms = r.members(len(ms))
 		if got == sent {
-			r.t.Logf("calibration: %d pps held (%d of %d frames)", r.rate, got, sent)
+			// Run at half what held once: a shared machine's load
+			// varies over the test's seconds, and a takeover gap of
+			// 20 ms still loses thousands of frames at half the rate.
+			r.t.Logf("calibration: %d pps held (%d of %d frames); the test runs at half", r.rate, got, sent)
+			r.rate /= 2
 			return ms
 		}
 		r.t.Logf("calibration: %d pps loses %d of %d frames without a takeover", r.rate, int64(sent)-int64(got), sent)
