@@ -17,9 +17,10 @@
 // would compare xdpmux with (docs/NETSTACK.md).
 //
 // Paths: / (a short page naming the member), /bytes?n=N (N bytes of a
-// fixed pattern), /stats (JSON: connections and requests per member, Jain's
-// fairness index over connections, and the links' and dataplane's
-// counters). Every response carries X-Member.
+// fixed pattern), /bulk?n=N (N zero bytes, for throughput), /stats (JSON:
+// connections and requests per member, Jain's fairness index over
+// connections, and the links' and dataplane's counters). Every response
+// carries X-Member.
 //
 // Member churn: SIGUSR1 stops the highest-numbered running member (its
 // HTTP server, link, stack and endpoint) while the others keep serving; its
@@ -489,6 +490,11 @@ func (m *member) listen(a netip.Addr, port uint16, proto tcpip.NetworkProtocolNu
 	return nil
 }
 
+// bulkChunk is what /bulk repeats: zeros, written from one shared
+// buffer, so that a throughput measurement measures the stacks, not the
+// filling of /bytes' pattern.
+var bulkChunk = make([]byte, 256<<10)
+
 // pattern is the byte at offset i of /bytes.
 func pattern(i int) byte { return byte(i*131 + i>>10) }
 
@@ -517,6 +523,21 @@ func (s *server) handler(m *member) http.Handler {
 				buf[i] = pattern(off + i)
 			}
 			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/bulk", func(w http.ResponseWriter, r *http.Request) {
+		m.requests.Add(1)
+		w.Header().Set("X-Member", id)
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 || n > 1<<30 {
+			http.Error(w, "n: want a byte count up to 1 GiB", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		for off := 0; off < n; off += len(bulkChunk) {
+			if _, err := w.Write(bulkChunk[:min(len(bulkChunk), n-off)]); err != nil {
 				return
 			}
 		}
