@@ -99,7 +99,6 @@ func (s *server) startGVisor(o options) (err error) {
 		if g.fd, err = unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
 			return fmt.Errorf("gvisor xdp endpoint: %w", os.NewSyscallError("socket AF_XDP", err))
 		}
-		g.keepFD = true // its receive goroutine polls it forever: see undetachable
 		ep, err = gvxdp.New(&gvxdp.Options{
 			FD:                g.fd,
 			Address:           tcpip.LinkAddress(ni.HardwareAddr),
@@ -122,6 +121,10 @@ func (s *server) startGVisor(o options) (err error) {
 			return err
 		}
 	}
+	// From here the endpoint's receive goroutine runs (CreateNIC attaches
+	// it): xdp's polls its socket forever, which must stay open (see
+	// undetachable).
+	g.keepFD = o.GVisorLink == gvisorXDP
 	m.stack, err = netstackep.NewStackFor(ep, netstackep.StackOptions{FIFOQueues: gvisorFIFOQueues},
 		netip.PrefixFrom(a, a.BitLen()))
 	if err != nil {
