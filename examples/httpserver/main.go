@@ -9,11 +9,18 @@
 //
 //	httpserver -iface eth1 -addr 198.18.0.1:80 -members 4
 //	httpserver -kernel -addr 198.18.0.1:80 -members 4
+//	httpserver -gvisor-link fdbased|xdp -iface eth1 -addr 198.18.0.3:80
+//
+// With -gvisor-link the handler runs on one gVisor stack on gVisor's own
+// link endpoint over -iface instead (fdbased: an AF_PACKET socket; xdp:
+// gVisor's AF_XDP endpoint on queue 0), the baseline a user of gVisor
+// would compare xdpmux with (docs/NETSTACK.md).
 //
 // Paths: / (a short page naming the member), /bytes?n=N (N bytes of a
-// fixed pattern), /stats (JSON: connections and requests per member, Jain's
-// fairness index over connections, and the links' and dataplane's
-// counters). Every response carries X-Member.
+// fixed pattern), /bulk?n=N (N zero bytes, for throughput), /stats (JSON:
+// connections and requests per member, Jain's fairness index over
+// connections, and the links' and dataplane's counters). Every response
+// carries X-Member.
 //
 // Member churn: SIGUSR1 stops the highest-numbered running member (its
 // HTTP server, link, stack and endpoint) while the others keep serving; its
@@ -70,6 +77,12 @@ const (
 	txPacket = "packet" // an AF_PACKET socket on the interface
 )
 
+// gVisor's own link endpoints (-gvisor-link).
+const (
+	gvisorFdbased = "fdbased" // gvisor.dev/gvisor/pkg/tcpip/link/fdbased on AF_PACKET
+	gvisorXDP     = "xdp"     // gvisor.dev/gvisor/pkg/tcpip/link/xdp on queue 0
+)
+
 // options configure a server.
 type options struct {
 	Iface   string
@@ -77,7 +90,11 @@ type options struct {
 	Members int
 	Addr    netip.AddrPort
 	Kernel  bool
-	TX      string
+	// GVisorLink, if set (fdbased or xdp), serves from one gVisor stack
+	// on gVisor's own link endpoint over Iface instead of xdpmux;
+	// Members, Queues, TX, Policy and Drain are then ignored.
+	GVisorLink string
+	TX         string
 	// RXChecksum: "verify" (the stacks verify received checksums),
 	// "trust" (they do not: veth delivers partial checksums) or "auto"
 	// (trust on veth, verify elsewhere; the default).
@@ -98,6 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	members := fs.Int("members", 2, "number of reuseport members (stacks) or kernel listeners")
 	addr := fs.String("addr", "198.18.0.1:80", "address and port to serve; the stacks own the address")
 	kernel := fs.Bool("kernel", false, "use kernel SO_REUSEPORT TCP listeners instead of xdpmux")
+	gvlink := fs.String("gvisor-link", "", "serve from one gVisor stack on gVisor's own link endpoint instead: fdbased or xdp")
 	tx := fs.String("tx", txAuto, "transmit path of the stacks: auto, xdp or packet")
 	rxcsum := fs.String("rx-checksum", "auto", "received checksums: verify, trust (veth: they arrive partial) or auto")
 	policy := fs.String("policy", "threshold", "pick policy of the group: threshold, modulo or maglev")
@@ -105,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o := options{Iface: *iface, Members: *members, Kernel: *kernel, TX: *tx, RXChecksum: *rxcsum,
+	o := options{Iface: *iface, Members: *members, Kernel: *kernel, GVisorLink: *gvlink, TX: *tx, RXChecksum: *rxcsum,
 		Policy: *policy, Drain: *drain}
 	var err error
 	if o.Addr, err = netip.ParseAddrPort(*addr); err != nil {
@@ -176,12 +194,23 @@ func (o *options) validate() error {
 		return fmt.Errorf("-members %d: must be at least 1", o.Members)
 	case o.Addr.Port() == 0:
 		return fmt.Errorf("-addr %v: port 0", o.Addr)
+	case o.Kernel && o.GVisorLink != "":
+		return errors.New("-kernel and -gvisor-link exclude each other")
 	case o.Kernel:
 		return nil
 	case o.Iface == "":
 		return errors.New("-iface is required (or -kernel)")
 	case o.Addr.Addr().IsUnspecified():
 		return fmt.Errorf("-addr %v: the stacks need the address they own, not the wildcard", o.Addr)
+	}
+	switch o.GVisorLink {
+	case "":
+	case gvisorFdbased, gvisorXDP:
+		if !gvisorLinks {
+			return fmt.Errorf("-gvisor-link %s: %w: gVisor's link endpoints are Linux-only", o.GVisorLink, dataplane.ErrNotSupported)
+		}
+	default:
+		return fmt.Errorf("-gvisor-link %q: want fdbased or xdp", o.GVisorLink)
 	}
 	switch o.TX {
 	case "":
@@ -222,7 +251,8 @@ type member struct {
 	id       int
 	ep       *dataplane.Endpoint // xdpmux only
 	link     *netstackep.Link    // xdpmux only
-	stack    *stack.Stack        // xdpmux only
+	gv       *gvisorLink         // -gvisor-link only
+	stack    *stack.Stack        // xdpmux and -gvisor-link
 	ln       net.Listener
 	srv      *http.Server
 	conns    atomic.Uint64
@@ -253,6 +283,11 @@ func (m *member) stop() error {
 		}
 		if m.stack != nil {
 			m.stack.Destroy()
+		}
+		if m.gv != nil {
+			if err := m.gv.close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if m.ep != nil {
 			if err := m.ep.Close(); err != nil {
@@ -333,10 +368,18 @@ func start(o options) (_ *server, err error) {
 			err = errors.Join(err, s.close())
 		}
 	}()
-	for i := range o.Members {
+	n := o.Members
+	if o.GVisorLink != "" {
+		n = 1 // one stack on the one link endpoint
+	}
+	for i := range n {
 		s.members = append(s.members, &member{id: i})
 	}
-	if o.Kernel {
+	if o.GVisorLink != "" {
+		if err := s.startGVisor(o); err != nil {
+			return nil, err
+		}
+	} else if o.Kernel {
 		s.variant = "kernel SO_REUSEPORT"
 		for _, m := range s.members {
 			if m.ln, err = reuseport.Listen("tcp", o.Addr.String()); err != nil {
@@ -430,14 +473,27 @@ func (s *server) startXDP(o options) error {
 		if m.stack, err = netstackep.NewStack(m.link, netip.PrefixFrom(a, a.BitLen())); err != nil {
 			return fmt.Errorf("member %d: %w", m.id, err)
 		}
-		m.ln, err = gonet.ListenTCP(m.stack, tcpip.FullAddress{NIC: netstackep.NICID,
-			Addr: tcpip.AddrFromSlice(a.AsSlice()), Port: o.Addr.Port()}, proto)
-		if err != nil {
-			return fmt.Errorf("member %d: %w", m.id, err)
+		if err := m.listen(a, o.Addr.Port(), proto); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// listen opens the member's listener on its stack (gonet).
+func (m *member) listen(a netip.Addr, port uint16, proto tcpip.NetworkProtocolNumber) (err error) {
+	m.ln, err = gonet.ListenTCP(m.stack, tcpip.FullAddress{NIC: netstackep.NICID,
+		Addr: tcpip.AddrFromSlice(a.AsSlice()), Port: port}, proto)
+	if err != nil {
+		return fmt.Errorf("member %d: %w", m.id, err)
+	}
+	return nil
+}
+
+// bulkChunk is what /bulk repeats: zeros, written from one shared
+// buffer, so that a throughput measurement measures the stacks, not the
+// filling of /bytes' pattern.
+var bulkChunk = make([]byte, 256<<10)
 
 // pattern is the byte at offset i of /bytes.
 func pattern(i int) byte { return byte(i*131 + i>>10) }
@@ -467,6 +523,21 @@ func (s *server) handler(m *member) http.Handler {
 				buf[i] = pattern(off + i)
 			}
 			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/bulk", func(w http.ResponseWriter, r *http.Request) {
+		m.requests.Add(1)
+		w.Header().Set("X-Member", id)
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 || n > 1<<30 {
+			http.Error(w, "n: want a byte count up to 1 GiB", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		for off := 0; off < n; off += len(bulkChunk) {
+			if _, err := w.Write(bulkChunk[:min(len(bulkChunk), n-off)]); err != nil {
 				return
 			}
 		}
