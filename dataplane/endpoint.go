@@ -26,6 +26,7 @@ type Frame struct {
 	r      *ring
 	addr   uint64
 	l3, l4 uint16 // offsets of the IP and transport headers in Data
+	hi     uint16 // its index in its handler batch (handler.go)
 }
 
 // IP returns f's IP packet: Data from the IPv4 or IPv6 header to the end
@@ -76,6 +77,10 @@ type Endpoint struct {
 
 	// txMu serializes the producers of the rings' stages (WriteTo).
 	txMu sync.Mutex
+
+	// hErr is set once, by the worker that recovered a panic of the
+	// endpoint's Handler (handler.go).
+	hErr atomic.Pointer[error]
 }
 
 func newEndpoint(d *Dataplane, id pcb.EndpointID, spec pcb.Spec, opts EndpointOptions, size int) *Endpoint {
@@ -139,8 +144,12 @@ func (e *Endpoint) Close() error {
 }
 
 // TryReceive fills batch with queued frames without blocking and returns how
-// many. It returns 0 once the endpoint is closed.
+// many. It returns 0 once the endpoint is closed, and always for an
+// endpoint with a Handler (which receives its frames).
 func (e *Endpoint) TryReceive(batch []Frame) int {
+	if e.opts.Handler != nil {
+		return 0
+	}
 	e.mu.Lock()
 	n := 0
 	if !e.closed {
@@ -152,8 +161,12 @@ func (e *Endpoint) TryReceive(batch []Frame) int {
 
 // Receive waits until at least one frame is queued, then fills batch and
 // returns how many. It fails with ctx's error when ctx is done and with
-// ErrClosed once the endpoint is closed.
+// ErrClosed once the endpoint is closed. An endpoint with a Handler fails
+// with ErrNotSupported.
 func (e *Endpoint) Receive(ctx context.Context, batch []Frame) (int, error) {
+	if e.opts.Handler != nil {
+		return 0, errHandlerReceive
+	}
 	if len(batch) == 0 {
 		return 0, nil
 	}
@@ -286,6 +299,10 @@ func (e *Endpoint) releaseOne(f *Frame) {
 // putLocked writes f's address into r's next released slot (or, after the
 // dataplane closed, gives it straight back) and clears f. e.mu held.
 func (e *Endpoint) putLocked(r *ring, f *Frame) {
+	if r.handler() {
+		e.handlerRelease(r, f)
+		return
+	}
 	if e.postClose {
 		e.d.recycleDirect(r, f.addr)
 	} else {

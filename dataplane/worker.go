@@ -64,6 +64,7 @@ type worker struct {
 	active   []*ring // the rings of bound endpoints
 	retiring []*ring // rings of closed endpoints with frames still out
 	touched  []*ring // rings delivered to (or dropped at) in this batch
+	handled  []*ring // handler rings with frames for their handler (handler.go)
 
 	fb frameBudget // how the queue's frames are shared (budget.go)
 
@@ -252,6 +253,9 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 			w.recycleAddr(d.Addr)
 		}
 	}
+	if len(w.handled) > 0 {
+		w.runHandlers()
+	}
 }
 
 // deliverResult is what deliver did with a frame.
@@ -270,6 +274,9 @@ func (w *worker) deliver(r *ring, s *slot) deliverResult {
 	if !r.touched {
 		r.touched = true
 		w.touched = append(w.touched, r)
+	}
+	if r.handler() {
+		return w.handOff(r, s)
 	}
 	if o := r.own; r.outstanding() >= r.budget || o.held >= o.share {
 		w.collect(r)
@@ -339,6 +346,9 @@ func (w *worker) recycleAddr(a uint64) {
 // flush publishes the batch: ring producer indices and counters, endpoint
 // notifications, recycled frames.
 func (w *worker) flush() {
+	if len(w.handled) > 0 {
+		w.runHandlers()
+	}
 	if w.bl {
 		w.markLoads()
 	}
@@ -350,7 +360,7 @@ func (w *worker) flush() {
 		// readers look at every ring before they park again (receiveOnce
 		// clears signalled first), so a busy endpoint costs the worker
 		// no channel operation.
-		if ep := r.ep; !ep.signalled.Load() && !ep.signalled.Swap(true) {
+		if ep := r.ep; !r.handler() && !ep.signalled.Load() && !ep.signalled.Swap(true) {
 			select {
 			case ep.notify <- struct{}{}:
 			default:
