@@ -147,7 +147,7 @@ func (e *Endpoint) Close() error {
 // many. It returns 0 once the endpoint is closed, and always for an
 // endpoint with a Handler (which receives its frames).
 func (e *Endpoint) TryReceive(batch []Frame) int {
-	if e.opts.Handler != nil {
+	if e.opts.Handler != nil || e.empty() {
 		return 0
 	}
 	e.mu.Lock()
@@ -187,12 +187,33 @@ func (e *Endpoint) receiveOnce(batch []Frame) (int, error) {
 	if e.signalled.Load() {
 		e.signalled.Store(false)
 	}
+	if e.empty() {
+		select {
+		case <-e.closedCh:
+			return 0, ErrClosed
+		default:
+			return 0, nil
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return 0, ErrClosed
 	}
 	return e.take(batch), nil
+}
+
+// empty reports whether no ring of e has a queued frame, without the
+// mutex: prod is the worker's and cons the readers' published index. A
+// frame delivered or taken meanwhile is seen by the next look; the
+// ordering with signalled is receiveOnce's.
+func (e *Endpoint) empty() bool {
+	for _, r := range e.rings {
+		if r.prod.Load() != r.cons.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // take moves queued frames into batch, going round the queues. e.mu held.

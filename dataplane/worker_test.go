@@ -41,8 +41,8 @@ func TestWorkerLoopAllocs(t *testing.T) {
 	l, w, eps, frames := batchLab(t)
 	batch := make([]Frame, rxq.BatchSize)
 	round := func() {
-		for _, f := range frames {
-			l.set[0].Inject(f)
+		if n := l.set[0].InjectBatch(frames); n != len(frames) {
+			t.Fatalf("inject: got %d, want %d", n, len(frames))
 		}
 		if n := w.poll(); n != len(frames) {
 			t.Fatalf("poll: got %d, want %d", n, len(frames))
@@ -104,7 +104,7 @@ func resetRings(w *worker) {
 // "classify+deliver" is processBatch alone on a batch of 64 frames already in
 // the UMEM (parse, hash, lookup in groups and wildcard tables, ring enqueue):
 // the worker's share of the data path. "round" adds what surrounds it with
-// rxqtest: the stand-in kernel copying each frame in (Inject), Receive, the
+// rxqtest: the stand-in kernel copying each frame in (InjectBatch), Receive, the
 // flush (publish, notify, recycle) and an application taking and releasing
 // every frame.
 func BenchmarkWorkerBatch(b *testing.B) {
@@ -129,9 +129,7 @@ func BenchmarkWorkerBatch(b *testing.B) {
 		b.ReportAllocs()
 		start := time.Now()
 		for b.Loop() {
-			for _, f := range frames {
-				l.set[0].Inject(f)
-			}
+			l.set[0].InjectBatch(frames)
 			w.poll()
 			for _, ep := range eps {
 				for n := ep.TryReceive(batch); n > 0; n = ep.TryReceive(batch) {
