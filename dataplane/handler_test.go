@@ -293,3 +293,51 @@ func TestHandlerAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHandlerResteer checks that frames queued on a closing member are
+// re-steered (Drain) to a handler member of its group, which gets them on
+// the worker, and that none is lost.
+func TestHandlerResteer(t *testing.T) {
+	l := newLab(t, 1, rxqtest.Options{NumFrames: 1024, FrameSize: 2048, TXRingSize: 64}, Config{})
+	var mu sync.Mutex
+	got := 0
+	l.bind(udpSpec("0.0.0.0:53", true), EndpointOptions{Handler: func(_ *Endpoint, frames []Frame) {
+		mu.Lock()
+		got += len(frames)
+		mu.Unlock()
+	}})
+	plain := l.bind(udpSpec("0.0.0.0:53", true), EndpointOptions{Drain: true})
+	if err := l.d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	frames := handlerFrames(300, netip.MustParseAddrPort("198.18.0.1:53"))
+	for _, f := range frames {
+		waitFor(t, "a free frame", func() bool { return l.set[0].Inject(f) })
+	}
+	if err := l.settle(); err != nil {
+		t.Fatal(err)
+	}
+	queued := 0
+	for _, e := range l.d.Stats().Endpoints {
+		if e.ID == plain.ID() {
+			queued = int(e.Queued)
+		}
+	}
+	if queued == 0 {
+		t.Fatal("no frame went to the plain member: the test proves nothing")
+	}
+	if err := plain.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.settle(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got != len(frames) {
+		t.Errorf("handler got %d frames, want all %d (%d re-steered)", got, len(frames), queued)
+	}
+	if st := l.d.Stats().Queues[0]; st.Resteered != uint64(queued) {
+		t.Errorf("resteered %d, want %d", st.Resteered, queued)
+	}
+}
