@@ -39,8 +39,9 @@ import (
 type Poller struct {
 	f  *os.File
 	rc syscall.RawConn
-	// rd is the read deadline in force, in Unix nanoseconds: noDeadline
-	// for none, 0 when not known (after Interrupt). Wait stores it before
+	// rd is the read deadline in force, in nanoseconds since pollEpoch
+	// (monotonic: a wall clock step does not move it): noDeadline for
+	// none, 0 when not known (after Interrupt). Wait stores it before
 	// it sets the deadline and Interrupt after it moves the deadlines, so
 	// rd never names a deadline later than the one in force.
 	rd atomic.Int64
@@ -48,6 +49,10 @@ type Poller struct {
 
 // noDeadline is Poller.rd for no read deadline.
 const noDeadline = math.MaxInt64
+
+// pollEpoch is the origin of Poller.rd, a second before the process's
+// first Wait could run, so that no deadline maps to 0.
+var pollEpoch = time.Now().Add(-time.Second)
 
 // interruptTime is a deadline in the past.
 var interruptTime = time.Unix(1, 0)
@@ -104,10 +109,10 @@ func (p *Poller) Wait(deadline time.Time, write bool, ready func(fd uintptr) boo
 func (p *Poller) setReadDeadline(deadline time.Time) error {
 	want := int64(noDeadline)
 	if !deadline.IsZero() {
-		want = deadline.UnixNano()
+		want = max(int64(deadline.Sub(pollEpoch)), 1)
 	}
 	cur := p.rd.Load()
-	if cur == want || cur != 0 && cur < want && cur > time.Now().UnixNano() {
+	if cur == want || cur != 0 && cur < want && cur > int64(time.Since(pollEpoch)) {
 		return nil
 	}
 	p.rd.Store(want)
