@@ -32,35 +32,39 @@ func always(uintptr) bool { return true }
 
 // TestPollerDeadline checks how Wait reuses the read deadline: an earlier
 // deadline still ahead is kept (the wait ends early, never late), a later
-// or passed one is replaced, and Interrupt forgets it.
+// one is replaced, and after Interrupt (which moves the deadline into the
+// past) a new one is set rather than the forgotten one kept. Times are
+// from just before the first Wait, with generous bounds for a busy
+// machine.
 func TestPollerDeadline(t *testing.T) {
-	const short, long = 150 * time.Millisecond, 5 * time.Second
+	const ms = time.Millisecond
 	tests := []struct {
 		name  string
 		first time.Duration // deadline set by a Wait that does not park (0: none)
 		intr  bool          // Interrupt between the two Waits
 		wait  time.Duration // the parking Wait's deadline
-		// The parking Wait must return within [min, max].
+		// The parking Wait must return within [min, max] of the start.
 		min, max time.Duration
 	}{
-		{name: "earlier deadline kept", first: short, wait: long, min: short / 2, max: long / 2},
-		{name: "later deadline replaced", first: long, wait: short, min: short / 2, max: long / 2},
-		{name: "no earlier deadline", wait: short, min: short / 2, max: long / 2},
-		{name: "interrupt forgets it", first: 20 * time.Millisecond, intr: true, wait: short, min: short / 2, max: long / 2},
+		{name: "earlier deadline kept", first: 150 * ms, wait: 10 * time.Second, min: 140 * ms, max: 5 * time.Second},
+		{name: "later deadline replaced", first: 10 * time.Second, wait: 150 * ms, min: 140 * ms, max: 5 * time.Second},
+		{name: "no earlier deadline", wait: 150 * ms, min: 140 * ms, max: 5 * time.Second},
+		// Were the interrupted deadline kept, the Wait would end at once
+		// (the descriptor's deadline is in the past).
+		{name: "interrupt forgets it", first: 200 * ms, intr: true, wait: 400 * ms, min: 390 * ms, max: 5 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPipePoller(t)
+			start := time.Now()
 			if tc.first > 0 {
-				if err := p.Wait(time.Now().Add(tc.first), false, always); err != nil {
+				if err := p.Wait(start.Add(tc.first), false, always); err != nil {
 					t.Fatalf("first wait: %v", err)
 				}
 			}
 			if tc.intr {
 				p.Interrupt()
-				time.Sleep(2 * tc.first) // past the first deadline too
 			}
-			start := time.Now()
 			err := p.Wait(start.Add(tc.wait), false, never)
 			took := time.Since(start)
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
