@@ -89,11 +89,7 @@ func (w *worker) runHandlers() {
 func (w *worker) runHandler(r *ring) {
 	hb := r.hb
 	e := r.ep
-	e.mu.Lock()
-	for i := range hb {
-		e.peers.learn(&hb[i])
-	}
-	e.mu.Unlock()
+	w.learnPeers(r, e, hb)
 	r.hActive.Store(true)
 	w.callHandler(r, e, hb)
 	r.hActive.Store(false)
@@ -105,6 +101,35 @@ func (w *worker) runHandler(r *ring) {
 		}
 	}
 	r.hb = hb[:0]
+}
+
+// learnPeers enters the senders of hb in e's peer cache. The worker never
+// waits for e's mutex (an application goroutine, or the other queues'
+// workers, may hold it): when it is taken, the entries wait in r's
+// pending list, bounded, until a later batch gets the mutex; a full list
+// forgets the newest, as a cache may.
+func (w *worker) learnPeers(r *ring, e *Endpoint, hb []Frame) {
+	if !e.mu.TryLock() {
+		for i := range hb {
+			f := &hb[i]
+			if len(r.hpend) == cap(r.hpend) {
+				break
+			}
+			if l2 := int(f.l3); l2 <= maxL2 && l2 >= minFrame {
+				r.hpend = r.hpend[:len(r.hpend)+1]
+				r.hpend[len(r.hpend)-1].set(f)
+			}
+		}
+		return
+	}
+	for i := range r.hpend {
+		e.peers.install(r.hpend[i])
+	}
+	r.hpend = r.hpend[:0]
+	for i := range hb {
+		e.peers.learn(&hb[i])
+	}
+	e.mu.Unlock()
 }
 
 // callHandler calls the handler, containing a panic: the endpoint is

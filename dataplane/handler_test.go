@@ -341,3 +341,42 @@ func TestHandlerResteer(t *testing.T) {
 		t.Errorf("resteered %d, want %d", st.Resteered, queued)
 	}
 }
+
+// TestHandlerPeersWhileLocked checks that a handler endpoint's worker does
+// not wait for the endpoint's mutex: frames are handled while an
+// application goroutine holds it, and their senders reach the peer cache
+// with a later batch.
+func TestHandlerPeersWhileLocked(t *testing.T) {
+	l := newLab(t, 1, txOpts(), Config{})
+	var mu sync.Mutex
+	seen := 0
+	ep := l.bind(udpSpec("0.0.0.0:53", false), EndpointOptions{Handler: func(_ *Endpoint, frames []Frame) {
+		mu.Lock()
+		seen += len(frames)
+		mu.Unlock()
+	}})
+	if err := l.d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	frames := handlerFrames(11, netip.MustParseAddrPort("198.18.0.1:53"))
+	ep.mu.Lock()
+	for _, f := range frames[:10] {
+		l.set[0].Inject(f)
+	}
+	waitFor(t, "frames handled while the mutex is held", func() bool { mu.Lock(); defer mu.Unlock(); return seen == 10 })
+	ep.mu.Unlock()
+	l.set[0].Inject(frames[10])
+	waitFor(t, "the last frame", func() bool { mu.Lock(); defer mu.Unlock(); return seen == 11 })
+	if err := l.settle(); err != nil {
+		t.Fatal(err)
+	}
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	for i := range frames {
+		src := netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)})
+		p, ok := ep.peers.lookup(src)
+		if !ok || p.queue != 0 || p.l2Len != 14 {
+			t.Errorf("peer %v: got %+v, %v; want learned on queue 0", src, p, ok)
+		}
+	}
+}

@@ -104,8 +104,14 @@ func (c *peerCache) learn(f *Frame) {
 		string(p.l2[12:l2]) == string(d[12:l2]) {
 		return
 	}
+	p.set(f)
+}
+
+// set makes p the entry learn would make of f (whose link header fits).
+func (p *peerEntry) set(f *Frame) {
+	l2 := int(f.l3)
 	p.peer, p.local, p.queue, p.l2Len = f.Src.Addr(), f.Dst.Addr(), int32(f.Queue), uint8(l2)
-	swappedL2(p.l2[:l2], d[:l2])
+	swappedL2(p.l2[:l2], f.Data[:l2])
 }
 
 // install enters p (a NeighborTable's answer) in its slot, evicting what

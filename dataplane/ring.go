@@ -82,10 +82,12 @@ type ring struct {
 	// Run to completion (handler.go), when the endpoint has a Handler: the
 	// batch the worker builds and hands to it (cap > 0 marks a handler
 	// ring; worker-private), whether the handler is running (read by
-	// Reply and Release) and whether it panicked (worker-private).
+	// Reply and Release), whether it panicked and the peers it has still to
+	// learn (worker-private).
 	hb      []Frame
 	hActive atomic.Bool
 	hFailed bool
+	hpend   []peerEntry // peers to learn when the endpoint's mutex is free
 
 	// Application-private, guarded by the endpoint's mutex.
 	consA uint32
@@ -120,6 +122,7 @@ func newRing(ep *Endpoint, queue int, size int, umem []byte) *ring {
 	}
 	if ep.opts.Handler != nil {
 		r.hb = make([]Frame, 0, rxq.BatchSize)
+		r.hpend = make([]peerEntry, 0, rxq.BatchSize)
 	}
 	return r
 }
