@@ -3,6 +3,7 @@ package dataplane
 import (
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/rss"
 )
 
@@ -63,8 +64,22 @@ func LookupFrame(table *pcb.Table, frame []byte, t *packet.Tuple, hash uint32) p
 // A malformed frame returns its reason with hash 0 and no endpoint; a frame
 // that parses but matches nothing returns endpoint 0.
 func Classify(tz *rss.Toeplitz, table *pcb.Table, frame []byte, t *packet.Tuple) (hash uint32, id pcb.EndpointID, reason packet.Reason) {
-	if hash, reason = ParseAndHash(tz, frame, t); reason != packet.OK {
-		return 0, 0, reason
+	hash, id, reason, _ = ClassifyNIC(tz, table, frame, t, rxq.NICHash{})
+	return hash, id, reason
+}
+
+// ClassifyNIC is Classify with the frame's NIC hash metadata (Config.Hash
+// "nic"): when nic is Valid its hash is the packet's hash (fromNIC true),
+// otherwise the software Toeplitz hash is computed. A malformed frame is
+// never hashed (hash 0, fromNIC false).
+func ClassifyNIC(tz *rss.Toeplitz, table *pcb.Table, frame []byte, t *packet.Tuple, nic rxq.NICHash) (hash uint32, id pcb.EndpointID, reason packet.Reason, fromNIC bool) {
+	if reason = packet.Parse(frame, t); reason != packet.OK {
+		return 0, 0, reason, false
 	}
-	return hash, LookupFrame(table, frame, t, hash), packet.OK
+	if nic.Valid() {
+		hash, fromNIC = nic.Hash, true
+	} else {
+		hash = Hash(tz, frame, t)
+	}
+	return hash, LookupFrame(table, frame, t, hash), packet.OK, fromNIC
 }

@@ -198,6 +198,10 @@ func (d *Dataplane) change(c pcb.Change) error {
 	return nil
 }
 
+// HashMode returns where the packet hash comes from: HashToeplitz or
+// HashNIC (Config.Hash).
+func (d *Dataplane) HashMode() string { return d.cfg.Hash }
+
 // Policy returns the current pick policy.
 func (d *Dataplane) Policy() localgroup.Policy {
 	d.ctlMu.Lock()

@@ -25,8 +25,17 @@ var (
 	ErrNotSupported = rxq.ErrNotSupported
 	// ErrInvalidConfig is returned (wrapped) by New and Bind for bad options.
 	ErrInvalidConfig = errors.New("invalid dataplane config")
+	// ErrBadHash is returned (wrapped) by New for a Config.Hash other
+	// than HashToeplitz or HashNIC.
+	ErrBadHash = fmt.Errorf("%w: hash must be %q or %q", ErrInvalidConfig, HashToeplitz, HashNIC)
 	// ErrStarted is returned (wrapped) by Start when called twice.
 	ErrStarted = errors.New("dataplane already started")
+)
+
+// The packet hash sources of Config.Hash.
+const (
+	HashToeplitz = "toeplitz" // the software Toeplitz hash (the default)
+	HashNIC      = "nic"      // the NIC's hash where the driver gives one
 )
 
 // DefaultRingSize is the default number of slots of a (queue, endpoint)
@@ -51,6 +60,14 @@ type Config struct {
 	Sources []rxq.Source
 	// Key is the Toeplitz key; nil means rss.DefaultKey.
 	Key []byte
+	// Hash is where the packet hash comes from (SPEC section 2):
+	// HashToeplitz ("" too) computes the software Toeplitz hash of every
+	// frame; HashNIC takes the hash the NIC computed from the XDP
+	// metadata before the frame (rxq.ReadMeta, written by the xdpmux_nichash
+	// program) when the frame's metadata says it is valid, and the
+	// software hash otherwise, frame by frame. QueueStats.HashNIC and
+	// HashSoftware count which one each frame got.
+	Hash string
 	// Table configures the pcb tables. Queues 0 means len(Sources);
 	// GroupLimit 0 means the pcb default.
 	Table pcb.Config
@@ -98,6 +115,15 @@ type Config struct {
 	// CPUs, if not empty, pins worker q to CPUs[q%len(CPUs)] (implies
 	// LockOSThread).
 	CPUs []int
+}
+
+// checkHash validates Config.Hash.
+func checkHash(h string) error {
+	switch h {
+	case "", HashToeplitz, HashNIC:
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrBadHash, h)
 }
 
 // Dataplane runs one worker per queue and the control plane that binds
@@ -165,6 +191,12 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	if err := checkRingSize(cfg.RingSize); err != nil {
 		return nil, err
+	}
+	if err := checkHash(cfg.Hash); err != nil {
+		return nil, err
+	}
+	if cfg.Hash == "" {
+		cfg.Hash = HashToeplitz
 	}
 	key := cfg.Key
 	if key == nil {

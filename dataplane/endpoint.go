@@ -21,7 +21,7 @@ type Frame struct {
 	Src     netip.AddrPort // remote address and port
 	Dst     netip.AddrPort // local address and port
 	Queue   int            // the queue it was received on
-	Hash    uint32         // its Toeplitz hash
+	Hash    uint32         // its packet hash: Toeplitz, or the NIC's (Config.Hash)
 
 	r      *ring
 	addr   uint64

@@ -23,10 +23,13 @@ type InterfaceConfig struct {
 	// rxq.DefaultSocketOptions(). SharedUMEM must be nil.
 	Socket rxq.SocketOptions
 	// XDP configures the XDP program's attachment (native with a generic
-	// fallback by default).
+	// fallback by default). XDP.NICHash is set by OpenInterface when
+	// Config.Hash is HashNIC.
 	XDP xdpprog.Options
 	// Config configures the dataplane. Sources and Claimer are filled in by
-	// OpenInterface; Table.Queues 0 means the interface's receive queue
+	// OpenInterface; Key nil means the NIC's Toeplitz key when the
+	// interface reports one (rxq.ReadRSS, InterfaceInfo.RSS), else
+	// rss.DefaultKey; Table.Queues 0 means the interface's receive queue
 	// count (its low hash bits pick the queue, SPEC section 3). Unless set,
 	// LocalAddrs (then kept up to date), KernelSockets and
 	// Access.UnprivilegedPortStart are taken from the interface's network
@@ -43,6 +46,15 @@ type InterfaceInfo struct {
 	XDPMode    string `json:"xdp_mode"`    // "native" or "generic"
 	SocketMode string `json:"socket_mode"` // "copy" or "zerocopy"
 	NeedWakeup bool   `json:"need_wakeup"` // sockets bound with XDP_USE_NEED_WAKEUP
+	// HashMode is where the packet hash comes from (Config.Hash as in
+	// force: "nic" only when the xdpmux_nichash program is attached);
+	// HashNote says why "nic" was asked for and not given, or what it
+	// means.
+	HashMode string `json:"hash_mode"`
+	HashNote string `json:"hash_note,omitempty"`
+	// RSS is the interface's RSS configuration as ethtool reports it,
+	// compared with the defaults (nil for an Interface built otherwise).
+	RSS *RSSStatus `json:"rss,omitempty"`
 }
 
 // QueueXDPStats are the kernel-side counters of one served queue: the AF_XDP

@@ -101,6 +101,12 @@ func OpenInterface(cfg InterfaceConfig) (_ *Interface, err error) {
 		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
 	}
 
+	if err := checkHash(cfg.Config.Hash); err != nil {
+		return nil, fmt.Errorf("interface %q: %w", cfg.Ifname, err)
+	}
+	if cfg.Config.Hash == HashNIC {
+		cfg.XDP.NICHash = true
+	}
 	prog, err := xdpprog.Attach(ifindex, cfg.XDP)
 	if err != nil {
 		return nil, wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
@@ -181,6 +187,26 @@ func (ifc *Interface) build(cfg InterfaceConfig, ifindex, nrx int, queues []int,
 			return wrapPerm(fmt.Errorf("interface %q: %w", cfg.Ifname, err))
 		}
 	}
+	// The NIC's RSS key, when it hashes with Toeplitz, makes the software
+	// hash's queue bits the ones the NIC used.
+	rinfo, rerr := rxq.ReadRSS(cfg.Ifname)
+	rssSt, nicKey := rssStatus(rinfo, rerr, nrx, dcfg.Key != nil)
+	if nicKey != nil {
+		dcfg.Key = nicKey
+	}
+	var hashNote string
+	if dcfg.Hash == HashNIC {
+		if ifc.Program.NICHash() {
+			hashNote = "the driver's hash where it gives one (bpf_xdp_metadata_rx_hash), software Toeplitz for the other frames"
+		} else {
+			// No metadata is written: every frame would fall back.
+			dcfg.Hash = HashToeplitz
+			hashNote = ifc.Program.NICHashNote()
+			if hashNote == "" {
+				hashNote = "the attached program writes no NIC hash: software Toeplitz"
+			}
+		}
+	}
 	d, err := New(dcfg)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", cfg.Ifname, err)
@@ -197,6 +223,9 @@ func (ifc *Interface) build(cfg InterfaceConfig, ifindex, nrx int, queues []int,
 		XDPMode:    ifc.Program.Mode().String(),
 		SocketMode: ifc.Sockets[0].Mode().String(),
 		NeedWakeup: needWakeup,
+		HashMode:   d.HashMode(),
+		HashNote:   hashNote,
+		RSS:        &rssSt,
 	}
 	return nil
 }

@@ -35,6 +35,10 @@ type QueueStats struct {
 	// on their flow's member where the pick chose another; FlowEvicted
 	// counts live flows the flow table forgot for want of room.
 	FlowKept, FlowEvicted uint64
+	// HashNIC and HashSoftware count the frames whose hash came from the
+	// NIC (Config.Hash "nic", metadata valid) and from the software
+	// Toeplitz hash: every frame that parsed, once.
+	HashNIC, HashSoftware uint64
 	// WaitErrors counts the source's Waits that failed with an error
 	// other than ErrClosed; the worker backs off after each.
 	WaitErrors uint64
@@ -87,6 +91,8 @@ func (d *Dataplane) Stats() Stats {
 			OverBudget:    p.overBudget.Load(),
 			FlowKept:      p.flowKept.Load(),
 			FlowEvicted:   p.flowEvicted.Load(),
+			HashNIC:       p.hashNIC.Load(),
+			HashSoftware:  p.hashSoftware.Load(),
 			ClosedDropped: p.closedDropped.Load(),
 			Resteered:     p.resteered.Load(),
 		}
@@ -132,6 +138,8 @@ func (s Stats) Totals() QueueStats {
 		t.FillEmpty += q.FillEmpty
 		t.FlowKept += q.FlowKept
 		t.FlowEvicted += q.FlowEvicted
+		t.HashNIC += q.HashNIC
+		t.HashSoftware += q.HashSoftware
 		for i := range t.Malformed {
 			t.Malformed[i] += q.Malformed[i]
 		}

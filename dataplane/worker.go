@@ -34,6 +34,7 @@ type counters struct {
 	txSent, txDropped                                            uint64
 	overBudget                                                   uint64
 	flowKept, flowEvicted                                        uint64 // bounded load
+	hashNIC, hashSoftware                                        uint64 // where the hash came from
 }
 
 type queueCounters struct {
@@ -42,6 +43,7 @@ type queueCounters struct {
 	txSent, txDropped, txInflight                                atomic.Uint64
 	overBudget                                                   atomic.Uint64
 	flowKept, flowEvicted                                        atomic.Uint64
+	hashNIC, hashSoftware                                        atomic.Uint64
 }
 
 // worker serves one queue: it owns the queue's Source (Receive, Recycle,
@@ -54,6 +56,7 @@ type worker struct {
 	src   rxq.Source
 	umem  []byte
 	tz    *rss.Toeplitz
+	nic   bool // Config.Hash "nic": read the frame's NIC hash metadata
 	table *pcb.Table
 
 	descs   []rxq.Desc // BatchSize, reused
@@ -103,6 +106,7 @@ func newWorker(d *Dataplane, q int, src rxq.Source, table *pcb.Table) *worker {
 		src:     src,
 		umem:    src.UMEM(),
 		tz:      d.tz,
+		nic:     d.cfg.Hash == HashNIC,
 		table:   table,
 		descs:   make([]rxq.Desc, rxq.BatchSize),
 		recycle: make([]uint64, 0, pollBatches*rxq.BatchSize),
@@ -211,7 +215,17 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 			continue
 		}
 		frame := umem[d.Addr:end:end]
-		hash, id, reason := Classify(w.tz, w.table, frame, &w.tuple)
+		var meta rxq.NICHash
+		if w.nic {
+			meta = rxq.ReadMeta(umem, d.Addr)
+		}
+		hash, id, reason, fromNIC := ClassifyNIC(w.tz, w.table, frame, &w.tuple, meta)
+		switch {
+		case fromNIC:
+			w.c.hashNIC++
+		case reason == packet.OK:
+			w.c.hashSoftware++
+		}
 		if reason != packet.OK {
 			w.c.malformed[reason]++
 			w.recycleAddr(d.Addr)
@@ -416,6 +430,8 @@ func (w *worker) publish() {
 	store(&p.delivered, c.delivered)
 	store(&p.flowKept, c.flowKept)
 	store(&p.flowEvicted, c.flowEvicted)
+	store(&p.hashNIC, c.hashNIC)
+	store(&p.hashSoftware, c.hashSoftware)
 	store(&p.unmatched, c.unmatched)
 	store(&p.ringFull, c.ringFull)
 	store(&p.closedDropped, c.closedDropped)

@@ -105,6 +105,14 @@
 // its os.File (which takes it off the netpoller). A timeout is not an
 // error. SocketOptions.BusyPoll skips waiting altogether.
 //
+// # Metadata and RSS
+//
+// The xdpmux_nichash XDP program writes the NIC's hash as 8 bytes of XDP
+// metadata, which AF_XDP copies just before the frame: ReadMeta reads and
+// clears it at UMEM[addr-8 : addr] (NICHash). ReadRSS asks ethtool netlink
+// for an interface's RSS hash function, key and indirection table
+// (RSSInfo; ParseRSSReply decodes the reply).
+//
 // # Concurrency
 //
 // One goroutine per queue (the worker) owns a Socket's rings and free list;

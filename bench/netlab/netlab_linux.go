@@ -257,36 +257,57 @@ func (l *Lab) build(cfg Config) error {
 	// The kernel activates a link's qdisc (and reports it "up") from its
 	// linkwatch work, a moment after both ends are up: until then what the
 	// kernel's own stack sends on it is dropped (AF_XDP and XDP_REDIRECT
-	// are not, which hid it). Wait for it, so that the lab is ready when
-	// New returns.
+	// are not, which hid it). The same work then tells addrconf, which
+	// only then clears an IPv6 address's tentative flag (even with
+	// IFA_F_NODAD): until then frames to it are dropped. Wait for both,
+	// so that the lab is ready when New returns.
 	for _, s := range side {
-		if err := waitOperUp(s.h, s.linkName); err != nil {
+		if err := waitReady(s.h, s.linkName, s.addr6); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// waitOperUp waits up to linkReady for the link's operational state to be
-// up.
-func waitOperUp(h *netlink.Handle, name string) error {
+// waitReady waits up to linkReady for the link's operational state to be
+// up and, when addr6 is valid, for addr6 on it to be no longer tentative
+// and routed as local.
+func waitReady(h *netlink.Handle, name string, addr6 netip.Addr) error {
 	deadline := time.Now().Add(linkReady)
 	for {
 		l, err := h.LinkByName(name)
 		if err != nil {
 			return fmt.Errorf("find %s: %w", name, err)
 		}
+		state := "operational state " + l.Attrs().OperState.String()
 		if l.Attrs().OperState == netlink.OperUp {
-			return nil
+			if !addr6.IsValid() {
+				return nil
+			}
+			state = addr6.String() + " tentative"
+			addrs, err := h.AddrList(l, netlink.FAMILY_V6)
+			if err != nil {
+				return fmt.Errorf("list addresses of %s: %w", name, err)
+			}
+			for _, a := range addrs {
+				if ip, ok := netip.AddrFromSlice(a.IP); ok && ip == addr6 && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+					state = addr6.String() + " without its local route"
+					// addrconf inserts the local route after it
+					// clears the flag.
+					if rs, err := h.RouteGet(addr6.AsSlice()); err == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
+						return nil
+					}
+				}
+			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: operational state %v after %v, want up", name, l.Attrs().OperState, linkReady)
+			return fmt.Errorf("%s not ready after %v: %s", name, linkReady, state)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// linkReady bounds waitOperUp: linkwatch runs within a second.
+// linkReady bounds waitReady: linkwatch runs within a second.
 const linkReady = 3 * time.Second
 
 // disableIPv6 turns IPv6 off for all present and future interfaces of the

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 	"github.com/xdpmux/xdpmux/bench/netlab/labtest"
 )
 
 // TestGenIPv6Kernel sends IPv6 frames with each backend to a kernel UDP
-// socket in an IPv6 lab: every datagram arrives, from the sender's
-// address, with its payload header. (veth marks frames without a checksum
+// socket in an IPv6 lab: every datagram arrives (or is counted as dropped
+// by veth), from the sender's address, with its payload header. (veth marks frames without a checksum
 // state as verified, so the kernel does not check the UDP checksum here;
 // TestTemplatesDecode6 does.)
 func TestGenIPv6Kernel(t *testing.T) {
@@ -63,10 +64,26 @@ func TestGenIPv6Kernel(t *testing.T) {
 			if err != nil || st.Sent != count {
 				t.Fatalf("Run: %+v, %v; want %d sent", st, err, count)
 			}
-			if n := <-got; n != count {
+			n := <-got
+			// veth drops what its peer's ring cannot take when the
+			// receiving CPU is starved (shared CI machine), and counts
+			// it as the sender's tx_dropped: a drop there is load, a
+			// datagram missing without one is a wrong frame.
+			var dropped uint64
+			lab.InSend(func() error {
+				l, err := netlink.LinkByName(lab.SendIf)
+				if err == nil && l.Attrs().Statistics != nil {
+					dropped = l.Attrs().Statistics.TxDropped
+				}
+				return err
+			})
+			if n != count {
+				t.Logf("kernel socket received %d of %d, %s tx_dropped %d", n, count, lab.SendIf, dropped)
+			}
+			if uint64(n)+dropped < count || n < count/2 {
 				var snmp []byte
 				lab.InRecv(func() (err error) { snmp, err = os.ReadFile("/proc/net/snmp6"); return err })
-				t.Errorf("kernel socket received %d of %d; receiver's /proc/net/snmp6:\n%s", n, count, snmp)
+				t.Errorf("kernel socket received %d of %d with %d dropped by veth; receiver's /proc/net/snmp6:\n%s", n, count, dropped, snmp)
 			}
 		})
 	}

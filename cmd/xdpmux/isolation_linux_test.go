@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,14 +31,17 @@ import (
 const (
 	uidNobody = 65534
 	uidUser   = 1000
+	// quiet is how long a reading child waits for more frames after its
+	// stdin closed.
+	quiet = 500 * time.Millisecond
 )
 
 // TestIsolationChild is the child process of the isolation tests. With
 // XDPMUX_ISO_CHILD set it does one job and exits:
 //
 //	bind|PATH|SPEC|REUSE|read   bind SPEC, print "bound NAME" (or "error CODE
-//	                            MESSAGE"), count frames until stdin closes,
-//	                            print "got N"
+//	                            MESSAGE"), count frames until stdin closes
+//	                            and then none came for quiet, print "got N"
 //	bind|PATH|SPEC|REUSE|hoard  bind SPEC, never read, wait for stdin to close
 //	flood|PATH|N                open N idle control connections, print
 //	                            "open K refused R limit L", wait for stdin
@@ -64,22 +68,32 @@ func TestIsolationChild(t *testing.T) {
 			io.Copy(io.Discard, os.Stdin)
 			os.Exit(0)
 		}
+		// Read until stdin closes, then drain: what xdpmux delivered may
+		// still be on its way through the control socket (a loaded
+		// machine), so stop only after a quiet read deadline.
 		got := make(chan int, 1)
+		var draining atomic.Bool
 		go func() {
 			n := 0
 			batch := make([]ctl.Message, 64)
 			for {
 				k, err := ep.ReadBatch(batch)
 				n += k
-				if err != nil {
+				if err != nil { // closed, or quiet while draining
 					got <- n
 					return
+				}
+				if draining.Load() {
+					ep.SetReadDeadline(time.Now().Add(quiet))
 				}
 			}
 		}()
 		io.Copy(io.Discard, os.Stdin)
+		draining.Store(true)
+		ep.SetReadDeadline(time.Now().Add(quiet))
+		n := <-got
 		ep.Close()
-		fmt.Printf("got %d\n", <-got)
+		fmt.Printf("got %d\n", n)
 		os.Exit(0)
 	case "flood":
 		n, _ := strconv.Atoi(f[2])

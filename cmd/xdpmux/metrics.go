@@ -26,6 +26,7 @@ type metricsCollector struct {
 	qOverBudget, epOverBudget                                                                               *prometheus.Desc
 	xskRxDropped, xskRxInvalid, xskRxRingFull, xskFillEmpty, xskTxInvalid, xskTxRingEmpty                   *prometheus.Desc
 	progRedirected, progPassed, progDropped                                                                 *prometheus.Desc
+	qHashed                                                                                                 *prometheus.Desc
 }
 
 func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDPStats, error), info dataplane.InterfaceInfo) *metricsCollector {
@@ -61,6 +62,7 @@ func newCollector(stats func() dataplane.Stats, xdp func() ([]dataplane.QueueXDP
 		progRedirected: d("xdp_redirected_total", "Claimed frames the XDP program redirected to the queue's socket.", xq),
 		progPassed:     d("xdp_passed_total", "Frames the XDP program passed to the kernel.", xq),
 		progDropped:    d("xdp_dropped_total", "Claimed frames the XDP program dropped (drop-claimed mode).", xq),
+		qHashed:        d("queue_hashed_total", "Frames hashed, by where the hash came from: the NIC (-hash nic) or the software Toeplitz hash.", []string{"queue", "source"}),
 	}
 }
 
@@ -69,7 +71,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.qRX, c.qDelivered, c.qUnmatched, c.qMalformed, c.qRingFull, c.qOverBudget,
 		c.epOverBudget, c.qClosedDropped, c.qResteered, c.qFillEmpty, c.qWaitErrors, c.epDelivered, c.epDropped, c.epQueued, c.groupMembers,
 		c.xskRxDropped, c.xskRxInvalid, c.xskRxRingFull, c.xskFillEmpty, c.xskTxInvalid, c.xskTxRingEmpty,
-		c.progRedirected, c.progPassed, c.progDropped, c.infoLabeled()} {
+		c.progRedirected, c.progPassed, c.progDropped, c.qHashed, c.infoLabeled(), c.hashInfo()} {
 		ch <- d
 	}
 }
@@ -78,6 +80,16 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *metricsCollector) infoLabeled() *prometheus.Desc {
 	return prometheus.NewDesc("xdpmux_info", "Constant 1; labels say how xdpmux is attached.", nil,
 		prometheus.Labels{"ifname": c.info.Ifname, "mode": c.info.XDPMode, "xsk_mode": c.info.SocketMode})
+}
+
+// hashInfo is the hash gauge, its label the hash mode in force.
+func (c *metricsCollector) hashInfo() *prometheus.Desc {
+	mode := c.info.HashMode
+	if mode == "" {
+		mode = dataplane.HashToeplitz
+	}
+	return prometheus.NewDesc("xdpmux_hash_info", "Constant 1; the label says where the packet hash comes from (nic or toeplitz).", nil,
+		prometheus.Labels{"mode": mode})
 }
 
 // Collect reads one snapshot.
@@ -89,6 +101,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	gauge(c.infoLabeled(), 1)
+	gauge(c.hashInfo(), 1)
 	st := c.stats()
 	for _, qs := range st.Queues {
 		q := strconv.Itoa(qs.Queue)
@@ -104,6 +117,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.qResteered, qs.Resteered, q)
 		counter(c.qFillEmpty, qs.FillEmpty, q)
 		counter(c.qWaitErrors, qs.WaitErrors, q)
+		counter(c.qHashed, qs.HashNIC, q, "nic")
+		counter(c.qHashed, qs.HashSoftware, q, "software")
 	}
 	members := map[string]int{}
 	for _, e := range st.Endpoints {

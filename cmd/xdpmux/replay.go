@@ -20,6 +20,7 @@ import (
 
 const replayUsage = `usage: xdpmux replay -pcap FILE [-queues N] [-policy threshold|modulo|maglev|quic]
                      [-quic-sid-len N] [-quic-cid-len N] [-key HEX]
+                     [-rss-iface IF] [-indir Q,Q,...]
                      [-dual-stack-groups] [-leave NAME:AT:BACK] [-trace] [-json]
                      [-per-queue] [-slow NAME:EVERY[,...]] [-bounded-load FILL]
                      [-ring N] [-flow-table N] [-flow-idle PACKETS] BIND...
@@ -96,6 +97,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	ringSize := fs.Int("ring", dataplane.DefaultRingSize, "simulated ring size per (queue, endpoint)")
 	flowTable := fs.Int("flow-table", dataplane.DefaultFlowTableSize, "bounded load: flows remembered per queue")
 	flowIdle := fs.Int64("flow-idle", 0, "bounded load: packets after which an idle flow is forgotten (0: never)")
+	rssIface := fs.String("rss-iface", "", "take the Toeplitz key and the indirection table from interface IF's RSS (ethtool)")
+	indir := fs.String("indir", "", "simulate this indirection table: queues, comma-separated (a power-of-two count)")
 	out := bufio.NewWriter(stdout)
 	fail := func(err error) int {
 		out.Flush() // trace lines for the packets before the error come first
@@ -114,9 +117,27 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	quic := defQUIC
 	quic.LB.ServerIDLen, quic.LB.CIDLen = *sidLen, *cidLen
+	table, nicKey, err := replayRSS(*rssIface, *indir)
+	if err != nil {
+		return fail(err)
+	}
+	if nicKey != nil && *keyHex == "" {
+		*keyHex = hex.EncodeToString(nicKey)
+	}
+	queuesSet := false
+	fs.Visit(func(f *flag.Flag) { queuesSet = queuesSet || f.Name == "queues" })
+	if table != nil && !queuesSet {
+		*queues = indirQueues(table)
+	}
 	r, err := newReplay(*pcapFile, *queues, *policyName, quic, *dualGroups, *keyHex, binds)
 	if err != nil {
 		return fail(err)
+	}
+	if table != nil {
+		if r.rss, err = rss.NewRSSTable(table, *queues); err != nil {
+			r.capture.Close()
+			return fail(fmt.Errorf("-indir: %w", err))
+		}
 	}
 	if *leave != "" {
 		plan, err := parseLeave(*leave)

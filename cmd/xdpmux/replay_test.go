@@ -367,6 +367,10 @@ func TestReplayBadInput(t *testing.T) {
 		{"truncated pcapng", []string{"-pcap", truncatedNg, "-trace", "udp/0.0.0.0:53/2"}, "ends inside a record", 9},
 		{"no pcap flag", []string{"udp/0.0.0.0:53"}, "-pcap", 0},
 		{"unknown flag", []string{"-pcap", good, "-frobnicate", "udp/0.0.0.0:53"}, "frobnicate", 0},
+		{"indir not numbers", []string{"-pcap", good, "-indir", "0,x", "udp/0.0.0.0:53"}, `"x"`, 0},
+		{"indir not a power of two", []string{"-pcap", good, "-indir", "0,1,0", "udp/0.0.0.0:53"}, "power of two", 0},
+		{"indir beyond -queues", []string{"-pcap", good, "-queues", "2", "-indir", "0,3", "udp/0.0.0.0:53"}, "queue 3", 0},
+		{"rss-iface unknown", []string{"-pcap", good, "-rss-iface", "xnosuch0", "udp/0.0.0.0:53"}, "-rss-iface xnosuch0", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, status := replayCmd(tc.args...)

@@ -24,7 +24,8 @@ import (
 const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy threshold|modulo|maglev|quic]
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink] [-frames N]
                   [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind]
-                  [-dual-stack-groups] [-bounded-load FILL] [-config FILE] [-takeover] [BIND...]
+                  [-dual-stack-groups] [-bounded-load FILL] [-hash toeplitz|nic]
+                  [-config FILE] [-takeover] [BIND...]
   BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]   OPT := slots[=FIRST] | dual
           e.g. udp/0.0.0.0:53/4  udp/0.0.0.0:53/4@slots  udp/[::]:53/4@dual
 
@@ -41,6 +42,11 @@ CAP_NET_BIND_SERVICE, a port a kernel socket holds is refused, and so is an
 address that is not local unless -nonlocal-bind is given. With one or more
 -allow rules, a user other than root may bind only what a rule for its uid
 covers; without any, Linux's rules apply.
+
+-hash nic takes the packet hash from the NIC where the driver gives one
+(bpf_xdp_metadata_rx_hash; native XDP only), frame by frame, and the
+software Toeplitz hash for the other frames; 'xdpmux stats' says which
+(docs/HASH.md). The default, toeplitz, hashes every frame in software.
 
 -config FILE reads flags from FILE, one "NAME VALUE" per line ("bind
 BIND" for a BIND, "#" comments; docs/OPERATIONS.md); flags on the command
@@ -78,6 +84,8 @@ type runConfig struct {
 	dualGroups bool
 	// boundedFill is dataplane.Config.BoundedLoad.Fill (0: off).
 	boundedFill float64
+	// hash is dataplane.Config.Hash.
+	hash string
 }
 
 // runReady tells tests where a running instance listens.
@@ -155,6 +163,7 @@ func parseRunArgs(given []string) (runConfig, error) {
 	boundedFill := fs.Float64("bounded-load", 0, "ring fill in (0,1] above which a group member gets no new flows (0: off)")
 	nonlocal := fs.Bool("nonlocal-bind", false, "allow binds to addresses that are not local (as net.ipv4.ip_nonlocal_bind)")
 	frames := fs.Int("frames", 0, "UMEM frames per queue, a power of two (default 4096); the fill ring holds them all, the rx ring half")
+	hashMode := fs.String("hash", dataplane.HashToeplitz, "packet hash: toeplitz (software) or nic (the NIC's where it has one)")
 	takeover := fs.Bool("takeover", false, "take over from the instance serving the same -ctl socket")
 	fs.String("config", "", "read flags from FILE (see docs/OPERATIONS.md)")
 	binds, err := parseInterleaved(fs, args)
@@ -176,6 +185,9 @@ func parseRunArgs(given []string) (runConfig, error) {
 		return runConfig{}, errors.New("-takeover needs the control socket (-ctl PATH)")
 	}
 	cfg.dualGroups, cfg.boundedFill = *dualGroups, *boundedFill
+	if cfg.hash = *hashMode; cfg.hash != dataplane.HashToeplitz && cfg.hash != dataplane.HashNIC {
+		return runConfig{}, fmt.Errorf("-hash %q: want toeplitz or nic", cfg.hash)
+	}
 	if cfg.policy, err = localgroup.ParsePolicy(*policyName); err != nil {
 		return runConfig{}, fmt.Errorf("-policy %q: %w", *policyName, err)
 	}

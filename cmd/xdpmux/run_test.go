@@ -49,6 +49,8 @@ func TestRunArgErrors(t *testing.T) {
 		{[]string{"-iface", "x", "udp/0.0.0.0:53/0"}, 2, "udp/0.0.0.0:53/0"},
 		{[]string{"-iface", "x", "-metrics", "host:port"}, 2, "host:port"},
 		{[]string{"-iface", "x", "-nope"}, 2, "-nope"},
+		{[]string{"-iface", "x", "-hash", "rss"}, 2, `-hash "rss"`},
+		{[]string{"-iface", "x", "-hash", "NIC"}, 2, `want toeplitz or nic`},
 		// Unknown interface and queue out of range are found before any
 		// privilege is needed.
 		{[]string{"-iface", "xdpmux-nonexistent0", "-ctl", "none"}, 1, `"xdpmux-nonexistent0"`},
@@ -91,6 +93,19 @@ func TestParseRunArgs(t *testing.T) {
 	for _, bad := range []string{"uid=x,ports=1", "ports=1-2", "uid=1,ports=9-3", "uid=1,ports=1,proto=icmp"} {
 		if _, err := parseRunArgs([]string{"-iface", "eth0", "-allow", bad}); err == nil || !strings.Contains(err.Error(), "-allow") {
 			t.Errorf("-allow %q: %v, want an error naming -allow", bad, err)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "toeplitz"},
+		{[]string{"-hash", "toeplitz"}, "toeplitz"},
+		{[]string{"-hash", "nic"}, "nic"},
+	} {
+		cfg, err := parseRunArgs(append([]string{"-iface", "eth0"}, tt.args...))
+		if err != nil || cfg.hash != tt.want || cfg.interfaceConfig().Config.Hash != tt.want {
+			t.Errorf("parse %q: hash %q, %v; want %q", tt.args, cfg.hash, err, tt.want)
 		}
 	}
 	for in, want := range map[string]string{":9100": "127.0.0.1:9100", "0.0.0.0:1": "0.0.0.0:1", "[::1]:2": "[::1]:2", "0": "127.0.0.1:0"} {

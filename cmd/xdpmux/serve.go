@@ -56,6 +56,7 @@ func (cfg *runConfig) interfaceConfig() dataplane.InterfaceConfig {
 			Access:        dataplane.AccessPolicy{Allow: cfg.allow},
 			AllowNonlocal: cfg.nonlocal,
 			BoundedLoad:   dataplane.BoundedLoad{Fill: cfg.boundedFill},
+			Hash:          cfg.hash,
 		},
 	}
 	if cfg.frames > 0 {

@@ -113,6 +113,16 @@ func printStats(w io.Writer, s *ctl.StatsSnapshot, prev *ctl.StatsSnapshot) {
 	} else {
 		fmt.Fprintf(w, "xdpmux, policy %s, %d control clients, %s\n", s.Policy, nclients, s.Time.Local().Format(time.TimeOnly))
 	}
+	if s.Hash == "nic" || in.HashNote != "" {
+		fmt.Fprintf(w, "hash %s (frames: %d nic, %d software)", s.Hash, s.Totals.HashNIC, s.Totals.HashSoftware)
+		if in.HashNote != "" {
+			fmt.Fprintf(w, ": %s", in.HashNote)
+		}
+		fmt.Fprintln(w)
+	}
+	if r := in.RSS; r != nil && r.Available && r.Note != "" {
+		fmt.Fprintf(w, "rss %s, key default %v, table default %v: %s\n", r.HashFunc, r.KeyDefault, r.IndirDefault, r.Note)
+	}
 	var dt float64
 	if prev != nil {
 		dt = s.Time.Sub(prev.Time).Seconds()

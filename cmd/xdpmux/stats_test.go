@@ -116,6 +116,9 @@ func TestStatsCommand(t *testing.T) {
 		len(info.XDP) != 2 || info.XDP[1].Program.Redirected != 12 {
 		t.Errorf("snapshot %+v, info %+v", snap, info)
 	}
+	if snap.Hash != "toeplitz" || snap.Totals.HashSoftware != 10 || snap.Totals.HashNIC != 0 {
+		t.Errorf("stats -json: hash %q, hash_software %d, hash_nic %d; want toeplitz, 10, 0", snap.Hash, snap.Totals.HashSoftware, snap.Totals.HashNIC)
+	}
 
 	out.Reset()
 	if code := statsMain(context.Background(), []string{"-ctl", f.path}, &out, &errb); code != 0 {
@@ -209,6 +212,9 @@ func TestMetricsCollector(t *testing.T) {
 		`xdpmux_xsk_rx_dropped_total{if_queue="0",queue="0"} 3`,
 		`xdpmux_xdp_redirected_total{if_queue="1",queue="1"} 12`,
 		`xdpmux_info{ifname="fake0",mode="native",xsk_mode="copy"} 1`,
+		`xdpmux_queue_hashed_total{queue="0",source="software"} 5`,
+		`xdpmux_queue_hashed_total{queue="1",source="nic"} 0`,
+		`xdpmux_hash_info{mode="toeplitz"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

@@ -281,11 +281,15 @@ func (r *takeoverRig) scenario(seconds int, events []func()) uint64 {
 		n, err := r.gen(r.rate * seconds)
 		done <- result{n, err}
 	}()
+	// Events at fixed times from the start, not after each other: an event
+	// that takes a while (a restart) must not push the next past the end.
+	t0 := time.Now()
+	slot := time.Second * time.Duration(seconds) / time.Duration(len(events)+1)
 	for i, ev := range events {
 		select {
 		case res := <-done:
 			r.t.Fatalf("gen ended before event %d: %d sent, %v", i, res.sent, res.err)
-		case <-time.After(time.Second * time.Duration(seconds) / time.Duration(len(events)+1)):
+		case <-time.After(time.Until(t0.Add(time.Duration(i+1) * slot))):
 		}
 		ev()
 	}
@@ -302,7 +306,8 @@ func settle() { time.Sleep(time.Second) }
 // calibrate finds the rate this machine holds without loss and without
 // takeovers, from the rig's rate down by halves (to 1/8 of it): a loaded
 // machine that drops at 200k pps with nothing happening says nothing
-// about takeovers. It returns the members, restarted.
+// about takeovers. The rig then runs at half the rate that held. It
+// returns the members, restarted.
 func (r *takeoverRig) calibrate(ms []*member) []*member {
 	r.t.Helper()
 	for floor := r.rate / 8; ; r.rate /= 2 {
@@ -314,7 +319,11 @@ func (r *takeoverRig) calibrate(ms []*member) []*member {
 		got, _ := stopMembers(r.t, ms)
 		ms = r.members(len(ms))
 		if got == sent {
-			r.t.Logf("calibration: %d pps held (%d of %d frames)", r.rate, got, sent)
+			// Run at half what held once: a shared machine's load
+			// varies over the test's seconds, and a takeover gap of
+			// 20 ms still loses thousands of frames at half the rate.
+			r.t.Logf("calibration: %d pps held (%d of %d frames); the test runs at half", r.rate, got, sent)
+			r.rate /= 2
 			return ms
 		}
 		r.t.Logf("calibration: %d pps loses %d of %d frames without a takeover", r.rate, int64(sent)-int64(got), sent)
@@ -400,7 +409,9 @@ func TestRestartLoses(t *testing.T) {
 		stopPID(pid)
 		pid = r.start()
 	}
-	sent := r.scenario(4, []func(){restart, restart, restart})
+	// A restart takes 1-3 s (stop, attach, clients reconnect): 10 s leave
+	// room for three.
+	sent := r.scenario(10, []func(){restart, restart, restart})
 	settle()
 	r.waitClients(4)
 	got, _ := stopMembers(t, ms)

@@ -293,7 +293,7 @@ func (s *Server) Clients() []ClientInfo {
 // Snapshot builds the answer to a Stats request.
 func (s *Server) Snapshot() (StatsSnapshot, error) {
 	st := s.dp.Stats()
-	snap := StatsSnapshot{Time: time.Now().UTC(), Policy: s.dp.Policy().String(), Clients: s.Clients()}
+	snap := StatsSnapshot{Time: time.Now().UTC(), Policy: s.dp.Policy().String(), Hash: s.dp.HashMode(), Clients: s.Clients()}
 	snap.Queues, snap.Totals, snap.Endpoints = FromDataplane(st)
 	if s.info != nil {
 		raw, err := json.Marshal(s.info())

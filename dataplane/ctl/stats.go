@@ -16,6 +16,7 @@ import (
 type StatsSnapshot struct {
 	Time      time.Time       `json:"time"`
 	Policy    string          `json:"policy"`
+	Hash      string          `json:"hash"` // dataplane.Config.Hash: "toeplitz" or "nic"
 	Queues    []QueueStats    `json:"queues"`
 	Totals    QueueStats      `json:"totals"`
 	Endpoints []EndpointStats `json:"endpoints"`
@@ -35,6 +36,10 @@ type QueueStats struct {
 	ClosedDropped uint64            `json:"closed_dropped"`
 	Resteered     uint64            `json:"resteered"`
 	FillEmpty     uint64            `json:"fill_empty"`
+	// HashNIC and HashSoftware: frames hashed by the NIC and in software
+	// (dataplane.QueueStats).
+	HashNIC      uint64 `json:"hash_nic"`
+	HashSoftware uint64 `json:"hash_software"`
 }
 
 // MalformedTotal returns the sum of Malformed.
@@ -92,7 +97,7 @@ func FromDataplane(st dataplane.Stats) (queues []QueueStats, totals QueueStats, 
 func queueStats(q dataplane.QueueStats) QueueStats {
 	out := QueueStats{Queue: q.Queue, RX: q.RX, Delivered: q.Delivered, Unmatched: q.Unmatched,
 		Malformed: map[string]uint64{}, RingFull: q.RingFull, OverBudget: q.OverBudget, ClosedDropped: q.ClosedDropped,
-		Resteered: q.Resteered, FillEmpty: q.FillEmpty}
+		Resteered: q.Resteered, FillEmpty: q.FillEmpty, HashNIC: q.HashNIC, HashSoftware: q.HashSoftware}
 	for _, r := range packet.Reasons() {
 		if n := q.Malformed[r]; n > 0 {
 			out.Malformed[r.String()] = n

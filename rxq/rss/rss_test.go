@@ -81,3 +81,50 @@ func TestRSSQueueLowBits(t *testing.T) {
 		}
 	}
 }
+
+func TestNewRSSTable(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		table   []uint32
+		nqueues int
+		err     bool
+		hashes  map[uint32]int // hash -> queue
+	}{
+		{"4 entries", []uint32{3, 2, 1, 0}, 4, false, map[uint32]int{0: 3, 1: 2, 6: 1, 0xffffffff: 0}},
+		{"1 entry", []uint32{1}, 2, false, map[uint32]int{0: 1, 12345: 1}},
+		{"512 entries", make([]uint32, 512), 1, false, map[uint32]int{511: 0}},
+		{"empty", nil, 1, true, nil},
+		{"not a power of two", []uint32{0, 1, 0}, 2, true, nil},
+		{"entry out of range", []uint32{0, 2}, 2, true, nil},
+		{"no queues", []uint32{0, 0}, 0, true, nil},
+		{"too big", make([]uint32, 2*MaxTableSize), 1, true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewRSSTable(tt.table, tt.nqueues)
+			if (err != nil) != tt.err {
+				t.Fatalf("NewRSSTable: %v, want error %v", err, tt.err)
+			}
+			if err != nil {
+				return
+			}
+			if r.NumQueues() != tt.nqueues {
+				t.Errorf("NumQueues() = %d, want %d", r.NumQueues(), tt.nqueues)
+			}
+			for h, q := range tt.hashes {
+				if got := r.Queue(h); got != q {
+					t.Errorf("Queue(%#x) = %d, want %d", h, got, q)
+				}
+			}
+		})
+	}
+	// The table is copied.
+	tab := []uint32{0, 1}
+	r, err := NewRSSTable(tab, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab[1] = 0
+	if r.Queue(1) != 1 {
+		t.Error("NewRSSTable kept the caller's slice")
+	}
+}

@@ -18,6 +18,11 @@ type Options struct {
 	// TXRingSize is the capacity of the TX ring (and of the completion
 	// ring); 0 means a receive-only source, whose CanTransmit is false.
 	TXRingSize int
+	// Headroom is how far into its UMEM frame a received frame starts,
+	// as the kernel's XDP_PACKET_HEADROOM: room for the metadata that
+	// InjectMeta writes before the frame (at least rxq.MetaSize). 0 puts
+	// frames at the start of their UMEM frame.
+	Headroom int
 }
 
 // DefaultOptions returns 4096 frames of 2048 bytes, the AF_XDP defaults.
@@ -53,6 +58,7 @@ const (
 type Source struct {
 	queue     int
 	frameSize uint64
+	headroom  uint64
 	umem      []byte
 	total     int
 
@@ -136,12 +142,16 @@ func New(queue int, opts Options) (*Source, error) {
 	if opts.NumFrames <= 0 || opts.FrameSize <= 0 {
 		return nil, fmt.Errorf("rxqtest: %d frames of %d bytes: %w", opts.NumFrames, opts.FrameSize, ErrBadOptions)
 	}
+	if opts.Headroom < 0 || opts.Headroom >= opts.FrameSize {
+		return nil, fmt.Errorf("rxqtest: headroom %d for frames of %d bytes: %w", opts.Headroom, opts.FrameSize, ErrBadOptions)
+	}
 	if opts.TXRingSize < 0 {
 		return nil, fmt.Errorf("rxqtest: TX ring size %d: %w", opts.TXRingSize, ErrBadOptions)
 	}
 	s := &Source{
 		queue:     queue,
 		frameSize: uint64(opts.FrameSize),
+		headroom:  uint64(opts.Headroom),
 		umem:      make([]byte, opts.NumFrames*opts.FrameSize),
 		total:     opts.NumFrames,
 		state:     make([]uint8, opts.NumFrames),
@@ -215,12 +225,27 @@ func (s *Source) Queue() int { return s.queue }
 func (s *Source) UMEM() []byte { return s.umem }
 
 // Inject plays the kernel receiving frame: it takes a frame from the fill
-// ring, copies frame into it and publishes its descriptor on the rx ring.
-// It returns false, and counts a fill-ring-empty drop, when the fill ring
-// is empty; it also returns false after Close or when frame does not fit
-// in a UMEM frame (not counted).
+// ring, copies frame into it (after Options.Headroom) and publishes its
+// descriptor on the rx ring. It returns false, and counts a
+// fill-ring-empty drop, when the fill ring is empty; it also returns false
+// after Close or when frame does not fit in a UMEM frame (not counted).
 func (s *Source) Inject(frame []byte) bool {
-	if uint64(len(frame)) > s.frameSize {
+	return s.inject(frame, nil)
+}
+
+// InjectMeta is Inject with XDP metadata: it writes meta in the
+// rxq.MetaSize bytes before the frame, as the xdpmux_nichash program and
+// AF_XDP do (rxq.ReadMeta reads it). It returns false, injecting nothing,
+// when Options.Headroom has no room for it.
+func (s *Source) InjectMeta(frame []byte, meta rxq.NICHash) bool {
+	if s.headroom < rxq.MetaSize {
+		return false
+	}
+	return s.inject(frame, &meta)
+}
+
+func (s *Source) inject(frame []byte, meta *rxq.NICHash) bool {
+	if uint64(len(frame)) > s.frameSize-s.headroom {
 		return false
 	}
 	s.mu.Lock()
@@ -234,10 +259,15 @@ func (s *Source) Inject(frame []byte) bool {
 		s.empty.Add(1)
 		return false
 	}
-	addr := s.kFill.Get(idx)
+	base := s.kFill.Get(idx)
 	s.kFill.Release(1)
-	copy(s.umem[addr:addr+s.frameSize], frame)
-	s.state[addr/s.frameSize] = inRX
+	base -= base % s.frameSize
+	addr := base + s.headroom
+	copy(s.umem[addr:base+s.frameSize], frame)
+	if meta != nil {
+		rxq.PutMeta(s.umem, addr, *meta)
+	}
+	s.state[base/s.frameSize] = inRX
 	ridx, _ := s.kRX.Reserve(1) // the rx ring holds every frame
 	s.kRX.Set(ridx, rxq.Desc{Addr: addr, Len: uint32(len(frame))})
 	s.kRX.Submit(1)
@@ -249,14 +279,14 @@ func (s *Source) Inject(frame []byte) bool {
 
 // InjectBatch is Inject for several frames at once: one pass of the
 // stand-in kernel over the fill and rx rings, one publication, one
-// wake-up. It injects frames in order and returns how many: it stops
-// before the first frame that does not fit in a UMEM frame (not counted)
-// or when the fill ring runs out (each frame left that would have fitted
-// counts a fill-ring-empty drop, as Inject counts one), and injects
-// nothing after Close.
+// wake-up. It injects frames in order (each after Options.Headroom) and
+// returns how many: it stops before the first frame that does not fit in
+// a UMEM frame (not counted) or when the fill ring runs out (each frame
+// left that would have fitted counts a fill-ring-empty drop, as Inject
+// counts one), and injects nothing after Close.
 func (s *Source) InjectBatch(frames [][]byte) int {
 	fit := 0
-	for fit < len(frames) && uint64(len(frames[fit])) <= s.frameSize {
+	for fit < len(frames) && uint64(len(frames[fit])) <= s.frameSize-s.headroom {
 		fit++
 	}
 	s.mu.Lock()
@@ -268,9 +298,11 @@ func (s *Source) InjectBatch(frames [][]byte) int {
 	ridx, _ := s.kRX.Reserve(n) // the rx ring holds every frame
 	for i := range n {
 		frame := frames[i]
-		addr := s.kFill.Get(idx + i)
-		copy(s.umem[addr:addr+s.frameSize], frame)
-		s.state[addr/s.frameSize] = inRX
+		base := s.kFill.Get(idx + i)
+		base -= base % s.frameSize
+		addr := base + s.headroom
+		copy(s.umem[addr:base+s.frameSize], frame)
+		s.state[base/s.frameSize] = inRX
 		s.kRX.Set(ridx+i, rxq.Desc{Addr: addr, Len: uint32(len(frame))})
 	}
 	s.kFill.Release(n)

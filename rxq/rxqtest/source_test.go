@@ -93,7 +93,7 @@ func TestWaitWakeAndTimeout(t *testing.T) {
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
-	for _, o := range []Options{{}, {NumFrames: 1}, {FrameSize: 1}, {NumFrames: -1, FrameSize: 10}} {
+	for _, o := range []Options{{}, {NumFrames: 1}, {FrameSize: 1}, {NumFrames: -1, FrameSize: 10}, {NumFrames: 1, FrameSize: 64, Headroom: 64}, {NumFrames: 1, FrameSize: 64, Headroom: -1}} {
 		if _, err := New(0, o); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("New(%+v): got %v, want ErrBadOptions", o, err)
 		}
@@ -194,6 +194,58 @@ func TestSourceReplyOnlyKeepsFilling(t *testing.T) {
 	}
 }
 
+func TestSourceInjectMeta(t *testing.T) {
+	meta := rxq.NICHash{Hash: 0xabcd1234, Flags: rxq.MetaMagic | rxq.MetaValid}
+	for _, tt := range []struct {
+		name     string
+		headroom int
+		meta     bool
+		ok       bool
+		want     rxq.NICHash
+	}{
+		{"meta", 256, true, true, meta},
+		{"no meta", 256, false, true, rxq.NICHash{}},
+		{"headroom too small", 4, true, false, rxq.NICHash{}},
+		{"no headroom", 0, true, false, rxq.NICHash{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(0, Options{NumFrames: 8, FrameSize: 2048, Headroom: tt.headroom})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			frame := []byte("frame bytes")
+			var ok bool
+			if tt.meta {
+				ok = s.InjectMeta(frame, meta)
+			} else {
+				ok = s.Inject(frame)
+			}
+			if ok != tt.ok {
+				t.Fatalf("inject = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			descs := make([]rxq.Desc, 4)
+			if n := s.Receive(descs); n != 1 {
+				t.Fatalf("Receive = %d, want 1", n)
+			}
+			d := descs[0]
+			if d.Addr%2048 != uint64(tt.headroom) || string(s.UMEM()[d.Addr:d.Addr+uint64(d.Len)]) != string(frame) {
+				t.Errorf("desc %+v: frame %q at offset %d, want %q at %d", d, s.UMEM()[d.Addr:d.Addr+uint64(d.Len)], d.Addr%2048, frame, tt.headroom)
+			}
+			if got := rxq.ReadMeta(s.UMEM(), d.Addr); got != tt.want {
+				t.Errorf("ReadMeta = %+v, want %+v", got, tt.want)
+			}
+			s.Recycle([]uint64{d.Addr})
+			if fs := s.FrameStats(); fs.Fill != 8 {
+				t.Errorf("after recycle: %+v, want all 8 in fill", fs)
+			}
+		})
+	}
+}
+
 // TestInjectBatch checks InjectBatch against Inject's one-at-a-time
 // semantics: order, the stop at a frame too large, fill-empty counting,
 // nothing after Close, and no allocation.
@@ -201,6 +253,7 @@ func TestInjectBatch(t *testing.T) {
 	big := make([]byte, 65)
 	tests := []struct {
 		name      string
+		headroom  int
 		frames    [][]byte
 		closed    bool
 		want      int
@@ -211,10 +264,12 @@ func TestInjectBatch(t *testing.T) {
 		{name: "stops at too large", frames: [][]byte{{0}, big, {2}}, want: 1},
 		{name: "empty batch", frames: nil, want: 0},
 		{name: "after close", frames: [][]byte{{0}}, closed: true, want: 0},
+		{name: "headroom", headroom: 32, frames: [][]byte{{0}, make([]byte, 32), {2}}, want: 3},
+		{name: "headroom: too large", headroom: 32, frames: [][]byte{{0}, make([]byte, 33)}, want: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := New(0, Options{NumFrames: 4, FrameSize: 64})
+			s, err := New(0, Options{NumFrames: 4, FrameSize: 64, Headroom: tc.headroom})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,8 +292,8 @@ func TestInjectBatch(t *testing.T) {
 				t.Fatalf("receive: got %d, want %d", n, tc.want)
 			}
 			for i, d := range descs[:n] {
-				if d.Len != uint32(len(tc.frames[i])) || s.UMEM()[d.Addr] != tc.frames[i][0] {
-					t.Errorf("desc %d: got %+v byte %d, want frame %d", i, d, s.UMEM()[d.Addr], i)
+				if d.Len != uint32(len(tc.frames[i])) || s.UMEM()[d.Addr] != tc.frames[i][0] || d.Addr%64 != uint64(tc.headroom) {
+					t.Errorf("desc %d: got %+v byte %d, want frame %d at offset %d", i, d, s.UMEM()[d.Addr], i, tc.headroom)
 				}
 			}
 		})

@@ -60,6 +60,15 @@
 // Program.Verdict runs the program on one frame through BPF_PROG_TEST_RUN,
 // for tests and replay.
 //
+// A second entry point, xdpmux_nichash (Options.NICHash), makes the same
+// decision after writing the NIC's RSS hash (the kfunc
+// bpf_xdp_metadata_rx_hash) into 8 bytes of XDP metadata before the
+// packet, which AF_XDP copies into the UMEM (rxq.ReadMeta; docs/HASH.md).
+// It is loaded bound to the interface (BPF_F_XDP_DEV_BOUND_ONLY) and
+// attaches in native mode only; otherwise Attach falls back to the plain
+// program and Program.NICHashNote says why. Verdict always runs the plain
+// program.
+//
 // Attach loads the program and attaches it through a bpf_link, in native
 // (driver) mode if the driver supports it, else generic mode. The link is
 // tied to its file descriptor: Close, or the death of the process (even by

@@ -12,6 +12,8 @@ type State struct {
 	Mode    Mode             `json:"mode"`
 	MAC     net.HardwareAddr `json:"mac"`
 	Flags   uint32           `json:"flags"`
+	// NICHash: the attached program is xdpmux_nichash (Program.NICHash).
+	NICHash bool `json:"nic_hash,omitempty"`
 }
 
 // Claim is one entry of the program's claimed map.

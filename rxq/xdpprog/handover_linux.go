@@ -35,7 +35,7 @@ func (p *Program) Handover() (State, []int, error) {
 	if !ok {
 		return State{}, nil, fmt.Errorf("hand over xdp program: link without a descriptor: %w", ErrNotSupported)
 	}
-	st := State{Ifindex: p.ifindex, Mode: p.mode, MAC: append(net.HardwareAddr(nil), p.mac...), Flags: p.flags}
+	st := State{Ifindex: p.ifindex, Mode: p.mode, MAC: append(net.HardwareAddr(nil), p.mac...), Flags: p.flags, NICHash: p.nicHash}
 	fds := []int{lfd.FD(), p.objs.Xdpmux.FD(),
 		p.objs.Claimed.FD(), p.objs.Config.FD(), p.objs.Counters.FD(), p.objs.Xsks.FD()}
 	return st, fds, nil
@@ -85,7 +85,7 @@ func Adopt(st State, fds []int) (_ *Program, err error) {
 		return nil, fmt.Errorf("adopt xdp program: bad state (ifindex %d, mac %q)", st.Ifindex, st.MAC)
 	}
 	return &Program{objs: objs, link: l, mode: st.Mode, ifindex: st.Ifindex,
-		mac: append(net.HardwareAddr(nil), st.MAC...), flags: st.Flags}, nil
+		mac: append(net.HardwareAddr(nil), st.MAC...), flags: st.Flags, nicHash: st.NICHash}, nil
 }
 
 // Claims lists the claimed map: what the program redirects. A process

@@ -52,8 +52,8 @@ var testClaims = map[testClaim]bool{
 func loadForTest(t testing.TB) *Program {
 	t.Helper()
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
-	objs := new(xdpmuxObjects)
-	if err := loadXdpmuxObjects(objs, nil); err != nil {
+	objs, err := loadObjects(0, false)
+	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	t.Cleanup(func() { objs.Close() })

@@ -42,11 +42,12 @@ type xdpmuxQueueCounters struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpmuxMapClaimed  = "claimed"
-	xdpmuxMapConfig   = "config"
-	xdpmuxMapCounters = "counters"
-	xdpmuxMapXsks     = "xsks"
-	xdpmuxProgXdpmux  = "xdpmux"
+	xdpmuxMapClaimed        = "claimed"
+	xdpmuxMapConfig         = "config"
+	xdpmuxMapCounters       = "counters"
+	xdpmuxMapXsks           = "xsks"
+	xdpmuxProgXdpmux        = "xdpmux"
+	xdpmuxProgXdpmuxNichash = "xdpmux_nichash"
 )
 
 // loadXdpmux returns the embedded CollectionSpec for xdpmux.
@@ -91,7 +92,8 @@ type xdpmuxSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpmuxProgramSpecs struct {
-	Xdpmux *ebpf.ProgramSpec `ebpf:"xdpmux"`
+	Xdpmux        *ebpf.ProgramSpec `ebpf:"xdpmux"`
+	XdpmuxNichash *ebpf.ProgramSpec `ebpf:"xdpmux_nichash"`
 }
 
 // xdpmuxMapSpecs contains maps before they are loaded into the kernel.
@@ -155,12 +157,14 @@ type xdpmuxVariables struct {
 //
 // It can be passed to loadXdpmuxObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpmuxPrograms struct {
-	Xdpmux *ebpf.Program `ebpf:"xdpmux"`
+	Xdpmux        *ebpf.Program `ebpf:"xdpmux"`
+	XdpmuxNichash *ebpf.Program `ebpf:"xdpmux_nichash"`
 }
 
 func (p *xdpmuxPrograms) Close() error {
 	return _XdpmuxClose(
 		p.Xdpmux,
+		p.XdpmuxNichash,
 	)
 }
 

@@ -44,6 +44,14 @@ type Options struct {
 	// DropClaimed makes the program drop claimed frames (XDP_DROP) instead
 	// of redirecting them: the benchmark ceiling mode. See SetDropClaimed.
 	DropClaimed bool
+	// NICHash attaches the xdpmux_nichash entry point instead: loaded
+	// bound to the device, it writes the hash the NIC computed into the
+	// XDP metadata before each frame (rxq.ReadMeta). Only native mode can
+	// run a device-bound program: when the kernel refuses to load or
+	// attach it, Attach falls back to the plain program (native, then
+	// generic) and Program.NICHash reports false with the reason in
+	// Program.NICHashNote.
+	NICHash bool
 }
 
 // QueueCounters are the program's counters for one receive queue, summed over

@@ -40,6 +40,8 @@ type Program struct {
 	ifindex int
 	mac     net.HardwareAddr // the interface's MAC, read at Attach
 	flags   uint32           // config flag word; guarded by mu (write)
+	nicHash bool             // xdpmux_nichash is the attached program
+	nicNote string           // why not, when NICHash was asked for
 }
 
 // Attach loads the program and its maps and attaches it to the interface
@@ -63,9 +65,9 @@ func Attach(ifindex int, opts Options) (*Program, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("attach xdp: remove memlock rlimit: %w", classify(err))
 	}
-	objs := new(xdpmuxObjects)
-	if err := loadXdpmuxObjects(objs, nil); err != nil {
-		return nil, fmt.Errorf("attach xdp: load objects: %w", classify(err))
+	objs, nicErr := loadObjects(ifindex, opts.NICHash)
+	if objs == nil {
+		return nil, fmt.Errorf("attach xdp: load objects: %w", nicErr)
 	}
 	p := &Program{objs: objs, ifindex: ifindex, mac: append(net.HardwareAddr(nil), mac...)}
 	if opts.DropClaimed {
@@ -74,6 +76,29 @@ func Attach(ifindex int, opts Options) (*Program, error) {
 	if err := p.writeConfig(); err != nil {
 		objs.Close()
 		return nil, fmt.Errorf("attach xdp: %w", err)
+	}
+
+	if objs.XdpmuxNichash != nil && !opts.ForceGeneric {
+		// A device-bound program runs in native mode only.
+		nl, err := link.AttachXDP(link.XDPOptions{
+			Program:   objs.XdpmuxNichash,
+			Interface: ifindex,
+			Flags:     link.XDPDriverMode,
+		})
+		if err == nil {
+			p.link, p.mode, p.nicHash = nl, ModeNative, true
+			return p, nil
+		}
+		if errors.Is(classify(err), ErrPermission) {
+			objs.Close()
+			return nil, fmt.Errorf("attach xdp (nic hash) to ifindex %d: %w", ifindex, classify(err))
+		}
+		nicErr = fmt.Errorf("attach device-bound program: %w", classify(err))
+	} else if objs.XdpmuxNichash != nil {
+		nicErr = errors.New("generic mode cannot run a device-bound program")
+	}
+	if opts.NICHash {
+		p.nicNote = fmt.Sprintf("no NIC hash (%v): software Toeplitz", nicErr)
 	}
 
 	var nativeErr error
@@ -108,6 +133,53 @@ func Attach(ifindex int, opts Options) (*Program, error) {
 	p.link, p.mode = gl, ModeGeneric
 	return p, nil
 }
+
+// loadObjects loads the maps and the xdpmux program, and with nicHash also
+// xdpmux_nichash bound to ifindex (BPF_F_XDP_DEV_BOUND_ONLY: it may call
+// the device's metadata kfuncs and attach to that device only). When the
+// kernel refuses the device-bound program, the rest is loaded without it
+// and the error says why (objs.XdpmuxNichash is then nil). A nil objs
+// means nothing could be loaded; the error says why.
+func loadObjects(ifindex int, nicHash bool) (*xdpmuxObjects, error) {
+	spec, err := loadXdpmux()
+	if err != nil {
+		return nil, err
+	}
+	var nicErr error
+	if nicHash {
+		ps := spec.Programs[xdpmuxProgXdpmuxNichash]
+		ps.Flags |= unix.BPF_F_XDP_DEV_BOUND_ONLY
+		ps.Ifindex = uint32(ifindex)
+		objs := new(xdpmuxObjects)
+		err := spec.LoadAndAssign(objs, nil)
+		if err == nil {
+			return objs, nil
+		}
+		if errors.Is(classify(err), ErrPermission) {
+			return nil, classify(err)
+		}
+		nicErr = fmt.Errorf("load device-bound program: %w", classify(err))
+	}
+	// Only what the struct names is loaded: not xdpmux_nichash.
+	var o struct {
+		xdpmuxMaps
+		Xdpmux *ebpf.Program `ebpf:"xdpmux"`
+	}
+	if err := spec.LoadAndAssign(&o, nil); err != nil {
+		return nil, classify(err)
+	}
+	objs := &xdpmuxObjects{xdpmuxMaps: o.xdpmuxMaps}
+	objs.Xdpmux = o.Xdpmux
+	return objs, nicErr
+}
+
+// NICHash reports whether the attached program is xdpmux_nichash, which
+// writes the NIC's hash (or a flag saying there is none) before each frame.
+func (p *Program) NICHash() bool { return p.nicHash }
+
+// NICHashNote says why Attach with Options.NICHash fell back to the plain
+// program; it is empty otherwise.
+func (p *Program) NICHashNote() string { return p.nicNote }
 
 // classify adds ErrPermission or ErrNotSupported to err's chain where the
 // cause is a missing privilege or feature.

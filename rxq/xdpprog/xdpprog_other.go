@@ -42,6 +42,12 @@ func (p *Program) SetDropClaimed(on bool) error { return ErrNotSupported }
 // Counters fails with ErrNotSupported.
 func (p *Program) Counters() ([]QueueCounters, error) { return nil, ErrNotSupported }
 
+// NICHash reports false.
+func (p *Program) NICHash() bool { return false }
+
+// NICHashNote says why there is no NIC hash.
+func (p *Program) NICHashNote() string { return "no XDP on this platform" }
+
 // Close does nothing.
 func (p *Program) Close() error { return nil }
 

@@ -18,6 +18,14 @@
 //      xdpmux never takes a connection the kernel owns.
 //
 // Everything else gets XDP_PASS, so the host stays reachable. See doc.go.
+//
+// Two entry points do exactly that: `xdpmux`, and `xdpmux_nichash`, which
+// first asks the driver for the hash the NIC computed (the device-bound
+// kfunc bpf_xdp_metadata_rx_hash; the program must be loaded bound to the
+// device) and puts it, with a flag saying whether the driver gave one, in
+// 8 bytes of XDP metadata before the packet (struct nic_meta). AF_XDP
+// copies the metadata into the UMEM just before the frame; rxq.ReadMeta
+// reads it there.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -52,6 +60,32 @@
 
 // config flag bits
 #define CONFIG_DROP_CLAIMED 1u
+
+// struct nic_meta flag word: bit 0 set when the driver gave a hash, bits
+// 1-15 the driver's enum xdp_rss_hash_type, bits 16-31 META_MAGIC, so that
+// bytes the program did not write are not taken for metadata
+// (rxq.MetaValid, rxq.MetaMagic).
+#define META_VALID 1u
+#define META_RSS_TYPE_SHIFT 1
+#define META_RSS_TYPE_MASK 0x7fffu
+#define META_MAGIC 0x786d0000u
+
+// The metadata xdpmux_nichash writes before the packet (rxq.NICHash).
+struct nic_meta {
+	__u32 hash;  // the NIC's RSS hash; 0 unless flags has META_VALID
+	__u32 flags; // META_* bits
+};
+
+// enum xdp_rss_hash_type of the kernel (include/net/xdp.h); not in uapi.
+enum xdp_rss_hash_type {
+	XDP_RSS_TYPE_NONE = 0,
+};
+
+// The device-bound kfunc (net/core/xdp.c): 0 and the hash, or -EOPNOTSUPP
+// when the driver has no xmo_rx_hash, -ENODATA when it has none for this
+// frame.
+extern int bpf_xdp_metadata_rx_hash(const struct xdp_md *ctx, __u32 *hash,
+				    enum xdp_rss_hash_type *rss_type) __ksym;
 
 struct claim_key {
 	__u8 proto;     // IPPROTO_UDP or IPPROTO_TCP
@@ -127,8 +161,8 @@ static __always_inline int pass(struct queue_counters *c)
 	return XDP_PASS;
 }
 
-SEC("xdp")
-int xdpmux(struct xdp_md *ctx)
+// handle is the whole decision, shared by both entry points.
+static __always_inline int handle(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -301,6 +335,38 @@ int xdpmux(struct xdp_md *ctx)
 			c->passed++;
 	}
 	return ret;
+}
+
+SEC("xdp")
+int xdpmux(struct xdp_md *ctx)
+{
+	return handle(ctx);
+}
+
+SEC("xdp")
+int xdpmux_nichash(struct xdp_md *ctx)
+{
+	__u32 hash = 0;
+	enum xdp_rss_hash_type rss_type = XDP_RSS_TYPE_NONE;
+	int err = bpf_xdp_metadata_rx_hash(ctx, &hash, &rss_type);
+
+	// A driver without metadata support refuses the room: then nothing is
+	// written, and the worker, finding no magic, hashes in software.
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct nic_meta)) == 0) {
+		void *data = (void *)(long)ctx->data;
+		struct nic_meta *m = (void *)(long)ctx->data_meta;
+		if ((void *)(m + 1) <= data) {
+			if (err) {
+				m->hash = 0;
+				m->flags = META_MAGIC;
+			} else {
+				m->hash = hash;
+				m->flags = META_MAGIC | META_VALID |
+					   (((__u32)rss_type & META_RSS_TYPE_MASK) << META_RSS_TYPE_SHIFT);
+			}
+		}
+	}
+	return handle(ctx);
 }
 
 char _license[] SEC("license") = "Dual MIT/GPL";
