@@ -282,6 +282,21 @@ func (r *ring) frame(s *slot, f *Frame) {
 // frames in the slice, so releasing the same slice twice is harmless.
 // Frames of another endpoint are released through that endpoint.
 func (e *Endpoint) Release(frames []Frame) {
+	// A Handler's frames go back without the mutex, which the worker
+	// running the handler must not wait for (handler.go).
+	rest := false
+	for i := range frames {
+		if r := frames[i].r; r != nil {
+			if r.handler() {
+				r.ep.handlerRelease(r, &frames[i])
+			} else {
+				rest = true
+			}
+		}
+	}
+	if !rest {
+		return
+	}
 	e.mu.Lock()
 	for i := range frames {
 		f := &frames[i]
@@ -311,6 +326,10 @@ func (e *Endpoint) releaseOne(f *Frame) {
 		r.ep.releaseOne(f)
 		return
 	}
+	if r.handler() {
+		e.handlerRelease(r, f) // no mutex: see Release
+		return
+	}
 	e.mu.Lock()
 	e.putLocked(r, f)
 	e.publishLocked()
@@ -320,10 +339,6 @@ func (e *Endpoint) releaseOne(f *Frame) {
 // putLocked writes f's address into r's next released slot (or, after the
 // dataplane closed, gives it straight back) and clears f. e.mu held.
 func (e *Endpoint) putLocked(r *ring, f *Frame) {
-	if r.handler() {
-		e.handlerRelease(r, f)
-		return
-	}
 	if e.postClose {
 		e.d.recycleDirect(r, f.addr)
 	} else {

@@ -343,14 +343,15 @@ func TestHandlerResteer(t *testing.T) {
 }
 
 // TestHandlerPeersWhileLocked checks that a handler endpoint's worker does
-// not wait for the endpoint's mutex: frames are handled while an
-// application goroutine holds it, and their senders reach the peer cache
-// with a later batch.
+// not wait for the endpoint's mutex: frames are handled, and released by
+// the handler, while an application goroutine holds it, and their senders
+// reach the peer cache with a later batch.
 func TestHandlerPeersWhileLocked(t *testing.T) {
 	l := newLab(t, 1, txOpts(), Config{})
 	var mu sync.Mutex
 	seen := 0
-	ep := l.bind(udpSpec("0.0.0.0:53", false), EndpointOptions{Handler: func(_ *Endpoint, frames []Frame) {
+	ep := l.bind(udpSpec("0.0.0.0:53", false), EndpointOptions{Handler: func(ep *Endpoint, frames []Frame) {
+		ep.Release(frames)
 		mu.Lock()
 		seen += len(frames)
 		mu.Unlock()
