@@ -27,6 +27,12 @@ type EndpointOptions struct {
 	// embedding process itself (its effective uid and CAP_NET_BIND_SERVICE
 	// in CapEff). The control socket sets the peer's.
 	Cred *Cred
+	// Handler, if set, makes the endpoint run to completion (handler.go,
+	// docs/DATAPLANE.md): each queue's worker calls it with the batch of
+	// frames delivered to the endpoint on that queue, on the worker's own
+	// goroutine, and Receive and TryReceive are not supported. In-process
+	// API only: Bind refuses a Handler with a Cred (ErrInvalidConfig).
+	Handler Handler
 }
 
 // broadcast sends m to every worker and waits until each has applied it: on
@@ -90,6 +96,9 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 	}
 	if err := checkPeerCacheSize(opts.PeerCacheSize); err != nil {
 		return nil, fmt.Errorf("bind %s: %w", spec, err)
+	}
+	if opts.Handler != nil && opts.Cred != nil {
+		return nil, fmt.Errorf("bind %s: %w", spec, errHandlerCred)
 	}
 	d.ctlMu.Lock()
 	defer d.ctlMu.Unlock()

@@ -17,6 +17,12 @@
 // it takes no lock, allocates nothing and makes no interface call; Source
 // methods are called per batch.
 //
+// An endpoint bound with EndpointOptions.Handler runs to completion instead
+// (handler.go): the worker builds its frames straight into a batch of
+// Frames and calls the handler on its own goroutine after each received
+// batch; replies go to the worker's TX batch, and the worker releases what
+// the handler left when it returns. No delivery ring, no wake-up.
+//
 // # Control plane
 //
 // Bind, Endpoint.Close, SetPolicy and SetReuseportExt are serialized by one
@@ -39,7 +45,9 @@
 // A frame belongs to its Source (fill ring, rx ring, free list), then to the
 // worker (between Receive and delivery or Recycle), then to an endpoint's
 // ring (queued), then to the application (between Receive and Release), then
-// to the ring again (released, until the worker recycles it). The ring of a
+// to the ring again (released, until the worker recycles it); a handler
+// endpoint's frames stay with the worker, lent to the handler during its
+// call. The ring of a
 // (queue, endpoint) has room for every frame the endpoint keeps of that
 // queue, queued or held, and the worker lets an endpoint, and its owner,
 // keep only a budget of the queue's frames (docs/DATAPLANE.md), so an

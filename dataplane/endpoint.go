@@ -26,6 +26,7 @@ type Frame struct {
 	r      *ring
 	addr   uint64
 	l3, l4 uint16 // offsets of the IP and transport headers in Data
+	hi     uint16 // its index in its handler batch (handler.go)
 }
 
 // IP returns f's IP packet: Data from the IPv4 or IPv6 header to the end
@@ -76,6 +77,10 @@ type Endpoint struct {
 
 	// txMu serializes the producers of the rings' stages (WriteTo).
 	txMu sync.Mutex
+
+	// hErr is set once, by the worker that recovered a panic of the
+	// endpoint's Handler (handler.go).
+	hErr atomic.Pointer[error]
 }
 
 func newEndpoint(d *Dataplane, id pcb.EndpointID, spec pcb.Spec, opts EndpointOptions, size int) *Endpoint {
@@ -139,8 +144,12 @@ func (e *Endpoint) Close() error {
 }
 
 // TryReceive fills batch with queued frames without blocking and returns how
-// many. It returns 0 once the endpoint is closed.
+// many. It returns 0 once the endpoint is closed, and always for an
+// endpoint with a Handler (which receives its frames).
 func (e *Endpoint) TryReceive(batch []Frame) int {
+	if e.opts.Handler != nil || e.empty() {
+		return 0
+	}
 	e.mu.Lock()
 	n := 0
 	if !e.closed {
@@ -152,8 +161,12 @@ func (e *Endpoint) TryReceive(batch []Frame) int {
 
 // Receive waits until at least one frame is queued, then fills batch and
 // returns how many. It fails with ctx's error when ctx is done and with
-// ErrClosed once the endpoint is closed.
+// ErrClosed once the endpoint is closed. An endpoint with a Handler fails
+// with ErrNotSupported.
 func (e *Endpoint) Receive(ctx context.Context, batch []Frame) (int, error) {
+	if e.opts.Handler != nil {
+		return 0, errHandlerReceive
+	}
 	if len(batch) == 0 {
 		return 0, nil
 	}
@@ -174,12 +187,33 @@ func (e *Endpoint) receiveOnce(batch []Frame) (int, error) {
 	if e.signalled.Load() {
 		e.signalled.Store(false)
 	}
+	if e.empty() {
+		select {
+		case <-e.closedCh:
+			return 0, ErrClosed
+		default:
+			return 0, nil
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return 0, ErrClosed
 	}
 	return e.take(batch), nil
+}
+
+// empty reports whether no ring of e has a queued frame, without the
+// mutex: prod is the worker's and cons the readers' published index. A
+// frame delivered or taken meanwhile is seen by the next look; the
+// ordering with signalled is receiveOnce's.
+func (e *Endpoint) empty() bool {
+	for _, r := range e.rings {
+		if r.prod.Load() != r.cons.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // take moves queued frames into batch, going round the queues. e.mu held.
@@ -248,6 +282,21 @@ func (r *ring) frame(s *slot, f *Frame) {
 // frames in the slice, so releasing the same slice twice is harmless.
 // Frames of another endpoint are released through that endpoint.
 func (e *Endpoint) Release(frames []Frame) {
+	// A Handler's frames go back without the mutex, which the worker
+	// running the handler must not wait for (handler.go).
+	rest := false
+	for i := range frames {
+		if r := frames[i].r; r != nil {
+			if r.handler() {
+				r.ep.handlerRelease(r, &frames[i])
+			} else {
+				rest = true
+			}
+		}
+	}
+	if !rest {
+		return
+	}
 	e.mu.Lock()
 	for i := range frames {
 		f := &frames[i]
@@ -275,6 +324,10 @@ func (e *Endpoint) releaseOne(f *Frame) {
 	}
 	if r.ep != e {
 		r.ep.releaseOne(f)
+		return
+	}
+	if r.handler() {
+		e.handlerRelease(r, f) // no mutex: see Release
 		return
 	}
 	e.mu.Lock()

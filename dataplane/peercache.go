@@ -56,7 +56,21 @@ func newPeerCache(n int) peerCache {
 
 func (c *peerCache) index(a netip.Addr) int {
 	b := a.As16()
-	h := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
+	return c.slot(binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:]))
+}
+
+// srcIndex is index(the source address of ip, an IPv4 or IPv6 header),
+// computed from the header's bytes: an IPv4 address a.b.c.d is
+// ::ffff:a.b.c.d in As16, whose first half is zero.
+func (c *peerCache) srcIndex(ip []byte) int {
+	if ip[0]>>4 == 4 {
+		return c.slot(0xffff0000 | uint64(binary.LittleEndian.Uint32(ip[12:16]))<<32)
+	}
+	return c.slot(binary.LittleEndian.Uint64(ip[8:16]) ^ binary.LittleEndian.Uint64(ip[16:24]))
+}
+
+// slot maps the folded address h to a slot.
+func (c *peerCache) slot(h uint64) int {
 	h *= 0x9e3779b97f4a7c15
 	return int(h >> c.shift) // a shift of 64 (one slot) gives 0
 }
@@ -83,15 +97,21 @@ func (c *peerCache) learn(f *Frame) {
 	if l2 > maxL2 || l2 < minFrame {
 		return
 	}
-	p := &c.e[c.index(f.Src.Addr())]
 	d := f.Data
+	p := &c.e[c.srcIndex(d[l2:])]
 	if p.peer == f.Src.Addr() && p.local == f.Dst.Addr() && p.queue == int32(f.Queue) &&
 		int(p.l2Len) == l2 && [6]byte(p.l2[0:6]) == [6]byte(d[6:12]) && [6]byte(p.l2[6:12]) == [6]byte(d[0:6]) &&
 		string(p.l2[12:l2]) == string(d[12:l2]) {
 		return
 	}
+	p.set(f)
+}
+
+// set makes p the entry learn would make of f (whose link header fits).
+func (p *peerEntry) set(f *Frame) {
+	l2 := int(f.l3)
 	p.peer, p.local, p.queue, p.l2Len = f.Src.Addr(), f.Dst.Addr(), int32(f.Queue), uint8(l2)
-	swappedL2(p.l2[:l2], d[:l2])
+	swappedL2(p.l2[:l2], f.Data[:l2])
 }
 
 // install enters p (a NeighborTable's answer) in its slot, evicting what

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/xdpmux/xdpmux/pcb"
+	"github.com/xdpmux/xdpmux/rxq"
 )
 
 // slot is one entry of a delivery ring: a frame by reference plus what the
@@ -78,6 +79,16 @@ type ring struct {
 	// its frame budget.
 	overBudget uint64
 
+	// Run to completion (handler.go), when the endpoint has a Handler: the
+	// batch the worker builds and hands to it (cap > 0 marks a handler
+	// ring; worker-private), whether the handler is running (read by
+	// Reply and Release), whether it panicked and the peers it has still to
+	// learn (worker-private).
+	hb      []Frame
+	hActive atomic.Bool
+	hFailed bool
+	hpend   []peerEntry // peers to learn when the endpoint's mutex is free
+
 	// Application-private, guarded by the endpoint's mutex.
 	consA uint32
 	relA  uint32
@@ -101,7 +112,7 @@ type ring struct {
 }
 
 func newRing(ep *Endpoint, queue int, size int, umem []byte) *ring {
-	return &ring{
+	r := &ring{
 		mask:  uint32(size - 1),
 		slots: make([]slot, size),
 		ep:    ep,
@@ -109,7 +120,15 @@ func newRing(ep *Endpoint, queue int, size int, umem []byte) *ring {
 		queue: queue,
 		umem:  umem,
 	}
+	if ep.opts.Handler != nil {
+		r.hb = make([]Frame, 0, rxq.BatchSize)
+		r.hpend = make([]peerEntry, 0, rxq.BatchSize)
+	}
+	return r
 }
+
+// handler reports whether r is a run-to-completion ring (handler.go).
+func (r *ring) handler() bool { return cap(r.hb) > 0 }
 
 // size returns the number of slots.
 func (r *ring) size() uint32 { return r.mask + 1 }

@@ -78,6 +78,10 @@ func (e *Endpoint) Reply(f *Frame, payload []byte) error {
 	if r.ep != e {
 		return r.ep.Reply(f, payload)
 	}
+	if r.handler() && !r.hbLive(f) {
+		*f = Frame{} // released, replied with, or kept past its Handler's return
+		return ErrNoFrame
+	}
 	w := e.d.workers[r.queue]
 	if e.spec.Proto != pcb.UDP {
 		e.releaseOne(f)
@@ -111,6 +115,13 @@ func (e *Endpoint) Reply(f *Frame, payload []byte) error {
 	swappedL2(out[:l2], out[:l2])
 	packet.PutIPUDP(out[l2:], f.Dst, f.Src, ipLen, replyTTL)
 
+	if r.handler() {
+		// On the worker, inside the Handler: straight to its TX batch.
+		w.txAdd(start, uint32(end-start))
+		r.hb[f.hi] = Frame{}
+		*f = Frame{}
+		return nil
+	}
 	e.mu.Lock()
 	if e.closed || e.postClose {
 		e.mu.Unlock()

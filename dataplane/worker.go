@@ -67,6 +67,8 @@ type worker struct {
 	active   []*ring // the rings of bound endpoints
 	retiring []*ring // rings of closed endpoints with frames still out
 	touched  []*ring // rings delivered to (or dropped at) in this batch
+	handled  []*ring // handler rings with frames for their handler (handler.go)
+	scratch  slot    // a handler ring's frame on its way to handOff
 
 	fb frameBudget // how the queue's frames are shared (budget.go)
 
@@ -241,17 +243,31 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 		if w.bl && r.grouped {
 			r = w.stick(r, hash)
 		}
+		// The slot is written in place, in the ring (a handler ring's
+		// frame goes through w.scratch into its batch).
 		t := &w.tuple
-		s := slot{
-			addr:   d.Addr,
-			len:    d.Len,
-			hash:   hash,
-			l3Off:  t.L3Off,
-			l4Off:  t.L4Off,
-			payOff: t.PayloadOff,
-			payLen: t.PayloadLen,
+		var sl *slot
+		res := delivered
+		if r.handler() {
+			sl = &w.scratch
+			w.touch(r)
+		} else {
+			sl, res = w.reserve(r)
 		}
-		res := w.deliver(r, &s)
+		if res == delivered {
+			*sl = slot{
+				addr:   d.Addr,
+				len:    d.Len,
+				hash:   hash,
+				l3Off:  t.L3Off,
+				l4Off:  t.L4Off,
+				payOff: t.PayloadOff,
+				payLen: t.PayloadLen,
+			}
+			if r.handler() {
+				res = w.handOff(r, sl)
+			}
+		}
 		if w.bl {
 			w.checkLoad(r)
 		}
@@ -266,6 +282,9 @@ func (w *worker) processBatch(descs []rxq.Desc) {
 			w.recycleAddr(d.Addr)
 		}
 	}
+	if len(w.handled) > 0 {
+		w.runHandlers()
+	}
 }
 
 // deliverResult is what deliver did with a frame.
@@ -277,30 +296,49 @@ const (
 	overBudget               // r or its owner holds its budget of the queue's frames
 )
 
-// deliver puts s on r. It fails when r is full, or holds its frame budget
-// or its owner's (budget.go), even after collecting the frames the
-// application released into it; the drop is counted on r.
+// deliver puts s on r (reserve, or a handler ring's handOff).
 func (w *worker) deliver(r *ring, s *slot) deliverResult {
+	if r.handler() {
+		w.touch(r)
+		return w.handOff(r, s)
+	}
+	sl, res := w.reserve(r)
+	if res == delivered {
+		*sl = *s
+	}
+	return res
+}
+
+// touch puts r on the batch's touched list, once.
+func (w *worker) touch(r *ring) {
 	if !r.touched {
 		r.touched = true
 		w.touched = append(w.touched, r)
 	}
+}
+
+// reserve returns r's next slot for the caller to fill, counted as
+// delivered. It fails when r is full, or holds its frame budget or its
+// owner's (budget.go), even after collecting the frames the application
+// released into it; the drop is counted on r. Not for handler rings.
+func (w *worker) reserve(r *ring) (*slot, deliverResult) {
+	w.touch(r)
 	if o := r.own; r.outstanding() >= r.budget || o.held >= o.share {
 		w.collect(r)
 		if r.outstanding() > r.mask {
 			r.dropped++
-			return ringFull
+			return nil, ringFull
 		}
 		if r.outstanding() >= r.budget || o.held >= o.share {
 			r.overBudget++
-			return overBudget
+			return nil, overBudget
 		}
 	}
-	r.slots[r.prodW&r.mask] = *s
+	sl := &r.slots[r.prodW&r.mask]
 	r.prodW++
 	r.own.held++
 	r.delivered++
-	return delivered
+	return sl, delivered
 }
 
 // collect recycles the frames the application released into r, and queues
@@ -353,6 +391,9 @@ func (w *worker) recycleAddr(a uint64) {
 // flush publishes the batch: ring producer indices and counters, endpoint
 // notifications, recycled frames.
 func (w *worker) flush() {
+	if len(w.handled) > 0 {
+		w.runHandlers()
+	}
 	if w.bl {
 		w.markLoads()
 	}
@@ -364,7 +405,7 @@ func (w *worker) flush() {
 		// readers look at every ring before they park again (receiveOnce
 		// clears signalled first), so a busy endpoint costs the worker
 		// no channel operation.
-		if ep := r.ep; !ep.signalled.Load() && !ep.signalled.Swap(true) {
+		if ep := r.ep; !r.handler() && !ep.signalled.Load() && !ep.signalled.Swap(true) {
 			select {
 			case ep.notify <- struct{}{}:
 			default:

@@ -14,11 +14,16 @@ import (
 // batchLab is a dataplane that is not started: the test drives worker 0
 // by hand.
 func batchLab(t testing.TB) (*lab, *worker, []*Endpoint, [][]byte) {
+	return batchLabWith(t, EndpointOptions{})
+}
+
+// batchLabWith is batchLab with every endpoint bound with opts.
+func batchLabWith(t testing.TB, opts EndpointOptions) (*lab, *worker, []*Endpoint, [][]byte) {
 	l := newLab(t, 1, rxqtest.Options{NumFrames: 4096, FrameSize: 2048}, Config{})
 	var eps []*Endpoint
 	for _, b := range bindSet {
 		for range b.count {
-			eps = append(eps, l.bind(b.spec, EndpointOptions{}))
+			eps = append(eps, l.bind(b.spec, opts))
 		}
 	}
 	// Frames that all match an endpoint.
@@ -41,8 +46,8 @@ func TestWorkerLoopAllocs(t *testing.T) {
 	l, w, eps, frames := batchLab(t)
 	batch := make([]Frame, rxq.BatchSize)
 	round := func() {
-		for _, f := range frames {
-			l.set[0].Inject(f)
+		if n := l.set[0].InjectBatch(frames); n != len(frames) {
+			t.Fatalf("inject: got %d, want %d", n, len(frames))
 		}
 		if n := w.poll(); n != len(frames) {
 			t.Fatalf("poll: got %d, want %d", n, len(frames))
@@ -104,9 +109,10 @@ func resetRings(w *worker) {
 // "classify+deliver" is processBatch alone on a batch of 64 frames already in
 // the UMEM (parse, hash, lookup in groups and wildcard tables, ring enqueue):
 // the worker's share of the data path. "round" adds what surrounds it with
-// rxqtest: the stand-in kernel copying each frame in (Inject), Receive, the
+// rxqtest: the stand-in kernel copying each frame in (InjectBatch), Receive, the
 // flush (publish, notify, recycle) and an application taking and releasing
-// every frame.
+// every frame. "handler" is the round with every endpoint run to
+// completion (EndpointOptions.Handler): no take, no release, no ring.
 func BenchmarkWorkerBatch(b *testing.B) {
 	b.Run("classify+deliver", func(b *testing.B) {
 		l, w, _, frames := batchLab(b)
@@ -129,9 +135,7 @@ func BenchmarkWorkerBatch(b *testing.B) {
 		b.ReportAllocs()
 		start := time.Now()
 		for b.Loop() {
-			for _, f := range frames {
-				l.set[0].Inject(f)
-			}
+			l.set[0].InjectBatch(frames)
 			w.poll()
 			for _, ep := range eps {
 				for n := ep.TryReceive(batch); n > 0; n = ep.TryReceive(batch) {
@@ -142,6 +146,27 @@ func BenchmarkWorkerBatch(b *testing.B) {
 			w.flush()
 		}
 		report(b, len(frames), time.Since(start))
+	})
+	b.Run("handler", func(b *testing.B) {
+		// The round with every endpoint run to completion: the same
+		// frames, each handler touching every payload byte and leaving
+		// the frames to the worker.
+		var sink uint64
+		l, w, _, frames := batchLabWith(b, EndpointOptions{Handler: func(_ *Endpoint, fs []Frame) {
+			for i := range fs {
+				for _, c := range fs[i].Payload {
+					sink += uint64(c)
+				}
+			}
+		}})
+		b.ReportAllocs()
+		start := time.Now()
+		for b.Loop() {
+			l.set[0].InjectBatch(frames)
+			w.poll()
+		}
+		report(b, len(frames), time.Since(start))
+		_ = sink
 	})
 }
 

@@ -2,10 +2,15 @@
 
 package rxq
 
+import "github.com/xdpmux/xdpmux/rxq/internal"
+
 // Hooks for the external tests (package rxq_test), which may import
 // labtest: labtest imports rxq, so the in-package tests cannot.
 
 var LoopbackIndex = loopbackIndex
+
+// BusyPollOf reads s's SO_PREFER_BUSY_POLL and SO_BUSY_POLL back.
+func BusyPollOf(s *Socket) (prefer bool, us int, err error) { return internal.BusyPoll(s.fd) }
 
 // ZeroCopyCached reports HaveZeroCopy's cached answer for (ifindex, queue).
 func ZeroCopyCached(ifindex, queue int) (ok, cached bool) {

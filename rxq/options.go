@@ -69,6 +69,18 @@ type SocketOptions struct {
 	// BusyPoll makes Wait return at once instead of parking on the Go
 	// netpoller: the worker spins on its rings.
 	BusyPoll bool
+	// Kernel busy polling, for NICs (docs/OPERATIONS.md, "Busy polling
+	// on a NIC"): PreferBusyPoll sets SO_PREFER_BUSY_POLL, BusyPollUs
+	// SO_BUSY_POLL (how long, in µs, each of the socket's recvfrom/sendto
+	// busy-polls the device queue) and BusyPollBudget SO_BUSY_POLL_BUDGET
+	// (packets per busy-poll round; 0: the kernel's default). With any of
+	// them set, Wait makes a recvfrom (one busy-poll round) before it
+	// parks. The kernel's AF_XDP documentation pairs them with the
+	// device's napi_defer_hard_irqs and gro_flush_timeout, which keep its
+	// interrupts off while the application polls.
+	PreferBusyPoll bool
+	BusyPollUs     int
+	BusyPollBudget int
 	// SharedUMEM, when set, binds this socket with XDP_SHARED_UMEM on that
 	// socket's UMEM (another queue of the same device, or the same queue).
 	// This socket gets its own fill and completion rings. The other socket
@@ -90,6 +102,11 @@ func DefaultSocketOptions() SocketOptions {
 		ZeroCopy:           ZeroCopyAuto,
 		NeedWakeup:         true,
 	}
+}
+
+// kernelBusyPoll reports whether any kernel busy-poll option is set.
+func (o *SocketOptions) kernelBusyPoll() bool {
+	return o.PreferBusyPoll || o.BusyPollUs > 0 || o.BusyPollBudget > 0
 }
 
 // maxRingSize bounds ring sizes to something the kernel will map.
@@ -126,6 +143,12 @@ func (o *SocketOptions) Validate() error {
 	}
 	if o.RXRingSize == 0 && o.TXRingSize == 0 {
 		return fmt.Errorf("RXRingSize and TXRingSize both 0: need at least one: %w", ErrBadOption)
+	}
+	if o.BusyPollUs < 0 || o.BusyPollUs > 1<<31-1 {
+		return fmt.Errorf("BusyPollUs %d: must be in [0, %d]: %w", o.BusyPollUs, 1<<31-1, ErrBadOption)
+	}
+	if o.BusyPollBudget < 0 || o.BusyPollBudget > 1<<16-1 {
+		return fmt.Errorf("BusyPollBudget %d: must be in [0, %d]: %w", o.BusyPollBudget, 1<<16-1, ErrBadOption)
 	}
 	switch o.ZeroCopy {
 	case ZeroCopyAuto, ZeroCopyForce, ZeroCopyOff:

@@ -29,6 +29,10 @@ func TestSocketOptionsValidate(t *testing.T) {
 		{"headroom big", func(o *SocketOptions) { o.Headroom = 4000 }, ErrBadOption, "Headroom 4000"},
 		{"headroom neg", func(o *SocketOptions) { o.Headroom = -1 }, ErrBadOption, "Headroom -1"},
 		{"zerocopy 9", func(o *SocketOptions) { o.ZeroCopy = 9 }, ErrBadOption, "ZeroCopy 9"},
+		{"busy poll", func(o *SocketOptions) { o.PreferBusyPoll, o.BusyPollUs, o.BusyPollBudget = true, 20, 64 }, nil, ""},
+		{"busy poll us neg", func(o *SocketOptions) { o.BusyPollUs = -1 }, ErrBadOption, "BusyPollUs -1"},
+		{"busy poll budget neg", func(o *SocketOptions) { o.BusyPollBudget = -2 }, ErrBadOption, "BusyPollBudget -2"},
+		{"busy poll budget huge", func(o *SocketOptions) { o.BusyPollBudget = 1 << 16 }, ErrBadOption, "BusyPollBudget 65536"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,17 +18,20 @@ import (
 // on the rx ring and in the kernel between the two belong to the rings,
 // whose indices live in the shared mappings.
 type SocketState struct {
-	Ifindex            int      `json:"ifindex"`
-	Queue              int      `json:"queue"`
-	Mode               Mode     `json:"mode"`
-	FrameSize          int      `json:"frame_size"`
-	NumFrames          int      `json:"num_frames"`
-	FillRingSize       int      `json:"fill_ring_size"`
-	CompletionRingSize int      `json:"completion_ring_size"`
-	RXRingSize         int      `json:"rx_ring_size"`
-	NeedWakeup         bool     `json:"need_wakeup"`
-	BusyPoll           bool     `json:"busy_poll"`
-	Free               []uint64 `json:"free"` // the free list, bottom first
+	Ifindex            int  `json:"ifindex"`
+	Queue              int  `json:"queue"`
+	Mode               Mode `json:"mode"`
+	FrameSize          int  `json:"frame_size"`
+	NumFrames          int  `json:"num_frames"`
+	FillRingSize       int  `json:"fill_ring_size"`
+	CompletionRingSize int  `json:"completion_ring_size"`
+	RXRingSize         int  `json:"rx_ring_size"`
+	NeedWakeup         bool `json:"need_wakeup"`
+	BusyPoll           bool `json:"busy_poll"`
+	// KernelBusyPoll: the socket has kernel busy-poll options
+	// (SocketOptions.PreferBusyPoll...), which stay on the descriptor.
+	KernelBusyPoll bool     `json:"kernel_busy_poll,omitempty"`
+	Free           []uint64 `json:"free"` // the free list, bottom first
 }
 
 // UMEMFD is the file descriptor of the memory file behind the socket's
@@ -67,6 +70,7 @@ func (s *Socket) Handover() (SocketState, error) {
 		RXRingSize:         s.rx.Size(),
 		NeedWakeup:         s.wakeup,
 		BusyPoll:           s.busyPoll,
+		KernelBusyPoll:     s.kbusy,
 		Free:               append([]uint64(nil), s.alloc.free...),
 	}, nil
 }
@@ -84,7 +88,7 @@ func AdoptSocket(st SocketState, xskFD, umemFD int) (_ *Socket, err error) {
 		return nil, fmt.Errorf("adopt queue %d: bad descriptors %d, %d: %w", st.Queue, xskFD, umemFD, ErrBadOption)
 	}
 	s := &Socket{fd: xskFD, ifindex: st.Ifindex, queue: st.Queue, mode: st.Mode,
-		frameSize: uint32(st.FrameSize), busyPoll: st.BusyPoll, wakeup: st.NeedWakeup}
+		frameSize: uint32(st.FrameSize), busyPoll: st.BusyPoll, kbusy: st.KernelBusyPoll, wakeup: st.NeedWakeup}
 	defer func() {
 		if err == nil {
 			return

@@ -36,6 +36,9 @@ type Socket struct {
 	frameSize uint32
 	busyPoll  bool
 	wakeup    bool // bound with XDP_USE_NEED_WAKEUP
+	// kbusy: kernel busy polling is set (SocketOptions.PreferBusyPoll,
+	// BusyPollUs, BusyPollBudget): Wait drives a round before parking.
+	kbusy bool
 
 	umem *umemArea
 	mem  []byte // umem.mem
@@ -170,7 +173,7 @@ func NewSocket(ifindex, queue int, opts *SocketOptions) (*Socket, error) {
 // set up is undone.
 func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, err error) {
 	s := &Socket{fd: -1, ifindex: ifindex, queue: queue,
-		frameSize: uint32(o.FrameSize), busyPoll: o.BusyPoll,
+		frameSize: uint32(o.FrameSize), busyPoll: o.BusyPoll, kbusy: o.kernelBusyPoll(),
 		wakeup: bindFlags&unix.XDP_USE_NEED_WAKEUP != 0}
 	var borrowed []uint64 // frames taken from the shared UMEM's owner
 	sh := o.SharedUMEM
@@ -195,6 +198,11 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 
 	if s.fd, err = internal.Socket(); err != nil {
 		return nil, classify(err)
+	}
+	if s.kbusy {
+		if err = internal.SetBusyPoll(s.fd, o.PreferBusyPoll, o.BusyPollUs, o.BusyPollBudget); err != nil {
+			return nil, classify(err)
+		}
 	}
 	if sh == nil {
 		mem, mfd, err := internal.MemfdUMEM(o.NumFrames * o.FrameSize)

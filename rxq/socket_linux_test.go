@@ -252,6 +252,58 @@ func checkFrame(f []byte, seen *[2000]atomic.Int32) string {
 // TestWaitWakeClose checks that Wake ends a pending Wait, that a Wake before
 // Wait makes it return at once, and that Close from another goroutine ends a
 // Wait with ErrClosed.
+// TestSocketBusyPoll checks that the kernel busy-poll options reach the
+// socket (SO_BUSY_POLL_BUDGET has no getsockopt: its setsockopt must have
+// succeeded), that a socket without them keeps the kernel's defaults, and that
+// Wait (which then drives a busy-poll round before parking) still times
+// out and wakes.
+func TestSocketBusyPoll(t *testing.T) {
+	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
+	lab := labtest.NewLab(t, netlab.Config{Queues: 1})
+	tests := []struct {
+		name       string
+		prefer     bool
+		us, budget int
+	}{
+		{name: "unset"},
+		{name: "all", prefer: true, us: 20, budget: 64},
+		{name: "prefer only", prefer: true},
+		{name: "budget only", budget: 16},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := rxq.DefaultSocketOptions()
+			o.PreferBusyPoll, o.BusyPollUs, o.BusyPollBudget = tc.prefer, tc.us, tc.budget
+			var s *rxq.Socket
+			if err := lab.InRecv(func() (err error) {
+				s, err = rxq.OpenQueue(lab.RecvIf, 0, &o)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			prefer, us, err := rxq.BusyPollOf(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prefer != tc.prefer || us != tc.us {
+				t.Errorf("got prefer %v, SO_BUSY_POLL %d; want %v, %d", prefer, us, tc.prefer, tc.us)
+			}
+			start := time.Now()
+			if err := s.Wait(30 * time.Millisecond); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if d := time.Since(start); d < 25*time.Millisecond || d > 2*time.Second {
+				t.Errorf("Wait(30ms) on an idle socket returned after %v", d)
+			}
+			s.Wake()
+			if err := s.Wait(5 * time.Second); err != nil {
+				t.Errorf("Wait after Wake: %v", err)
+			}
+		})
+	}
+}
+
 func TestWaitWakeClose(t *testing.T) {
 	labtest.RequirePrivileged(t, "CAP_NET_ADMIN, CAP_BPF")
 	lab := labtest.NewLab(t, netlab.Config{Queues: 1})

@@ -101,6 +101,15 @@ func (s *Socket) wait(timeout time.Duration) error {
 		s.kick()
 		return nil
 	}
+	if s.kbusy && s.rx != nil {
+		// One busy-poll round of the device queue (SO_BUSY_POLL) in
+		// recvfrom, as the kernel's AF_XDP documentation has the
+		// application do, before parking.
+		internal.Kick(s.fd, true)
+		if s.rx.Ready() {
+			return nil
+		}
+	}
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)

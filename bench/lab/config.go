@@ -61,6 +61,9 @@ type Config struct {
 	DisruptionMembers []int
 	Policies          []localgroup.Policy
 	NoDisruption      bool
+	// Handler adds, after each xdpmux group, the same group with
+	// run-to-completion members (SystemXDPMuxHandler).
+	Handler bool
 	// Skip names systems not to measure (SystemXDPDrop, ...).
 	Skip map[string]bool
 	// ProfileDir, when set, gets a CPU profile (pprof) of this process for

@@ -70,6 +70,9 @@ type xgroup struct {
 	opts memberOpts
 	wg   sync.WaitGroup
 	sink []uint64
+	// hsink is the handlers' sum, per (member, queue): each queue's worker
+	// adds to its own cache line.
+	hsink []paddedCount
 }
 
 // memberOpts change how the members of an xgroup bind and read
@@ -83,6 +86,9 @@ type memberOpts struct {
 	cpus       []int
 	slow       int
 	slowSleep  time.Duration
+	// handler: the members run to completion (dataplane.Handler) on the
+	// queues' workers instead of being read by goroutines of their own.
+	handler bool
 }
 
 func startXGroup(ifc *dataplane.Interface, n int, port uint16, record bool) (*xgroup, error) {
@@ -91,20 +97,42 @@ func startXGroup(ifc *dataplane.Interface, n int, port uint16, record bool) (*xg
 
 func startXGroupWith(ifc *dataplane.Interface, n int, port uint16, record bool, o memberOpts) (*xgroup, error) {
 	g := &xgroup{cnt: make([]paddedCount, n), loc: make([]paddedCount, n), rec: newRecorders(n, record),
-		opts: o, sink: make([]uint64, n*8)}
+		opts: o, sink: make([]uint64, n*8), hsink: make([]paddedCount, n*Queues)}
 	for i := range n {
 		ep, err := ifc.Bind(pcb.Spec{
 			Proto: pcb.UDP, Local: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
 			ReusePort: true, Owner: "xdpmux-bench", Name: fmt.Sprintf("bench#%d", i),
 			HasQueue: o.queueLocal, Queue: uint32(i % Queues),
-		}, dataplane.EndpointOptions{})
+		}, dataplane.EndpointOptions{Handler: g.handlerFor(i)})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("bind member %d: %w", i, err), g.close())
 		}
 		g.eps = append(g.eps, ep)
-		g.wg.Go(func() { g.receive(i, ep) })
+		if !o.handler {
+			g.wg.Go(func() { g.receive(i, ep) })
+		}
 	}
 	return g, nil
+}
+
+// handlerFor returns member i's run-to-completion handler (nil unless
+// opts.handler): the reader's work, adding up every payload byte, on the
+// worker, which releases the batch when it returns. Each queue's worker
+// calls it, so the count is atomic and the sum per queue.
+func (g *xgroup) handlerFor(i int) dataplane.Handler {
+	if !g.opts.handler {
+		return nil
+	}
+	return func(_ *dataplane.Endpoint, frames []dataplane.Frame) {
+		var acc uint64
+		for j := range frames {
+			for _, b := range frames[j].Payload {
+				acc += uint64(b)
+			}
+		}
+		g.hsink[(i*Queues+frames[0].Queue)%len(g.hsink)].n.Add(acc)
+		g.cnt[i].n.Add(uint64(len(frames)))
+	}
 }
 
 // receive is member i's reader: Receive a batch, add up every payload
@@ -196,20 +224,7 @@ func (h *harness) runXDPMux() error {
 			break
 		}
 		c := func() ([]uint64, map[string]uint64, error) {
-			drops := map[string]uint64{}
-			st := ifc.Stats().Totals()
-			drops["endpoint_ring_full"] = st.RingFull
-			drops["unmatched"] = st.Unmatched
-			drops["malformed"] = st.MalformedTotal()
-			drops["closed_dropped"] = st.ClosedDropped
-			xs, err := ifc.XDPStats()
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, x := range xs {
-				xskDrops(drops, x.Socket)
-			}
-			return g.counts(), drops, nil
+			return xdpmuxCounters(ifc, g)
 		}
 		for _, ld := range h.loads() {
 			if _, err := h.measure(SystemXDPMux, n, ld, ifc.Policy().String(), c); err != nil {
@@ -218,6 +233,9 @@ func (h *harness) runXDPMux() error {
 		}
 		if err := g.close(); err != nil {
 			errs = append(errs, err)
+		}
+		if h.cfg.Handler && !h.skip(SystemXDPMuxHandler) {
+			errs = append(errs, h.runHandlerGroup(ifc, n))
 		}
 	}
 	if !h.cfg.NoDisruption {
@@ -408,5 +426,41 @@ func (h *harness) runKernelAs(system string, o kopts, disruption bool) error {
 			h.addDisruption(d)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// xdpmuxCounters returns g's counts and the dataplane's drops by reason.
+func xdpmuxCounters(ifc *dataplane.Interface, g group) ([]uint64, map[string]uint64, error) {
+	drops := map[string]uint64{}
+	st := ifc.Stats().Totals()
+	drops["endpoint_ring_full"] = st.RingFull
+	drops["unmatched"] = st.Unmatched
+	drops["malformed"] = st.MalformedTotal()
+	drops["closed_dropped"] = st.ClosedDropped
+	xs, err := ifc.XDPStats()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, x := range xs {
+		xskDrops(drops, x.Socket)
+	}
+	return g.counts(), drops, nil
+}
+
+// runHandlerGroup measures a group of n run-to-completion members
+// (SystemXDPMuxHandler) under each load.
+func (h *harness) runHandlerGroup(ifc *dataplane.Interface, n int) error {
+	g, err := startXGroupWith(ifc, n, h.cfg.Port, false, memberOpts{slow: -1, handler: true})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	c := func() ([]uint64, map[string]uint64, error) { return xdpmuxCounters(ifc, g) }
+	for _, ld := range h.loads() {
+		if _, err := h.measure(SystemXDPMuxHandler, n, ld, ifc.Policy().String(), c); err != nil {
+			errs = append(errs, fmt.Errorf("handler group of N=%d, %s: %w", n, ld.name, err))
+		}
+	}
+	errs = append(errs, g.close())
 	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ func TestMeasureQuick(t *testing.T) {
 	cfg.Sockets = []int{1, 2}
 	cfg.DisruptionMembers = []int{4}
 	cfg.Warmup, cfg.Window = 200*time.Millisecond, 300*time.Millisecond
+	cfg.Handler = true
 	cfg.Logf = t.Logf
 	rep, err := Measure(context.Background(), cfg)
 	if err != nil {
@@ -30,7 +31,7 @@ func TestMeasureQuick(t *testing.T) {
 	if err := rep.Check(); err != nil {
 		t.Fatal(err)
 	}
-	for _, sys := range []string{SystemXDPDrop, SystemRxdrop, SystemCRef, SystemXDPMux, SystemKernel, SystemKernelBusyPoll, SystemKernelUntuned} {
+	for _, sys := range []string{SystemXDPDrop, SystemRxdrop, SystemCRef, SystemXDPMux, SystemXDPMuxHandler, SystemKernel, SystemKernelBusyPoll, SystemKernelUntuned} {
 		found := false
 		for _, r := range rep.Runs {
 			found = found || r.System == sys

@@ -17,6 +17,9 @@ const (
 	// API): the "raw AF_XDP" figure the others are compared with.
 	SystemCRef   = "afxdp-c"
 	SystemXDPMux = "xdpmux"
+	// SystemXDPMuxHandler is xdpmux with run-to-completion members
+	// (dataplane.EndpointOptions.Handler; Config.Handler).
+	SystemXDPMuxHandler = "xdpmux-handler"
 	// SystemKernel is the tuned kernel baseline: SO_REUSEPORT, SO_RCVBUF
 	// at net.core.rmem_max, recvmmsg of ReadBatch.
 	SystemKernel = "kernel-reuseport"
@@ -253,7 +256,7 @@ func CheckJSON(b []byte) (*Report, error) {
 // KnownSystem tells whether s is one of the System* names.
 func KnownSystem(s string) bool {
 	switch s {
-	case SystemXDPDrop, SystemRxdrop, SystemCRef, SystemXDPMux, SystemKernel, SystemKernelBusyPoll, SystemKernelUntuned:
+	case SystemXDPDrop, SystemRxdrop, SystemCRef, SystemXDPMux, SystemXDPMuxHandler, SystemKernel, SystemKernelBusyPoll, SystemKernelUntuned:
 		return true
 	}
 	return false

@@ -16,6 +16,7 @@ import (
 var colors = map[string]color.Color{
 	SystemEndpoint:   color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	SystemPacketConn: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	SystemHandler:    color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 	SystemKernel:     color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 

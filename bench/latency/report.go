@@ -17,6 +17,10 @@ const (
 	// SystemPacketConn is xdpmux through Endpoint.PacketConn: ReadFrom
 	// and WriteTo, a copy each way, as code written for sockets uses it.
 	SystemPacketConn = "xdpmux-packetconn"
+	// SystemHandler is xdpmux run to completion: a Handler
+	// (dataplane.EndpointOptions.Handler) that Replies on the queue's
+	// worker, with no reader goroutine.
+	SystemHandler = "xdpmux-handler"
 	// SystemKernel is the tuned kernel: SO_REUSEPORT, SO_RCVBUF at
 	// net.core.rmem_max, recvmmsg and sendmmsg of ReadBatch.
 	SystemKernel = "kernel-reuseport"
@@ -24,7 +28,7 @@ const (
 
 // systems are the systems in the order they are measured in each phase
 // (and plotted).
-var systems = []string{SystemEndpoint, SystemPacketConn, SystemKernel}
+var systems = []string{SystemEndpoint, SystemHandler, SystemPacketConn, SystemKernel}
 
 // Loads: LoadFixed sends at Run.RatePPS (open loop, whatever the replies
 // do); LoadMax keeps Setup.Outstanding requests in flight per client
@@ -112,7 +116,7 @@ func (r *Report) Check() error {
 	for i, run := range r.Runs {
 		where := fmt.Sprintf("runs[%d] (%s/%d/%s)", i, run.System, run.Payload, run.Load)
 		switch run.System {
-		case SystemEndpoint, SystemPacketConn, SystemKernel:
+		case SystemEndpoint, SystemHandler, SystemPacketConn, SystemKernel:
 		default:
 			return bad("%s: unknown system", where)
 		}

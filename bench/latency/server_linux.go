@@ -94,7 +94,8 @@ func (s *kserver) close() error {
 
 // xserver is xdpmux: dataplane.OpenInterface with a TX ring, a reuseport
 // group of members endpoints echoing through Receive and Reply
-// (SystemEndpoint) or through PacketConn (SystemPacketConn).
+// (SystemEndpoint), a Handler's Reply on the workers (SystemHandler) or
+// PacketConn (SystemPacketConn).
 type xserver struct {
 	ifc *dataplane.Interface
 	eps []*dataplane.Endpoint
@@ -120,19 +121,26 @@ func startXDPMux(l *netlab.Lab, system string, members int, port uint16) (*xserv
 	if err != nil {
 		return nil, fmt.Errorf("open interface: %w", err)
 	}
+	var opts dataplane.EndpointOptions
+	if system == SystemHandler {
+		opts.Handler = handlerEcho
+	}
 	for i := range members {
 		ep, err := s.ifc.Bind(pcb.Spec{
 			Proto: pcb.UDP, Local: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
 			ReusePort: true, Owner: "xdpmux-latency", Name: fmt.Sprintf("echo#%d", i),
-		}, dataplane.EndpointOptions{})
+		}, opts)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("bind member %d: %w", i, err), s.close())
 		}
 		s.eps = append(s.eps, ep)
-		if system == SystemPacketConn {
+		switch system {
+		case SystemHandler:
+			// The workers call handlerEcho: no goroutine of ours.
+		case SystemPacketConn:
 			pc := ep.PacketConn()
 			s.wg.Go(func() { packetConnEcho(pc) })
-		} else {
+		default:
 			s.wg.Go(func() { endpointEcho(ep) })
 		}
 	}
@@ -152,6 +160,14 @@ func endpointEcho(ep *dataplane.Endpoint) {
 		for i := range batch[:n] {
 			_ = ep.Reply(&batch[i], batch[i].Payload) // a failed reply is a lost request
 		}
+	}
+}
+
+// handlerEcho is endpointEcho run to completion: the queue's worker calls
+// it with each batch and the replies go straight to its TX batch.
+func handlerEcho(ep *dataplane.Endpoint, frames []dataplane.Frame) {
+	for i := range frames {
+		_ = ep.Reply(&frames[i], frames[i].Payload) // a failed reply is a lost request
 	}
 }
 

@@ -180,6 +180,41 @@ func Munmap(b []byte) error {
 	return nil
 }
 
+// SetBusyPoll sets the socket's busy-poll options: SO_PREFER_BUSY_POLL
+// (prefer), SO_BUSY_POLL (us, when > 0) and SO_BUSY_POLL_BUDGET (budget,
+// when > 0).
+func SetBusyPoll(fd int, prefer bool, us, budget int) error {
+	if prefer {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1); err != nil {
+			return os.NewSyscallError("setsockopt SO_PREFER_BUSY_POLL", err)
+		}
+	}
+	if us > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, us); err != nil {
+			return os.NewSyscallError("setsockopt SO_BUSY_POLL", err)
+		}
+	}
+	if budget > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, budget); err != nil {
+			return os.NewSyscallError("setsockopt SO_BUSY_POLL_BUDGET", err)
+		}
+	}
+	return nil
+}
+
+// BusyPoll reads SO_PREFER_BUSY_POLL and SO_BUSY_POLL back (the kernel
+// has no getsockopt for SO_BUSY_POLL_BUDGET).
+func BusyPoll(fd int) (prefer bool, us int, err error) {
+	p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL)
+	if err != nil {
+		return false, 0, os.NewSyscallError("getsockopt SO_PREFER_BUSY_POLL", err)
+	}
+	if us, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL); err != nil {
+		return false, 0, os.NewSyscallError("getsockopt SO_BUSY_POLL", err)
+	}
+	return p != 0, us, nil
+}
+
 // Kick tells the kernel there is work on the TX ring (sendto with
 // MSG_DONTWAIT) or, with rx true, that the fill ring was refilled
 // (recvfrom with MSG_DONTWAIT). The transient errors the kernel returns

@@ -80,7 +80,8 @@ func run() error {
 		dflows   = flag.Int("disruption-flows", 0, "flows in the disruption test (default 2048, quick 512)")
 		dmembers = flag.String("disruption-members", "", "group sizes of the disruption test (default 8)")
 		policies = flag.String("policies", "", "xdpmux policies of the disruption test (default threshold,modulo,maglev)")
-		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,afxdp-c,xdpmux,kernel-reuseport,kernel-busypoll,kernel-reuseport-untuned")
+		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,afxdp-c,xdpmux,xdpmux-handler,kernel-reuseport,kernel-busypoll,kernel-reuseport-untuned")
+		handler  = flag.Bool("handler", false, "also measure xdpmux with run-to-completion members (dataplane.Handler) after each xdpmux group: system xdpmux-handler")
 		profile  = flag.String("profile", "", "directory for CPU profiles (pprof) of the xdpmux and kernel saturation windows")
 		// Issue 17's experiments (lab.MeasureLocality), instead of the comparison.
 		locality  = flag.String("locality", "", "run these experiments instead: queue-local, bounded-load or both (comma separated); writes locality-<date>.json")
@@ -170,6 +171,7 @@ func run() error {
 		cfg.FixedRate = *rate
 	}
 	cfg.Generator, cfg.GenCPUs, cfg.TxgenBackend = *gen, *genCPUs, *backend
+	cfg.Handler = *handler
 	for _, kv := range []struct {
 		flag int
 		dst  *int
@@ -267,7 +269,7 @@ func latencyFigures(path string, payload int, rate float64) (map[string]lab.Late
 		return nil, fmt.Sprintf("p50/p99: %s: %v", path, err)
 	}
 	out := map[string]lab.Latency{}
-	for sys, lsys := range map[string]string{lab.SystemXDPMux: latency.SystemEndpoint, lab.SystemKernel: latency.SystemKernel} {
+	for sys, lsys := range map[string]string{lab.SystemXDPMux: latency.SystemEndpoint, lab.SystemXDPMuxHandler: latency.SystemHandler, lab.SystemKernel: latency.SystemKernel} {
 		if run := r.Find(lsys, payload, latency.LoadFixed, rate); run != nil {
 			out[sys] = lab.Latency{Sockets: r.Setup.Members, P50Us: run.P50Us, P99Us: run.P99Us}
 		}

@@ -66,7 +66,7 @@ func run() error {
 		outst    = flag.Int("outstanding", 0, "requests in flight per client at max (default 32)")
 		warmup   = flag.Duration("warmup", 0, "warm-up before each window (default 1s; quick 200ms)")
 		window   = flag.Duration("window", 0, "measured window per run (default 3s; quick 300ms)")
-		skip     = flag.String("skip", "", "systems to skip, comma separated: xdpmux-endpoint,xdpmux-packetconn,kernel-reuseport")
+		skip     = flag.String("skip", "", "systems to skip, comma separated: xdpmux-endpoint,xdpmux-handler,xdpmux-packetconn,kernel-reuseport")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
