@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -64,6 +65,27 @@ func serveEndpoint(ctx context.Context, ep *dataplane.Endpoint) error {
 		}
 	}
 }
+
+// handleFrames is the -handler variant (xdpmux only): a run-to-completion
+// Handler (dataplane.EndpointOptions, docs/DATAPLANE.md "Run to
+// completion") that answers each batch of queries on the queue's worker
+// itself, as serveEndpoint does but with no delivery ring, no Receive and
+// no wake-up of a member goroutine. The worker releases the queries it
+// does not reply to. Workers of different queues call it at once for the
+// same endpoint, so the scratch buffer comes from a pool.
+func handleFrames(ep *dataplane.Endpoint, frames []dataplane.Frame) {
+	bp := scratch.Get().(*[]byte)
+	for i := range frames {
+		f := &frames[i]
+		if out, ok := respond(f.Payload, *bp); ok {
+			_ = ep.Reply(f, out) // a full TX ring is counted (TXStats)
+		}
+	}
+	scratch.Put(bp)
+}
+
+// scratch holds handleFrames' answer buffers.
+var scratch = sync.Pool{New: func() any { b := make([]byte, maxQuery); return &b }}
 
 // batchConn is what serveKernel needs of x/net's ipv4 and ipv6 PacketConns
 // (their Message is one type, socket.Message).

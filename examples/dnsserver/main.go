@@ -7,11 +7,14 @@
 // runs on -members kernel SO_REUSEPORT UDP sockets instead, for comparison
 // (-iface is then unused). With -batch the same answers come from a loop
 // per member on the batch APIs instead of dns.Server: Endpoint.Receive and
-// Reply (xdpmux), recvmmsg and sendmmsg (kernel).
+// Reply (xdpmux), recvmmsg and sendmmsg (kernel). With -handler (xdpmux
+// only) they are computed on the queues' workers themselves, a
+// run-to-completion Handler per member: no member goroutine at all.
 //
 //	dnsserver -iface eth1 -members 4 -listen 0.0.0.0:53
 //	dnsserver -kernel -members 4 -listen 0.0.0.0:53
 //	dnsserver -batch -iface eth1 -members 4 -listen 0.0.0.0:53
+//	dnsserver -handler -iface eth1 -members 4 -listen 0.0.0.0:53
 //
 // Run it in the network namespace of the interface (ip netns exec). It
 // serves until SIGINT or SIGTERM, then prints the dataplane's counters.
@@ -50,6 +53,7 @@ type options struct {
 	Listen  netip.AddrPort
 	Kernel  bool
 	Batch   bool // serve with the batch APIs (batch.go), not dns.Server
+	Handler bool // xdpmux only: answer on the queues' workers (handleFrames)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -61,10 +65,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "0.0.0.0:53", "address and port to answer on")
 	kernel := fs.Bool("kernel", false, "use kernel SO_REUSEPORT UDP sockets instead of xdpmux")
 	batch := fs.Bool("batch", false, "answer from a batch loop per member (Receive+Reply, or recvmmsg+sendmmsg) instead of dns.Server")
+	handler := fs.Bool("handler", false, "answer on the queues' workers, run to completion (xdpmux only)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o := options{Iface: *iface, Members: *members, Kernel: *kernel, Batch: *batch}
+	o := options{Iface: *iface, Members: *members, Kernel: *kernel, Batch: *batch, Handler: *handler}
+	if o.Handler && (o.Kernel || o.Batch) {
+		fmt.Fprintln(stderr, "dnsserver: -handler is the xdpmux variant's own way to answer: not with -kernel or -batch")
+		return 2
+	}
 	var err error
 	if o.Listen, err = netip.ParseAddrPort(*listen); err != nil {
 		fmt.Fprintf(stderr, "dnsserver: -listen %q: %v\n", *listen, err)
@@ -99,6 +108,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.Batch {
 		variant += ", batch loops"
+	}
+	if o.Handler {
+		variant += ", run to completion"
 	}
 	fmt.Fprintf(stdout, "dnsserver: serving %s on %s, %d members (%s)\n", Zone, o.Listen, o.Members, variant)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -173,8 +185,12 @@ func start(o options) (_ *server, err error) {
 			return nil, err
 		}
 		for range o.Members {
+			var eo dataplane.EndpointOptions
+			if o.Handler {
+				eo.Handler = handleFrames
+			}
 			ep, err := s.ifc.Bind(pcb.Spec{Proto: pcb.UDP, Local: o.Listen, ReusePort: o.Members > 1,
-				Owner: pcb.Owner("dnsserver")}, dataplane.EndpointOptions{})
+				Owner: pcb.Owner("dnsserver")}, eo)
 			if err != nil {
 				return nil, err
 			}
@@ -187,6 +203,9 @@ func start(o options) (_ *server, err error) {
 	if o.Batch {
 		s.startBatch(eps)
 		return s, nil
+	}
+	if o.Handler {
+		return s, nil // the workers answer
 	}
 	for _, pc := range s.pcs {
 		started := make(chan struct{})

@@ -64,6 +64,7 @@ func testServeXDP(t *testing.T, v6 bool) {
 		{"dns.Server", options{}},
 		{"batch", options{Batch: true}},
 		{"kernel batch", options{Kernel: true, Batch: true}},
+		{"handler", options{Handler: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkServe(t, tc.o, v6) })
 	}
@@ -316,13 +317,14 @@ func TestDNSPerf(t *testing.T) {
 		Queues: 2, Members: members,
 		Args: []string{"-l", secs, "-c", "8", "-T", "2", "-q", "500", "-t", "2", "-v"}}
 	for _, v := range []struct {
-		name          string
-		kernel, batch bool
-	}{{"xdpmux", false, false}, {"kernel", true, false}, {"xdpmux-batch", false, true}, {"kernel-batch", true, true}} {
+		name                   string
+		kernel, batch, handler bool
+	}{{"xdpmux", false, false, false}, {"kernel", true, false, false}, {"xdpmux-batch", false, true, false},
+		{"kernel-batch", true, true, false}, {"xdpmux-handler", false, false, true}} {
 		name, kernel := v.name, v.kernel
 		t.Run(name, func(t *testing.T) {
 			lab := labtest.NewLab(t, netlab.Config{Queues: rep.Queues, Prefix: labPrefix})
-			s := startIn(t, lab, options{Members: members, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel, Batch: v.batch})
+			s := startIn(t, lab, options{Members: members, Listen: netip.MustParseAddrPort("0.0.0.0:53"), Kernel: kernel, Batch: v.batch, Handler: v.handler})
 			if kernel {
 				rep.RcvBuf = s.rcvbuf
 			}

@@ -24,12 +24,14 @@ type perfReport struct {
 	Runs    []perfRun `json:"runs"`
 }
 
-// perfSchema is perfReport's version: 2 added the -batch variants.
-const perfSchema = 2
+// perfSchema is perfReport's version: 2 added the -batch variants, 3 the
+// -handler one.
+const perfSchema = 3
 
 // perfVariants are the known variants, each a bit of a rate's mask in
-// check: the dns.Server pair, then the -batch pair.
-var perfVariants = map[string]int{"xdpmux": 1, "kernel": 2, "xdpmux-batch": 4, "kernel-batch": 8}
+// check: the dns.Server pair, then the -batch pair, then -handler (alone:
+// the kernel has no run to completion; kernel-batch is its counterpart).
+var perfVariants = map[string]int{"xdpmux": 1, "kernel": 2, "xdpmux-batch": 4, "kernel-batch": 8, "xdpmux-handler": 16}
 
 // perfRun is one dnsperf run: Variant one of perfVariants, OfferedQPS
 // (0: max, no -Q), dnsperf's summary counts and latencies in ms (p50..p999
@@ -129,7 +131,9 @@ func (rep *perfReport) check() error {
 		}
 	}
 	for rate, v := range rates {
-		if v&3 != 3 || v&12 != 0 && v&12 != 12 { // the dns.Server pair always, the -batch pair whole or not at all
+		// The dns.Server pair always, the -batch pair whole or not at
+		// all, -handler only beside kernel-batch.
+		if v&3 != 3 || v&12 != 0 && v&12 != 12 || v&16 != 0 && v&8 == 0 {
 			return fmt.Errorf("%w: offered %d qps: not both variants of each pair", errBadPerf, rate)
 		}
 	}

@@ -82,6 +82,8 @@ func TestPerfReportCheck(t *testing.T) {
 		{"all four", []perfRun{run("xdpmux", 0, nil), run("kernel", 0, nil), run("xdpmux-batch", 0, nil), run("kernel-batch", 0, nil)}, true},
 		{"batch pair half", []perfRun{run("xdpmux", 0, nil), run("kernel", 0, nil), run("xdpmux-batch", 0, nil)}, false},
 		{"batch pair alone", []perfRun{run("xdpmux-batch", 0, nil), run("kernel-batch", 0, nil)}, false},
+		{"all five", []perfRun{run("xdpmux", 0, nil), run("kernel", 0, nil), run("xdpmux-batch", 0, nil), run("kernel-batch", 0, nil), run("xdpmux-handler", 0, nil)}, true},
+		{"handler without kernel-batch", []perfRun{run("xdpmux", 0, nil), run("kernel", 0, nil), run("xdpmux-handler", 0, nil)}, false},
 		{"percentiles", []perfRun{run("xdpmux", 0, func(r *perfRun) { r.P99Ms = 9 }), run("kernel", 0, nil)}, false},
 	}
 	for _, tc := range tests {
