@@ -118,6 +118,10 @@ type Config struct {
 	Duration time.Duration
 	// Count stops Run after this many packets in all (0: no limit).
 	Count uint64
+	// ProgressEvery is how often Run calls its progress function
+	// (default, and at most, a second; a live view drawn each second
+	// wants a shorter one, so that its figure is not a second old).
+	ProgressEvery time.Duration
 	// Queues are the TX queues used by AF_XDP, one socket and goroutine
 	// each (default: all the interface's TX queues). AF_PACKET uses as
 	// many sockets (at most GOMAXPROCS) and lets the kernel pick queues.

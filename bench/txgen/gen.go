@@ -97,7 +97,11 @@ func (g *Generator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 	})
 	if progress != nil {
 		bg.Go(func() {
-			t := time.NewTicker(time.Second)
+			every := g.cfg.ProgressEvery
+			if every <= 0 || every > time.Second {
+				every = time.Second
+			}
+			t := time.NewTicker(every)
 			defer t.Stop()
 			for {
 				select {

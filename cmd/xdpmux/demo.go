@@ -619,6 +619,12 @@ loop:
 		}
 	}
 	tick.Stop()
+	// The last second ends with the sending, usually just before its tick:
+	// draw it, so that the live view shows the run's end (the rejoined
+	// member "back since") and not only what it was a second earlier.
+	if !cfg.json && sendErr == nil && time.Since(prev.at) >= time.Second/2 {
+		view.Draw(demoFrame(prev, sample(ifc, readers, snd), readers, start, flows, lv, cfg.family != demoFamily4))
+	}
 	end := time.Now()
 	elapsed := end.Sub(start)
 	if sendErr != nil {
@@ -922,6 +928,8 @@ func newDemoSender(lab *netlab.Lab, dsts []netip.AddrPort, cfg demoConfig, stder
 				Rate:   cfg.rate / float64(len(dsts)),
 				Size:   cfg.size,
 				Logf:   logf,
+				// The view samples each second: a fresh count.
+				ProgressEvery: 100 * time.Millisecond,
 			}
 			if len(dsts) > 1 {
 				// An AF_XDP socket holds its TX queue: each generator
