@@ -498,6 +498,17 @@ var bulkChunk = make([]byte, 256<<10)
 // pattern is the byte at offset i of /bytes.
 func pattern(i int) byte { return byte(i*131 + i>>10) }
 
+// byteCount is the n=N query of /bytes and /bulk; it answers 400 itself
+// when N is not a byte count up to 1 GiB.
+func byteCount(w http.ResponseWriter, r *http.Request) (int, bool) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n < 0 || n > 1<<30 {
+		http.Error(w, "n: want a byte count up to 1 GiB", http.StatusBadRequest)
+		return 0, false
+	}
+	return n, true
+}
+
 // handler serves one member's paths.
 func (s *server) handler(m *member) http.Handler {
 	mux := http.NewServeMux()
@@ -510,9 +521,8 @@ func (s *server) handler(m *member) http.Handler {
 	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
 		m.requests.Add(1)
 		w.Header().Set("X-Member", id)
-		n, err := strconv.Atoi(r.URL.Query().Get("n"))
-		if err != nil || n < 0 || n > 1<<30 {
-			http.Error(w, "n: want a byte count up to 1 GiB", http.StatusBadRequest)
+		n, ok := byteCount(w, r)
+		if !ok {
 			return
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(n))
@@ -530,9 +540,8 @@ func (s *server) handler(m *member) http.Handler {
 	mux.HandleFunc("/bulk", func(w http.ResponseWriter, r *http.Request) {
 		m.requests.Add(1)
 		w.Header().Set("X-Member", id)
-		n, err := strconv.Atoi(r.URL.Query().Get("n"))
-		if err != nil || n < 0 || n > 1<<30 {
-			http.Error(w, "n: want a byte count up to 1 GiB", http.StatusBadRequest)
+		n, ok := byteCount(w, r)
+		if !ok {
 			return
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(n))
