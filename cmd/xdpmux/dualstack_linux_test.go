@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -21,29 +20,7 @@ import (
 func TestRunDualStackGroups(t *testing.T) {
 	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: "xrd", IPv6: true})
 	sock := filepath.Join(t.TempDir(), "run", "xdpmux.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	readyCh := make(chan runReady, 1)
-	done := make(chan int, 1)
-	go func() {
-		code := -1
-		if err := lab.InRecv(func() error {
-			code = runMain(ctx, []string{"-iface", lab.RecvIf, "-ctl", sock, "-dual-stack-groups",
-				"-sink", "udp/[::]:7100/4@dual"}, &stdout, &stderr, func(r runReady) { readyCh <- r })
-			return nil
-		}); err != nil {
-			t.Error(err)
-		}
-		done <- code
-	}()
-	select {
-	case <-readyCh:
-	case code := <-done:
-		t.Fatalf("run ended early with %d: %s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("run not ready: %s", stderr.String())
-	}
+	run := startRun(t, lab, "-ctl", sock, "-dual-stack-groups", "-sink", "udp/[::]:7100/4@dual")
 	ports := make([]uint16, 32)
 	for i := range ports {
 		ports[i] = uint16(41000 + i)
@@ -80,13 +57,5 @@ func TestRunDualStackGroups(t *testing.T) {
 	if members != 4 || delivered != 2*n || snap.Totals.Unmatched != 0 {
 		t.Errorf("%d members delivered %d (unmatched %d), want 4 members, %d, 0", members, delivered, snap.Totals.Unmatched, 2*n)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exit %d: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	run.stop(t)
 }

@@ -56,34 +56,81 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// inProcessRun is `xdpmux run` serving a lab's receiving end from the test
+// process: runMain on a thread in the lab's namespace.
+type inProcessRun struct {
+	ready          runReady
+	stdout, stderr lockedBuffer
+	cancel         context.CancelFunc
+	done           chan int // runMain's exit status
+}
+
+// startRun starts `xdpmux run -iface RECV args...` in lab and returns once
+// it serves; the test's end stops it if stop did not.
+func startRun(t *testing.T, lab *netlab.Lab, args ...string) *inProcessRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := &inProcessRun{cancel: cancel, done: make(chan int, 1)}
+	readyCh := make(chan runReady, 1)
+	go func() {
+		code := -1
+		if err := lab.InRecv(func() error {
+			code = runMain(ctx, append([]string{"-iface", lab.RecvIf}, args...), &r.stdout, &r.stderr,
+				func(rd runReady) { readyCh <- rd })
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		r.done <- code
+	}()
+	select {
+	case r.ready = <-readyCh:
+	case code := <-r.done:
+		t.Fatalf("run ended early with %d: %s", code, r.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("run not ready: %s", r.stderr.String())
+	}
+	return r
+}
+
+// stop ends the run as SIGTERM would and checks that it exits 0.
+func (r *inProcessRun) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		if code != 0 {
+			t.Errorf("run exit %d: %s", code, r.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}
+
+// statsJSON is `xdpmux stats -ctl sock -json`, decoded with its info.
+func statsJSON(t *testing.T, sock string) (ctl.StatsSnapshot, runInfo) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := statsMain(context.Background(), []string{"-ctl", sock, "-json"}, &out, &errb); code != 0 {
+		t.Fatalf("stats -json: %d %s", code, errb.String())
+	}
+	var js ctl.StatsSnapshot
+	var info runInfo
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js.Info, &info); err != nil {
+		t.Fatal(err)
+	}
+	return js, info
+}
+
 func TestRunEndToEnd(t *testing.T) {
 	lab := labtest.NewLab(t, netlab.Config{Queues: 2, Prefix: "xr"})
 	sock := filepath.Join(t.TempDir(), "run", "xdpmux.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	readyCh := make(chan runReady, 1)
-	done := make(chan int, 1)
-	go func() {
-		code := -1
-		err := lab.InRecv(func() error {
-			code = runMain(ctx, []string{"-iface", lab.RecvIf, "-metrics", "127.0.0.1:0", "-ctl", sock, "-sink",
-				"udp/0.0.0.0:7000/2"}, &stdout, &stderr, func(r runReady) { readyCh <- r })
-			return nil
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- code
-	}()
-	var rd runReady
-	select {
-	case rd = <-readyCh:
-	case code := <-done:
-		t.Fatalf("run ended early with %d: %s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("run not ready: %s", stderr.String())
-	}
+	run := startRun(t, lab, "-metrics", "127.0.0.1:0", "-ctl", sock, "-sink", "udp/0.0.0.0:7000/2")
+	rd := run.ready
 	t.Logf("running: %+v", rd)
 	if !attached(t, lab) {
 		t.Error("no XDP program while running")
@@ -182,18 +229,8 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	// stats -json through the command.
+	js, info := statsJSON(t, sock)
 	var out, errb bytes.Buffer
-	if code := statsMain(context.Background(), []string{"-ctl", sock, "-json"}, &out, &errb); code != 0 {
-		t.Fatalf("stats -json: %d %s", code, errb.String())
-	}
-	var js ctl.StatsSnapshot
-	var info runInfo
-	if err := json.Unmarshal(out.Bytes(), &js); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(js.Info, &info); err != nil {
-		t.Fatal(err)
-	}
 	var redirected uint64
 	for _, x := range info.XDP {
 		redirected += x.Program.Redirected
@@ -229,15 +266,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	// Shutdown: clients are told, XDP detached, the socket file removed.
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exit %d: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	run.stop(t)
 	<-joinDone
 	t.Logf("joined client got %d frames of the group's %d", joined, n)
 	if _, err := own.ReadBatch(make([]ctl.Message, 1)); !errors.Is(err, ctl.ErrDisconnected) {
@@ -249,11 +278,11 @@ func TestRunEndToEnd(t *testing.T) {
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket after shutdown: %v, want it removed", err)
 	}
-	if !strings.Contains(stdout.String(), "sink udp/0.0.0.0:7000#0 packets ") {
-		t.Errorf("stdout %q lacks the sink summary", stdout.String())
+	if !strings.Contains(run.stdout.String(), "sink udp/0.0.0.0:7000#0 packets ") {
+		t.Errorf("stdout %q lacks the sink summary", run.stdout.String())
 	}
-	t.Logf("stdout:\n%s", stdout.String())
-	t.Logf("log:\n%s", stderr.String())
+	t.Logf("stdout:\n%s", run.stdout.String())
+	t.Logf("log:\n%s", run.stderr.String())
 }
 
 // TestRunChild is the child of TestRunKilled: with XDPMUX_RUN_CHILD=NS|IF|SOCK
