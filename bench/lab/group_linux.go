@@ -434,6 +434,7 @@ func xdpmuxCounters(ifc *dataplane.Interface, g group) ([]uint64, map[string]uin
 	drops := map[string]uint64{}
 	st := ifc.Stats().Totals()
 	drops["endpoint_ring_full"] = st.RingFull
+	drops["over_budget"] = st.OverBudget
 	drops["unmatched"] = st.Unmatched
 	drops["malformed"] = st.MalformedTotal()
 	drops["closed_dropped"] = st.ClosedDropped

@@ -75,22 +75,7 @@ func (h *harness) openLocality(lc LocalityConfig, cpus []int, bl dataplane.Bound
 
 // xcounters is the counterFunc of an xgroup on ifc.
 func xcounters(ifc *dataplane.Interface, g *xgroup) counterFunc {
-	return func() ([]uint64, map[string]uint64, error) {
-		drops := map[string]uint64{}
-		st := ifc.Stats().Totals()
-		drops["endpoint_ring_full"] = st.RingFull
-		drops["over_budget"] = st.OverBudget
-		drops["unmatched"] = st.Unmatched
-		drops["malformed"] = st.MalformedTotal()
-		xs, err := ifc.XDPStats()
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, x := range xs {
-			xskDrops(drops, x.Socket)
-		}
-		return g.counts(), drops, nil
-	}
+	return func() ([]uint64, map[string]uint64, error) { return xdpmuxCounters(ifc, g) }
 }
 
 func (g *xgroup) localShare() float64 {
