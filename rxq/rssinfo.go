@@ -88,29 +88,16 @@ const (
 // order, as the kernel sends them.
 func ParseRSSReply(b []byte) (RSSInfo, error) {
 	var r RSSInfo
-	if len(b) < genlHdrLen {
-		return r, fmt.Errorf("%w: %d bytes, no genetlink header", ErrBadRSSReply, len(b))
-	}
-	b = b[genlHdrLen:]
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return RSSInfo{}, fmt.Errorf("%w: %d trailing bytes", ErrBadRSSReply, len(b))
-		}
-		alen := int(binary.NativeEndian.Uint16(b[0:2]))
-		typ := binary.NativeEndian.Uint16(b[2:4]) & nlaTypeMask
-		if alen < 4 || alen > len(b) {
-			return RSSInfo{}, fmt.Errorf("%w: attribute %d of length %d in %d bytes", ErrBadRSSReply, typ, alen, len(b))
-		}
-		v := b[4:alen]
+	err := walkGenlAttrs(b, func(typ uint16, v []byte) error {
 		switch typ {
 		case ethtoolARSSHFunc:
 			if len(v) != 4 {
-				return RSSInfo{}, fmt.Errorf("%w: hfunc of %d bytes", ErrBadRSSReply, len(v))
+				return fmt.Errorf("%w: hfunc of %d bytes", ErrBadRSSReply, len(v))
 			}
 			r.HashFunc = binary.NativeEndian.Uint32(v)
 		case ethtoolARSSIndir:
 			if len(v)%4 != 0 || len(v)/4 > rssMaxIndir {
-				return RSSInfo{}, fmt.Errorf("%w: indirection table of %d bytes", ErrBadRSSReply, len(v))
+				return fmt.Errorf("%w: indirection table of %d bytes", ErrBadRSSReply, len(v))
 			}
 			r.Indir = make([]uint32, len(v)/4)
 			for i := range r.Indir {
@@ -119,13 +106,63 @@ func ParseRSSReply(b []byte) (RSSInfo, error) {
 		case ethtoolARSSHKey:
 			r.Key = append([]byte(nil), v...)
 		}
-		// Attributes are padded to 4 bytes; the last one may end the
-		// message without its padding.
-		next := (alen + 3) &^ 3
-		if next > len(b) {
-			next = len(b)
-		}
-		b = b[next:]
+		return nil
+	})
+	if err != nil {
+		return RSSInfo{}, err
 	}
 	return r, nil
+}
+
+// Attributes of the generic netlink controller's reply (enum CTRL_ATTR_*).
+const ctrlAttrFamilyID = 1
+
+// parseFamilyID decodes a CTRL_CMD_GETFAMILY reply (b starts at the
+// generic netlink header) into the family's ID.
+func parseFamilyID(b []byte) (uint16, error) {
+	var id uint16
+	err := walkGenlAttrs(b, func(typ uint16, v []byte) error {
+		if typ == ctrlAttrFamilyID {
+			if len(v) != 2 {
+				return fmt.Errorf("%w: family ID of %d bytes", ErrBadRSSReply, len(v))
+			}
+			id = binary.NativeEndian.Uint16(v)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case id == 0:
+		return 0, fmt.Errorf("%w: no family ID", ErrBadRSSReply)
+	}
+	return id, nil
+}
+
+// walkGenlAttrs calls fn with each top-level attribute of a generic
+// netlink message b (starting at its genetlink header): every length is
+// checked against b, fn's values are views of b. It stops at fn's first
+// error.
+func walkGenlAttrs(b []byte, fn func(typ uint16, v []byte) error) error {
+	if len(b) < genlHdrLen {
+		return fmt.Errorf("%w: %d bytes, no genetlink header", ErrBadRSSReply, len(b))
+	}
+	b = b[genlHdrLen:]
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return fmt.Errorf("%w: %d trailing bytes", ErrBadRSSReply, len(b))
+		}
+		alen := int(binary.NativeEndian.Uint16(b[0:2]))
+		typ := binary.NativeEndian.Uint16(b[2:4]) & nlaTypeMask
+		if alen < 4 || alen > len(b) {
+			return fmt.Errorf("%w: attribute %d of length %d in %d bytes", ErrBadRSSReply, typ, alen, len(b))
+		}
+		if err := fn(typ, b[4:alen]); err != nil {
+			return err
+		}
+		// Attributes are padded to 4 bytes; the last one may end the
+		// message without its padding.
+		b = b[min((alen+3)&^3, len(b)):]
+	}
+	return nil
 }

@@ -128,3 +128,47 @@ func FuzzParseRSSReply(f *testing.F) {
 		r.IndirQueues()
 	})
 }
+
+func TestParseFamilyID(t *testing.T) {
+	u16 := func(v uint16) []byte { return binary.NativeEndian.AppendUint16(nil, v) }
+	hdr := []byte{1, 2, 0, 0} // CTRL_CMD_NEWFAMILY, version 2
+	reply := func(attrs ...[]byte) []byte { return slices.Concat(append([][]byte{hdr}, attrs...)...) }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want uint16 // 0: an error
+	}{
+		{"name then id", reply(nlattr(2, []byte("ethtool\x00")), nlattr(ctrlAttrFamilyID, u16(21)), nlattr(3, u32s(1))), 21},
+		{"id alone", reply(nlattr(ctrlAttrFamilyID, u16(0x1d))), 0x1d},
+		{"no id", reply(nlattr(2, []byte("ethtool\x00"))), 0},
+		{"id of 4 bytes", reply(nlattr(ctrlAttrFamilyID, u32s(21))), 0},
+		{"zero id", reply(nlattr(ctrlAttrFamilyID, u16(0))), 0},
+		{"truncated attribute", reply(nlattr(ctrlAttrFamilyID, u16(21)))[:7], 0},
+		{"no header", []byte{1, 2}, 0},
+	} {
+		id, err := parseFamilyID(tc.b)
+		if tc.want == 0 {
+			if !errors.Is(err, ErrBadRSSReply) {
+				t.Errorf("%s: id %d, err %v; want ErrBadRSSReply", tc.name, id, err)
+			}
+			continue
+		}
+		if err != nil || id != tc.want {
+			t.Errorf("%s: id %d, err %v; want %d", tc.name, id, err, tc.want)
+		}
+	}
+}
+
+func FuzzParseFamilyID(f *testing.F) {
+	f.Add([]byte{1, 2, 0, 0, 6, 0, 1, 0, 21, 0, 0, 0})
+	f.Add([]byte{1, 2, 0, 0, 4, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := parseFamilyID(b)
+		if (err == nil) == (id == 0) {
+			t.Fatalf("id %d with error %v", id, err)
+		}
+		if err != nil && !errors.Is(err, ErrBadRSSReply) {
+			t.Fatalf("error %v is not ErrBadRSSReply", err)
+		}
+	})
+}
