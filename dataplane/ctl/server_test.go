@@ -470,9 +470,17 @@ func TestStatsRequest(t *testing.T) {
 	e.inject(bad[:20]) // truncated
 	readN(t, ep, 10)
 	waitFor(t, "counters", func() bool { return e.dp.Stats().Totals().RX == 11 })
-	snap, err := ctl.Stats(e.path)
-	if err != nil {
-		t.Fatal(err)
+	// The pump counts a message as sent once its write returned, which
+	// may be after the client read it.
+	var snap ctl.StatsSnapshot
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var err error
+		if snap, err = ctl.Stats(e.path); err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Clients) != 1 || snap.Clients[0].Sent >= 10 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(snap.Queues) != 2 || snap.Totals.RX != 11 || snap.Totals.Delivered != 10 ||
 		snap.Totals.Malformed["truncated"] != 1 || snap.Totals.MalformedTotal() != 1 {
