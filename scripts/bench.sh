@@ -16,6 +16,7 @@
 # Extra FLAGS go to xdpmux-bench (see `go run ./bench/cmd/xdpmux-bench -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 quick=0
 latency=1
@@ -28,10 +29,7 @@ for a in "$@"; do
 	esac
 done
 
-if [ "$(id -u)" != 0 ]; then
-	echo "bench.sh: needs root (network namespaces, XDP, AF_XDP)" >&2
-	exit 1
-fi
+need_root bench.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -13,6 +13,7 @@
 # XDPMUX_DNSPERF_QPS=20000,100000 sets the paced rates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 quick=0
 for a in "$@"; do
@@ -21,14 +22,8 @@ for a in "$@"; do
 	*) echo "dnsperf.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
-if [ "$(id -u)" != 0 ]; then
-	echo "dnsperf.sh: needs root (network namespaces, XDP, AF_XDP)" >&2
-	exit 1
-fi
-if ! command -v dnsperf >/dev/null; then
-	echo "dnsperf.sh: dnsperf not found: apt-get install dnsperf" >&2
-	exit 1
-fi
+need_root dnsperf.sh
+need_tool dnsperf.sh dnsperf dnsperf
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -10,6 +10,7 @@
 # Extra FLAGS go to xdpmux-latency (see `go run ./bench/cmd/xdpmux-latency -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 quick=0
 args=()
@@ -20,10 +21,7 @@ for a in "$@"; do
 	esac
 done
 
-if [ "$(id -u)" != 0 ]; then
-	echo "latency.sh: needs root (network namespaces, XDP, AF_XDP)" >&2
-	exit 1
-fi
+need_root latency.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

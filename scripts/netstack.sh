@@ -16,6 +16,7 @@
 # XDPMUX_WRK_CONNS=64,256, XDPMUX_WRK_DURATION=8s, XDPMUX_WRK_MEMBERS=4 tune the full run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 quick=0
 for a in "$@"; do
@@ -24,14 +25,8 @@ for a in "$@"; do
 	*) echo "netstack.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
-if [ "$(id -u)" != 0 ]; then
-	echo "netstack.sh: needs root (network namespaces, XDP, AF_XDP)" >&2
-	exit 1
-fi
-if ! command -v wrk >/dev/null; then
-	echo "netstack.sh: wrk not found: apt-get install wrk" >&2
-	exit 1
-fi
+need_root netstack.sh
+need_tool netstack.sh wrk wrk
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
