@@ -95,6 +95,16 @@ func (l *lab) bind(spec pcb.Spec, opts EndpointOptions) *Endpoint {
 	return ep
 }
 
+// releaseAll takes every frame queued on eps, a batch at a time, and
+// releases it.
+func releaseAll(eps []*Endpoint, batch []Frame) {
+	for _, ep := range eps {
+		for n := ep.TryReceive(batch); n > 0; n = ep.TryReceive(batch) {
+			ep.Release(batch[:n])
+		}
+	}
+}
+
 func udpSpec(s string, reuse bool) pcb.Spec {
 	return pcb.Spec{Proto: pcb.UDP, Local: netip.MustParseAddrPort(s), ReusePort: reuse, Owner: testOwner}
 }

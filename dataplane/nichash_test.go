@@ -190,11 +190,7 @@ func TestWorkerNICHashAllocs(t *testing.T) {
 			injectKind(l.set[0], f, metaKind(i%2), nics[i])
 		}
 		w.poll()
-		for _, ep := range eps {
-			for n := ep.TryReceive(batch); n > 0; n = ep.TryReceive(batch) {
-				ep.Release(batch[:n])
-			}
-		}
+		releaseAll(eps, batch)
 		w.collectReturns()
 		w.flush()
 	}

@@ -52,11 +52,7 @@ func TestWorkerLoopAllocs(t *testing.T) {
 		if n := w.poll(); n != len(frames) {
 			t.Fatalf("poll: got %d, want %d", n, len(frames))
 		}
-		for _, ep := range eps {
-			for n := ep.TryReceive(batch); n > 0; n = ep.TryReceive(batch) {
-				ep.Release(batch[:n])
-			}
-		}
+		releaseAll(eps, batch)
 		w.collectReturns()
 		w.flush()
 	}
@@ -137,11 +133,7 @@ func BenchmarkWorkerBatch(b *testing.B) {
 		for b.Loop() {
 			l.set[0].InjectBatch(frames)
 			w.poll()
-			for _, ep := range eps {
-				for n := ep.TryReceive(batch); n > 0; n = ep.TryReceive(batch) {
-					ep.Release(batch[:n])
-				}
-			}
+			releaseAll(eps, batch)
 			w.collectReturns()
 			w.flush()
 		}
