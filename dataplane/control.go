@@ -100,7 +100,9 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 	if opts.Handler != nil && opts.Cred != nil {
 		return nil, fmt.Errorf("bind %s: %w", spec, errHandlerCred)
 	}
-	d.ctlMu.Lock()
+	if err := d.lockCtl("bind " + spec.String()); err != nil {
+		return nil, err
+	}
 	defer d.ctlMu.Unlock()
 	if d.closed {
 		return nil, fmt.Errorf("bind %s: %w", spec, ErrClosed)
@@ -182,7 +184,9 @@ func (d *Dataplane) SetReuseportExt(proto pcb.Proto, on bool) error {
 }
 
 func (d *Dataplane) change(c pcb.Change) error {
-	d.ctlMu.Lock()
+	if err := d.lockCtl(c.Op.String()); err != nil {
+		return err
+	}
 	defer d.ctlMu.Unlock()
 	if d.closed {
 		return fmt.Errorf("%v: %w", c.Op, ErrClosed)

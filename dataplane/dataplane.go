@@ -30,6 +30,12 @@ var (
 	ErrBadHash = fmt.Errorf("%w: hash must be %q or %q", ErrInvalidConfig, HashToeplitz, HashNIC)
 	// ErrStarted is returned (wrapped) by Start when called twice.
 	ErrStarted = errors.New("dataplane already started")
+	// ErrInHandler is returned (wrapped) by the control calls that wait
+	// for the queues' workers (Bind, Start, Close, Pause, CheckFrames, the
+	// Set methods) when an endpoint's Handler calls them: the worker
+	// running the handler could never answer. Endpoint.Close is the
+	// exception: from a Handler it closes asynchronously.
+	ErrInHandler = errors.New("called from a Handler, on the queue's worker it would wait for")
 )
 
 // The packet hash sources of Config.Hash.
@@ -250,7 +256,9 @@ func (d *Dataplane) Queues() int { return len(d.workers) }
 
 // Start launches one worker goroutine per queue.
 func (d *Dataplane) Start() error {
-	d.ctlMu.Lock()
+	if err := d.lockCtl("start"); err != nil {
+		return err
+	}
 	defer d.ctlMu.Unlock()
 	switch {
 	case d.closed:
@@ -271,7 +279,9 @@ func (d *Dataplane) Start() error {
 // go back when they Release them. Close does not close the sources.
 // It is idempotent.
 func (d *Dataplane) Close() error {
-	d.ctlMu.Lock()
+	if err := d.lockCtl("close"); err != nil {
+		return err
+	}
 	defer d.ctlMu.Unlock()
 	if d.closed {
 		return nil

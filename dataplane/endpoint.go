@@ -68,6 +68,7 @@ type Endpoint struct {
 	notify    chan struct{}
 	signalled atomic.Bool
 	closedCh  chan struct{}
+	closing   atomic.Bool // Close was called (from a Handler: before closed)
 
 	mu        sync.Mutex
 	closed    bool
@@ -129,9 +130,19 @@ func (e *Endpoint) markClosed() bool {
 // Close unbinds the endpoint. When it returns, no worker delivers to it any
 // more; frames that were queued on it are dropped or, with the Drain option,
 // re-steered, and counted either way. Frames the application still holds
-// stay valid until released. Close is idempotent.
+// stay valid until released. Close is idempotent. Called from a Handler
+// (of any endpoint), Close cannot wait for the workers: it marks the
+// endpoint closing, so that its handler is not called again, and closes it
+// from another goroutine.
 func (e *Endpoint) Close() error {
 	d := e.d
+	if d.onHandler() {
+		if !e.closing.Swap(true) {
+			go e.Close()
+		}
+		return nil
+	}
+	e.closing.Store(true)
 	d.ctlMu.Lock()
 	defer d.ctlMu.Unlock()
 	if !e.markClosed() || d.closed {

@@ -1,9 +1,12 @@
 package dataplane
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 )
 
 // Run to completion (EndpointOptions.Handler, docs/DATAPLANE.md "Run to
@@ -34,9 +37,16 @@ import (
 // Release ignores it.
 //
 // The handler must not block: it delays every endpoint of its queue.
-// It must not call ep.Close, Dataplane.Close or Bind (they wait for the
-// worker that runs it); WriteTo, SendIP and SendFrame are allowed but
-// stall the queue when their stage is full.
+// The control calls that wait for the workers (Bind, Dataplane.Close,
+// Pause, CheckFrames, the Set methods) fail with ErrInHandler when a
+// handler calls them, since the worker running it could never answer;
+// Endpoint.Close of any endpoint starts the close and returns (the
+// endpoint receives nothing more once the handler returns). The getters
+// that read the control state (Stats, Policy, GroupMembers, LocalAddrs,
+// Claims, ServerID, QUICLayout) wait for a control change in progress,
+// which waits for the handler: call them from another goroutine.
+// WriteTo, SendIP and SendFrame are allowed but stall the queue when their
+// stage is full.
 type Handler func(ep *Endpoint, frames []Frame)
 
 var (
@@ -90,9 +100,17 @@ func (w *worker) runHandler(r *ring) {
 	hb := r.hb
 	e := r.ep
 	w.learnPeers(r, e, hb)
-	r.hActive.Store(true)
-	w.callHandler(r, e, hb)
-	r.hActive.Store(false)
+	if e.closing.Load() {
+		// Closed by a handler (Close from a Handler): the unbind is on its
+		// way; what arrives meanwhile is dropped, as Close would.
+		r.dropped += uint64(len(hb))
+	} else {
+		r.hActive.Store(true)
+		w.inHandler.Store(w.gid)
+		w.callHandler(r, e, hb)
+		w.inHandler.Store(0)
+		r.hActive.Store(false)
+	}
 	for i := range hb {
 		f := &hb[i]
 		if f.r != nil {
@@ -177,4 +195,50 @@ func (e *Endpoint) handlerRelease(r *ring, f *Frame) {
 		r.hb[f.hi] = Frame{}
 	}
 	*f = Frame{}
+}
+
+// onHandler reports whether the calling goroutine is a worker of d running
+// a Handler. It costs a load per queue unless a handler is running.
+func (d *Dataplane) onHandler() bool {
+	var self uint64
+	for _, w := range d.workers {
+		g := w.inHandler.Load()
+		if g == 0 {
+			continue
+		}
+		if self == 0 {
+			self = goroutineID()
+		}
+		if g == self {
+			return true
+		}
+	}
+	return false
+}
+
+// lockCtl takes ctlMu for a control call that waits for the workers, or
+// fails with ErrInHandler when a Handler is the caller: op names the call.
+func (d *Dataplane) lockCtl(op string) error {
+	if d.onHandler() {
+		return fmt.Errorf("%s: %w", op, ErrInHandler)
+	}
+	d.ctlMu.Lock()
+	return nil
+}
+
+// goroutineID returns the calling goroutine's ID, from the first line of
+// its stack trace ("goroutine 7 [running]:"), the only place the runtime
+// gives it. A worker reads its own once; others only while a handler runs.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		panic("dataplane: cannot read the goroutine ID: " + err.Error())
+	}
+	return id
 }

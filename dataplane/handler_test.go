@@ -381,3 +381,133 @@ func TestHandlerPeersWhileLocked(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerControlCalls checks that a Handler calling a control call that
+// waits for the workers gets ErrInHandler instead of deadlocking its queue,
+// and that Close from a Handler closes the endpoint asynchronously: its
+// handler is not called again and no frame is lost.
+func TestHandlerControlCalls(t *testing.T) {
+	dst := netip.MustParseAddrPort("198.18.0.1:53")
+	tests := []struct {
+		name string
+		call func(ep *Endpoint) error
+	}{
+		{"bind", func(ep *Endpoint) error {
+			_, err := ep.d.Bind(udpSpec("0.0.0.0:54", false), EndpointOptions{})
+			return err
+		}},
+		{"set policy", func(ep *Endpoint) error { return ep.d.SetPolicy(ep.d.Policy()) }},
+		{"check frames", func(ep *Endpoint) error { return ep.d.CheckFrames() }},
+		{"pause", func(ep *Endpoint) error { return ep.d.Pause() }},
+		{"set local addresses", func(ep *Endpoint) error { return ep.d.SetLocalAddrs(nil) }},
+		{"dataplane close", func(ep *Endpoint) error { return ep.d.Close() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, 1, txOpts(), Config{})
+			got := make(chan error, 1)
+			l.bind(udpSpec("0.0.0.0:53", false), EndpointOptions{Handler: func(ep *Endpoint, frames []Frame) {
+				select {
+				case got <- tc.call(ep):
+				default:
+				}
+			}})
+			if err := l.d.Start(); err != nil {
+				t.Fatal(err)
+			}
+			l.set[0].Inject(handlerFrames(1, dst)[0])
+			select {
+			case err := <-got:
+				if !errors.Is(err, ErrInHandler) {
+					t.Errorf("%s from a handler: got %v, want ErrInHandler", tc.name, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s from a handler did not return", tc.name)
+			}
+			if err := l.settle(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	t.Run("endpoint close", func(t *testing.T) {
+		l := newLab(t, 1, txOpts(), Config{})
+		var mu sync.Mutex
+		calls, seen := 0, 0
+		var closeErr error
+		hep := l.bind(udpSpec("0.0.0.0:53", false), EndpointOptions{Handler: func(ep *Endpoint, frames []Frame) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			seen += len(frames)
+			if calls == 1 {
+				closeErr = ep.Close()
+			}
+		}})
+		if err := l.d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		frames := handlerFrames(3*rxq.BatchSize, dst)
+		l.set[0].Inject(frames[0])
+		waitFor(t, "the handler endpoint to close", func() bool {
+			for _, e := range l.d.Stats().Endpoints {
+				if e.ID == hep.ID() {
+					return false
+				}
+			}
+			return true
+		})
+		for _, f := range frames[1:] {
+			l.set[0].Inject(f)
+		}
+		if err := l.settle(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if closeErr != nil {
+			t.Errorf("Close from its handler: %v", closeErr)
+		}
+		if calls != 1 || seen != 1 {
+			t.Errorf("handler called %d times with %d frames, want once with 1", calls, seen)
+		}
+		if err := hep.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+
+	t.Run("not a handler", func(t *testing.T) {
+		// Another goroutine calling while a handler runs is not refused.
+		l := newLab(t, 1, txOpts(), Config{})
+		running, release := make(chan struct{}), make(chan struct{})
+		l.bind(udpSpec("0.0.0.0:53", false), EndpointOptions{Handler: func(*Endpoint, []Frame) {
+			close(running)
+			<-release
+		}})
+		if err := l.d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		l.set[0].Inject(handlerFrames(1, dst)[0])
+		<-running
+		on := l.d.onHandler()
+		close(release)
+		if on {
+			t.Error("onHandler true on a goroutine that is not a worker")
+		}
+		if err := l.d.CheckFrames(); err != nil {
+			t.Errorf("CheckFrames after the handler: %v", err)
+		}
+	})
+}
+
+func TestGoroutineID(t *testing.T) {
+	a := goroutineID()
+	if a == 0 || goroutineID() != a {
+		t.Fatalf("goroutineID: %d, not stable or zero", a)
+	}
+	ch := make(chan uint64)
+	go func() { ch <- goroutineID() }()
+	if b := <-ch; b == a || b == 0 {
+		t.Errorf("another goroutine's ID: %d (ours %d)", b, a)
+	}
+}

@@ -42,7 +42,9 @@ func (d *Dataplane) Pause() error {
 	if d.paused.Load() {
 		return fmt.Errorf("pause: %w", ErrPaused)
 	}
-	d.ctlMu.Lock()
+	if err := d.lockCtl("pause"); err != nil {
+		return err
+	}
 	if d.closed {
 		d.ctlMu.Unlock()
 		return fmt.Errorf("pause: %w", ErrClosed)

@@ -193,7 +193,9 @@ func (i *Interface) SweepClaims() error {
 		return fmt.Errorf("interface %q: %w", i.info.Ifname, err)
 	}
 	d := i.Dataplane
-	d.ctlMu.Lock()
+	if err := d.lockCtl("sweep claims"); err != nil {
+		return err
+	}
 	defer d.ctlMu.Unlock()
 	var errs []error
 	for _, c := range claims {

@@ -137,7 +137,9 @@ func (d *Dataplane) unclaim(keys []claimKey) error {
 // checked even on a Dataplane that had neither LocalAddrs nor a Claimer.
 func (d *Dataplane) SetLocalAddrs(addrs []netip.Addr) error {
 	local := normalizeAddrs(addrs)
-	d.ctlMu.Lock()
+	if err := d.lockCtl("set local addresses"); err != nil {
+		return err
+	}
 	defer d.ctlMu.Unlock()
 	if d.closed {
 		return fmt.Errorf("set local addresses: %w", ErrClosed)

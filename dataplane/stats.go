@@ -159,7 +159,9 @@ var ErrFrameLeak = errors.New("frame accounting mismatch")
 // batches, so CheckFrames may run while traffic flows; after Close it
 // counts directly.
 func (d *Dataplane) CheckFrames() error {
-	d.ctlMu.Lock()
+	if err := d.lockCtl("check frames"); err != nil {
+		return err
+	}
 	defer d.ctlMu.Unlock()
 	var acc []frameAccount
 	if d.started && !d.closed {

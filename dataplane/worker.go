@@ -87,6 +87,11 @@ type worker struct {
 
 	waitBO waitBackoff // failed Waits: counted, spaced out (waitbackoff.go)
 
+	// gid is the worker goroutine's ID; inHandler holds it while a Handler
+	// runs, else 0 (Dataplane.onHandler).
+	gid       uint64
+	inHandler atomic.Uint64
+
 	// returns is set by applications after releasing frames into a ring
 	// of this queue (any goroutine); the worker clears it and collects.
 	returns atomic.Uint32
@@ -132,6 +137,7 @@ func (w *worker) wake() {
 
 func (w *worker) run() {
 	defer w.d.wg.Done()
+	w.gid = goroutineID()
 	if w.d.cfg.LockOSThread || len(w.d.cfg.CPUs) > 0 {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
