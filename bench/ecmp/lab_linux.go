@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/xdpmux/xdpmux/bench/netlab"
@@ -247,33 +246,13 @@ func (l *Lab) Close() error {
 }
 
 // Cleanup deletes the namespaces named PREFIX-PID-... whose process is
-// gone: what a crashed run left behind.
+// gone: what a crashed run left behind (netlab.Cleanup, with this lab's
+// default prefix).
 func Cleanup(prefix string) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	ents, err := os.ReadDir("/run/netns")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), prefix+"-")
-		if !ok {
-			continue
-		}
-		pidStr, _, ok := strings.Cut(rest, "-")
-		if !ok {
-			continue
-		}
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid <= 0 {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
-			continue
-		}
-		_ = netlab.DeleteNamespace(e.Name())
-	}
+	netlab.Cleanup(prefix)
 }
 
 // StartHost starts `xdpmux run` on host i with a reuseport group of
