@@ -95,16 +95,6 @@
 // TestWaitFrameArrives checks it on veth in copy mode, including partial
 // receives.
 //
-// A socket with both an rx and a TX ring is not registered itself but
-// through a private epoll instance that has it for EPOLLIN only
-// (internal.NewReadPoller). Registered directly, every transmitted frame's
-// write wake-up (sk_write_space) put the socket on the netpoller's ready
-// list, and the next epoll_wait of any thread polled it; in copy mode
-// xsk_poll transmits, so it took the socket's mutex against the worker's
-// own sendto: 11% of a 2-CPU machine spinning in mutex_spin_on_owner in a
-// bulk TCP send (docs/NETSTACK.md), 3% with the private instance. Its
-// wait queue only sees the wake-ups for reading.
-//
 // Since no poll(2) runs any more, Wait does what xsk_poll did on the way
 // to sleep: recvfrom when the fill ring's need-wakeup flag is set (in
 // zero-copy mode that makes the driver refill; in copy mode the flag is

@@ -297,13 +297,7 @@ func open(ifindex, queue int, o *SocketOptions, bindFlags uint16) (_ *Socket, er
 		s.mode = ModeZeroCopy
 	}
 	// Last: from here on the poller owns the fd (and closes it on error).
-	// With both rings, Wait only ever reads: the netpoller gets the
-	// socket's read wake-ups only (internal.NewReadPoller).
-	newPoller := internal.NewPoller
-	if s.rx != nil && s.tx != nil {
-		newPoller = internal.NewReadPoller
-	}
-	if s.poll, err = newPoller(s.fd, "xsk"); err != nil {
+	if s.poll, err = internal.NewPoller(s.fd, "xsk"); err != nil {
 		s.fd = -1
 		return nil, fmt.Errorf("queue %d: %w", queue, err)
 	}

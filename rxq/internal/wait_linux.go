@@ -1,7 +1,6 @@
 package internal
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -40,9 +39,6 @@ import (
 type Poller struct {
 	f  *os.File
 	rc syscall.RawConn
-	// inner is the fd behind a NewReadPoller's epoll instance (f), which
-	// Close closes after f; -1 for NewPoller.
-	inner int
 	// rd is the read deadline in force, in nanoseconds since pollEpoch
 	// (monotonic: a wall clock step does not move it): noDeadline for
 	// none, 0 when not known (after Interrupt). Wait stores it before
@@ -85,42 +81,8 @@ func NewPoller(fd int, name string) (*Poller, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &Poller{f: f, rc: rc, inner: -1}
+	p := &Poller{f: f, rc: rc}
 	p.rd.Store(noDeadline)
-	return p, nil
-}
-
-// NewReadPoller is NewPoller for a Poller that only ever waits to read, on
-// an fd whose write wake-ups are frequent and whose poll has side effects:
-// an AF_XDP socket with a TX ring in copy mode, which wakes its waiters
-// for writing after every transmitted frame (sk_write_space), and whose
-// poll transmits (xsk_poll drives TX), taking the socket's mutex. On the
-// netpoller's epoll instance, every such wake-up has the next epoll_wait
-// of any thread poll the socket, and contend with the worker's own sendto
-// on that mutex. So fd goes into a private epoll instance for EPOLLIN
-// only (ep_poll_callback drops wake-ups for other events) and that
-// instance onto the netpoller: it becomes readable, and the netpoller
-// polls the socket through it, only when the socket has something to
-// read. The Poller owns fd and the epoll instance; on error both are
-// closed. Wait with write true fails.
-func NewReadPoller(fd int, name string) (*Poller, error) {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		unix.Close(ep)
-		unix.Close(fd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	p, err := NewPoller(ep, name+"-epoll")
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	p.inner = fd
 	return p, nil
 }
 
@@ -131,9 +93,6 @@ func NewReadPoller(fd int, name string) (*Poller, error) {
 // block. A read deadline set by an earlier Wait that is still ahead and not
 // after deadline is kept (see Poller): the wait may then time out early.
 func (p *Poller) Wait(deadline time.Time, write bool, ready func(fd uintptr) bool) error {
-	if write && p.inner >= 0 {
-		return errReadPoller
-	}
 	if write {
 		if err := p.f.SetWriteDeadline(deadline); err != nil {
 			return err
@@ -168,19 +127,6 @@ func (p *Poller) Interrupt() {
 	p.rd.Store(0)
 }
 
-// errReadPoller: a NewReadPoller only waits to read.
-var errReadPoller = errors.New("poller: write wait on a read-only poller")
-
 // Close deregisters the fd from the netpoller and closes it once no Wait
-// or Interrupt uses it any more (a NewReadPoller's epoll instance; then
-// the fd inside it).
-func (p *Poller) Close() error {
-	err := p.f.Close()
-	if p.inner >= 0 {
-		if e := unix.Close(p.inner); e != nil && err == nil {
-			err = os.NewSyscallError("close", e)
-		}
-		p.inner = -1
-	}
-	return err
-}
+// or Interrupt uses it any more.
+func (p *Poller) Close() error { return p.f.Close() }

@@ -9,24 +9,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollers are the two ways to build a Poller; the deadline and interrupt
-// tests run on both.
-var pollers = []struct {
-	name string
-	new  func(fd int, name string) (*Poller, error)
-}{{"direct", NewPoller}, {"read", NewReadPoller}}
-
-// newPipePoller returns a Poller (built by newP) on the read end of a new
-// pipe (nothing is ever written: a Wait whose ready callback says false
-// parks until its deadline or Interrupt).
-func newPipePoller(t *testing.T, newP func(int, string) (*Poller, error)) *Poller {
+// newPipePoller returns a Poller on the read end of a new pipe (nothing is
+// ever written: a Wait whose ready callback says false parks until its
+// deadline or Interrupt).
+func newPipePoller(t *testing.T) *Poller {
 	t.Helper()
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[1]) })
-	p, err := newP(fds[0], "pipe")
+	p, err := NewPoller(fds[0], "pipe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,42 +53,34 @@ func TestPollerDeadline(t *testing.T) {
 		// (the descriptor's deadline is in the past).
 		{name: "interrupt forgets it", first: 200 * ms, intr: true, wait: 400 * ms, min: 390 * ms, max: 5 * time.Second},
 	}
-	for _, pl := range pollers {
-		for _, tc := range tests {
-			t.Run(pl.name+"/"+tc.name, func(t *testing.T) {
-				p := newPipePoller(t, pl.new)
-				start := time.Now()
-				if tc.first > 0 {
-					if err := p.Wait(start.Add(tc.first), false, always); err != nil {
-						t.Fatalf("first wait: %v", err)
-					}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPipePoller(t)
+			start := time.Now()
+			if tc.first > 0 {
+				if err := p.Wait(start.Add(tc.first), false, always); err != nil {
+					t.Fatalf("first wait: %v", err)
 				}
-				if tc.intr {
-					p.Interrupt()
-				}
-				err := p.Wait(start.Add(tc.wait), false, never)
-				took := time.Since(start)
-				if !errors.Is(err, os.ErrDeadlineExceeded) {
-					t.Fatalf("wait: got %v, want os.ErrDeadlineExceeded", err)
-				}
-				if took < tc.min || took > tc.max {
-					t.Errorf("wait returned after %v, want %v to %v", took, tc.min, tc.max)
-				}
-			})
-		}
+			}
+			if tc.intr {
+				p.Interrupt()
+			}
+			err := p.Wait(start.Add(tc.wait), false, never)
+			took := time.Since(start)
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("wait: got %v, want os.ErrDeadlineExceeded", err)
+			}
+			if took < tc.min || took > tc.max {
+				t.Errorf("wait returned after %v, want %v to %v", took, tc.min, tc.max)
+			}
+		})
 	}
 }
 
 // TestPollerInterruptParked checks that Interrupt ends a parked Wait that
 // kept its deadline.
 func TestPollerInterruptParked(t *testing.T) {
-	for _, pl := range pollers {
-		t.Run(pl.name, func(t *testing.T) { testPollerInterruptParked(t, pl.new) })
-	}
-}
-
-func testPollerInterruptParked(t *testing.T, newP func(int, string) (*Poller, error)) {
-	p := newPipePoller(t, newP)
+	p := newPipePoller(t)
 	if err := p.Wait(time.Now().Add(10*time.Second), false, always); err != nil {
 		t.Fatal(err)
 	}
@@ -110,49 +95,6 @@ func testPollerInterruptParked(t *testing.T, newP func(int, string) (*Poller, er
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Interrupt did not end the wait")
-	}
-}
-
-// TestReadPoller: a NewReadPoller's parked Wait wakes when its fd becomes
-// readable (through the private epoll instance), refuses to wait for
-// writing, and Close closes the fd as well as the epoll instance.
-func TestReadPoller(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[1])
-	p, err := NewReadPoller(fds[0], "socketpair")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readable := func(uintptr) bool {
-		var b [8]byte
-		n, _ := unix.Read(fds[0], b[:])
-		return n > 0
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Wait(time.Now().Add(20*time.Second), false, readable) }()
-	time.Sleep(20 * time.Millisecond)
-	if _, err := unix.Write(fds[1], []byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("wait: got %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("data on the fd did not end the wait")
-	}
-	if err := p.Wait(time.Time{}, true, always); err == nil {
-		t.Error("write wait: got nil error, want one")
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
-		t.Errorf("fd after Close: fcntl got %v, want EBADF", err)
 	}
 }
 
