@@ -223,3 +223,49 @@ func TestWritePacketsGSOAllocs(t *testing.T) {
 		t.Errorf("stats %+v: want 42 segments per GSO packet", st)
 	}
 }
+
+// FuzzWriteSegments: any bytes and MSS either are refused (and counted) or
+// leave as segments that each pass the IP and TCP checksum checks and
+// carry the packet's payload, in order; never a panic.
+func FuzzWriteSegments(f *testing.F) {
+	for _, v6 := range []bool{false, true} {
+		for _, n := range []int{0, 1, 999, 1000, 2501} {
+			f.Add(gsoPacketF(v6, n), uint16(1000))
+		}
+	}
+	f.Add([]byte{0x45}, uint16(536))
+	rec := &recSender{}
+	l, err := New(struct{ Receiver }{}, Options{Sender: rec})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte, mss uint16) {
+		rec.pkts = rec.pkts[:0]
+		errs := l.Stats().TXErrors
+		_, hdrLen, ok := tcpHeaders(pkt)
+		orig := bytes.Clone(pkt)
+		if err := l.writeSegments(pkt, int(mss), 0); err != nil {
+			if len(rec.pkts) != 0 || l.Stats().TXErrors != errs+1 {
+				t.Fatalf("refused (%v) but sent %d, stats %+v", err, len(rec.pkts), l.Stats())
+			}
+			return
+		}
+		if !ok {
+			t.Fatal("sent a packet tcpHeaders refuses")
+		}
+		var got []byte
+		for _, seg := range rec.pkts {
+			_, data := checkSegment(t, seg)
+			got = append(got, data...)
+		}
+		if !bytes.Equal(got, orig[hdrLen:]) {
+			t.Fatalf("payload of %d bytes, want the %d sent", len(got), len(orig)-hdrLen)
+		}
+	})
+}
+
+// gsoPacketF is gsoPacket for fuzz seeds (no *testing.T).
+func gsoPacketF(v6 bool, n int) []byte {
+	var t testing.T
+	return gsoPacket(&t, v6, header.TCPFlagAck|header.TCPFlagPsh, make([]byte, n))
+}
