@@ -63,6 +63,9 @@ const (
 	DefaultBatch = 64
 	// DefaultMaxPeers is the peer cache size a Link asks of its endpoint.
 	DefaultMaxPeers = 4096
+	// DefaultGSOMaxSize is the GSO packet size of a Link whose
+	// Options.GSOMaxSize is 0.
+	DefaultGSOMaxSize = 65535
 
 	flowSlots = 1024 // direct-mapped flow -> queue table, a power of two
 	maxMTU    = 65535
@@ -100,6 +103,15 @@ type Options struct {
 	// dataplane.MaxPeerCacheSize. A Receiver without GrowPeerCache keeps
 	// its own table and ignores MaxPeers.
 	MaxPeers int
+	// GSOMaxSize, if positive, has the Link claim segmentation offload
+	// (stack.HostGSOSupported): gVisor's TCP sends segments of up to
+	// GSOMaxSize bytes (IP packet) with a partial checksum, and the Link
+	// cuts them into MSS-sized segments and computes their checksums,
+	// which is what a NIC's TSO does: one trip through the stack per
+	// GSOMaxSize bytes instead of per MSS. 0 means DefaultGSOMaxSize, -1
+	// no GSO (the stack cuts segments and computes checksums); at most
+	// 65535.
+	GSOMaxSize int
 }
 
 // Stats are a Link's counters.
@@ -117,6 +129,9 @@ type Stats struct {
 	TXNoPeer uint64 `json:"tx_no_peer"`
 	// TXErrors packets were dropped: too big, or the Sender failed.
 	TXErrors uint64 `json:"tx_errors"`
+	// TXGSO counts the stack's packets larger than one segment that the
+	// Link cut into segments (GSO); each segment counts in TXPackets.
+	TXGSO uint64 `json:"tx_gso"`
 }
 
 // Link is a stack.LinkEndpoint over one xdpmux endpoint. The stack sees a
@@ -142,13 +157,16 @@ type Link struct {
 	flowMu sync.RWMutex
 	flows  [flowSlots]flowEntry
 
-	txMu  sync.Mutex // guards txBuf
+	txMu  sync.Mutex // guards txBuf and seg
 	txBuf []byte
+	seg   segmenter
+	gso   uint32 // GSOMaxSize; 0: none
 
 	wg sync.WaitGroup // the receive goroutine
 
 	rxPackets, rxBytes, rxDropped          atomic.Uint64
 	txPackets, txBytes, txNoPeer, txErrors atomic.Uint64
+	txGSO                                  atomic.Uint64
 	dispatched                             atomic.Pointer[dispatcherBox]
 }
 
@@ -191,6 +209,14 @@ func New(rx Receiver, opts Options) (*Link, error) {
 	if opts.MaxPeers < 1 || opts.MaxPeers > dataplane.MaxPeerCacheSize {
 		return nil, fmt.Errorf("%w: max peers %d, want 1..%d", ErrBadOptions, opts.MaxPeers, dataplane.MaxPeerCacheSize)
 	}
+	switch {
+	case opts.GSOMaxSize == 0:
+		opts.GSOMaxSize = DefaultGSOMaxSize
+	case opts.GSOMaxSize == -1:
+		opts.GSOMaxSize = 0
+	case opts.GSOMaxSize < 0 || opts.GSOMaxSize > maxMTU:
+		return nil, fmt.Errorf("%w: GSO max size %d, want -1..%d", ErrBadOptions, opts.GSOMaxSize, maxMTU)
+	}
 	tx := opts.Sender
 	if tx == nil {
 		s, ok := rx.(Sender)
@@ -212,6 +238,7 @@ func New(rx Receiver, opts Options) (*Link, error) {
 		mtu:      opts.MTU,
 		linkAddr: tcpip.LinkAddress(opts.LinkAddress),
 		txBuf:    make([]byte, maxMTU),
+		gso:      uint32(opts.GSOMaxSize),
 	}
 	if opts.TrustRXChecksums {
 		l.caps |= stack.CapabilityRXChecksumOffload
@@ -232,6 +259,7 @@ func (l *Link) Stats() Stats {
 		TXBytes:   l.txBytes.Load(),
 		TXNoPeer:  l.txNoPeer.Load(),
 		TXErrors:  l.txErrors.Load(),
+		TXGSO:     l.txGSO.Load(),
 	}
 }
 
@@ -274,11 +302,18 @@ func (l *Link) SetLinkAddress(addr tcpip.LinkAddress) {
 // the peers' link headers from their frames.
 func (l *Link) Capabilities() stack.LinkEndpointCapabilities { return l.caps }
 
-// GSOMaxSize implements stack.GSOEndpoint: no segmentation offload.
-func (*Link) GSOMaxSize() uint32 { return 0 }
+// GSOMaxSize implements stack.GSOEndpoint: Options.GSOMaxSize, 0 without
+// segmentation offload.
+func (l *Link) GSOMaxSize() uint32 { return l.gso }
 
-// SupportedGSO implements stack.GSOEndpoint.
-func (*Link) SupportedGSO() stack.SupportedGSO { return stack.GSONotSupported }
+// SupportedGSO implements stack.GSOEndpoint: host GSO (the Link cuts the
+// segments, gso.go) unless Options.GSOMaxSize is -1.
+func (l *Link) SupportedGSO() stack.SupportedGSO {
+	if l.gso == 0 {
+		return stack.GSONotSupported
+	}
+	return stack.HostGSOSupported
+}
 
 // ARPHardwareType implements stack.LinkEndpoint: the stack sees no link
 // header.
@@ -485,7 +520,16 @@ func (l *Link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 		l.txErrors.Add(1)
 		return &tcpip.ErrMalformedHeader{}
 	}
-	if err := l.tx.SendIP(l.queueFor(dst), buf); err != nil {
+	queue := l.queueFor(dst)
+	if g := &pkt.GSOOptions; (g.Type == stack.GSOTCPv4 || g.Type == stack.GSOTCPv6) && g.NeedsCsum {
+		return l.writeSegments(buf, int(g.MSS), queue)
+	}
+	return l.sendIP(queue, buf)
+}
+
+// sendIP hands one IP packet to the Sender and counts it. l.txMu held.
+func (l *Link) sendIP(queue int, buf []byte) tcpip.Error {
+	if err := l.tx.SendIP(queue, buf); err != nil {
 		if errors.Is(err, dataplane.ErrUnknownPeer) {
 			l.txNoPeer.Add(1)
 			return nil // like a NIC without a neighbour entry: dropped
@@ -497,7 +541,7 @@ func (l *Link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 		return &tcpip.ErrNoBufferSpace{}
 	}
 	l.txPackets.Add(1)
-	l.txBytes.Add(uint64(size))
+	l.txBytes.Add(uint64(len(buf)))
 	return nil
 }
 

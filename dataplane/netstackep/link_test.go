@@ -143,8 +143,19 @@ func (fakeSender) SendIP(int, []byte) error { return nil }
 // are taken off the sources' TX rings, checked (the client's MAC as
 // destination, the server's as source, no tag) and handed to the client.
 // A page, a 1 MB body (checksummed) and keep-alive; each flow answered on
-// the queue it arrives on; every frame is back afterwards.
+// the queue it arrives on; every frame is back afterwards. With GSO (the
+// default) and without: the client stack verifies every checksum, so the
+// Link's segments must be right.
 func TestHTTPOverRxqtest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gso  int
+	}{{"gso", 0}, {"no gso", -1}} {
+		t.Run(tc.name, func(t *testing.T) { testHTTPOverRxqtest(t, tc.gso) })
+	}
+}
+
+func testHTTPOverRxqtest(t *testing.T, gso int) {
 	const queues = 2
 	srcs, d, ep := rxqLab(t, queues, netip.AddrPortFrom(serverIP, 80))
 
@@ -164,7 +175,7 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	}
 	cs.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
 
-	link, err := New(ep, Options{LinkAddress: serverMAC})
+	link, err := New(ep, Options{LinkAddress: serverMAC, GSOMaxSize: gso})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +324,12 @@ func TestHTTPOverRxqtest(t *testing.T) {
 	if st.RXPackets == 0 || st.TXPackets == 0 || st.TXNoPeer != 0 || st.TXErrors != 0 || st.RXDropped != 0 {
 		t.Errorf("link stats %+v", st)
 	}
+	if (st.TXGSO > 0) != (gso >= 0) {
+		t.Errorf("GSOMaxSize %d: %d GSO packets cut", gso, st.TXGSO)
+	}
+	if cst := cs.Stats().TCP.ChecksumErrors.Value(); cst != 0 {
+		t.Errorf("client: %d TCP checksum errors", cst)
+	}
 
 	srv.Close()
 	link.Stop() // before Destroy: see Link.Wait
@@ -343,6 +360,9 @@ func TestNewOptions(t *testing.T) {
 		{"negative batch", ep, Options{Sender: fakeSender{}, Batch: -1}, ErrBadOptions},
 		{"negative max peers", ep, Options{Sender: fakeSender{}, MaxPeers: -1}, ErrBadOptions},
 		{"too many peers", ep, Options{Sender: fakeSender{}, MaxPeers: dataplane.MaxPeerCacheSize + 1}, ErrBadOptions},
+		{"GSO off", ep, Options{Sender: fakeSender{}, GSOMaxSize: -1}, nil},
+		{"negative GSO", ep, Options{Sender: fakeSender{}, GSOMaxSize: -2}, ErrBadOptions},
+		{"big GSO", ep, Options{Sender: fakeSender{}, GSOMaxSize: 65536}, ErrBadOptions},
 		{"ok", ep, Options{Sender: fakeSender{}}, nil},
 	}
 	for _, tc := range tests {

@@ -105,6 +105,9 @@ type options struct {
 	// Drain binds the members with EndpointOptions.Drain: frames queued on
 	// a member when it stops are re-steered to the remaining members.
 	Drain bool
+	// GSOMaxSize is the Links' netstackep.Options.GSOMaxSize: 0 the
+	// default (segmentation offload, the Link cuts the segments), -1 none.
+	GSOMaxSize int
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -120,11 +123,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rxcsum := fs.String("rx-checksum", "auto", "received checksums: verify, trust (veth: they arrive partial) or auto")
 	policy := fs.String("policy", "threshold", "pick policy of the group: threshold, modulo or maglev")
 	drain := fs.Bool("drain", false, "re-steer frames queued on a stopped member to the others (instead of dropping them)")
+	gso := fs.Int("gso-max", 0, "GSO packet size the stacks send (the link cuts MSS segments): 0 default, -1 off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := options{Iface: *iface, Members: *members, Kernel: *kernel, GVisorLink: *gvlink, TX: *tx, RXChecksum: *rxcsum,
-		Policy: *policy, Drain: *drain}
+		Policy: *policy, Drain: *drain, GSOMaxSize: *gso}
 	var err error
 	if o.Addr, err = netip.ParseAddrPort(*addr); err != nil {
 		fmt.Fprintf(stderr, "httpserver: -addr %q: %v\n", *addr, err)
@@ -463,7 +467,8 @@ func (s *server) startXDP(o options) error {
 			return err
 		}
 		m.drain = o.Drain
-		lo := netstackep.Options{LinkAddress: ni.HardwareAddr, MTU: uint32(ni.MTU), TrustRXChecksums: trust}
+		lo := netstackep.Options{LinkAddress: ni.HardwareAddr, MTU: uint32(ni.MTU), TrustRXChecksums: trust,
+			GSOMaxSize: o.GSOMaxSize}
 		if s.psend != nil {
 			lo.Sender = s.psend.For(m.ep) // framed with the link headers m.ep learned
 		}

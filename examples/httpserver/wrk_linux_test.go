@@ -31,11 +31,12 @@ import (
 // checks only the report's shape.
 //
 // XDPMUX_WRK_MEMBERS (4), _CONNS (comma separated, 64,256), _DURATION
-// (8s), _BULK_DURATION (the same), _TX (the xdpmux variant's -tx),
-// _VARIANTS (comma separated subset, for profiling; the report's shape is
-// then not checked), _OUT (the JSON report to write), _CPUPROFILE (a CPU
+// (8s), _BULK_DURATION (the same), _TX (the xdpmux variant's -tx), _GSO
+// (its -gso-max), _VARIANTS (comma separated subset, for profiling; the
+// report's shape is then not checked), _OUT (the JSON report to write), _CPUPROFILE (a CPU
 // profile of this process, which is the server, during the xdpmux
-// variant's first requests run) and _QUICK=1 (1 s runs, 64 connections).
+// variant's first requests run), _BULK_CPUPROFILE (the same, of its bulk
+// run) and _QUICK=1 (1 s runs, 64 connections).
 func TestWrk(t *testing.T) {
 	if os.Getenv("XDPMUX_WRK") != "1" {
 		t.Skip("set XDPMUX_WRK=1 to run wrk")
@@ -62,13 +63,14 @@ func TestWrk(t *testing.T) {
 		variants = strings.Split(v, ",")
 	}
 	tx := os.Getenv("XDPMUX_WRK_TX")
+	gso, _ := strconv.Atoi(os.Getenv("XDPMUX_WRK_GSO"))
 	rep := wrkReport{Schema: wrkSchema, Date: time.Now().UTC().Format(time.RFC3339), Quick: quick,
 		CPUs: runtime.NumCPU(), Members: members, Queues: 2,
 		Args: []string{"-t2", "-d" + dur, "--latency"}}
 	profiled := false
 	for _, name := range variants {
 		t.Run(name, func(t *testing.T) {
-			o := options{Members: members, TX: tx}
+			o := options{Members: members, TX: tx, GSOMaxSize: gso}
 			queues := rep.Queues
 			switch name {
 			case "xdpmux":
@@ -106,7 +108,14 @@ func TestWrk(t *testing.T) {
 				t.Logf("%s, %d conns: %.0f requests/s, latency ms avg %.2f p50 %.2f p99 %.2f, %.1f µs CPU per request (busy %.0f%%), %d socket errors",
 					name, c, run.RequestsPS, run.LatAvgMs, run.LatP50Ms, run.LatP99Ms, run.CPUUsPerReq, 100*run.BusyShare, run.SocketErrs)
 			}
+			var stopProfile func()
+			if p := os.Getenv("XDPMUX_WRK_BULK_CPUPROFILE"); p != "" && name == "xdpmux" {
+				stopProfile = startCPUProfile(t, p)
+			}
 			run := runWrk(t, l, base+"/bulk?n="+strconv.Itoa(64<<20), "-t1", "-c1", "-d"+bulkDur, "--latency")
+			if stopProfile != nil {
+				stopProfile()
+			}
 			run.Variant, run.Kind, run.Conns = name, "bulk", 1
 			if run.BytesRead > 0 {
 				run.CPUNsPerB = run.CPUUsPerReq * 1e3 * float64(run.Requests) / run.BytesRead
