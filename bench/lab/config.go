@@ -67,7 +67,8 @@ type Config struct {
 	// Skip names systems not to measure (SystemXDPDrop, ...).
 	Skip map[string]bool
 	// ProfileDir, when set, gets a CPU profile (pprof) of this process for
-	// each xdpmux and kernel saturation window: <system>-<N>.pprof.
+	// each xdpmux, xdpmux-handler and kernel saturation window:
+	// <system>-<N>.pprof.
 	ProfileDir string
 	// Quick marks the report as a smoke run.
 	Quick bool

@@ -267,7 +267,7 @@ func (h *harness) measure(system string, sockets int, ld load, policy string, c 
 		return run, err
 	}
 	var prof *os.File
-	if h.cfg.ProfileDir != "" && ld.name == LoadSaturation && (system == SystemXDPMux || system == SystemKernel) {
+	if h.cfg.ProfileDir != "" && ld.name == LoadSaturation && (system == SystemXDPMux || system == SystemXDPMuxHandler || system == SystemKernel) {
 		name := filepath.Join(h.cfg.ProfileDir, fmt.Sprintf("%s-%d.pprof", system, sockets))
 		if prof, err = os.Create(name); err == nil {
 			if err := pprof.StartCPUProfile(prof); err != nil {

@@ -25,7 +25,7 @@ const runUsage = `usage: xdpmux run -iface IF [-queues 0,1|all] [-policy thresho
                   [-metrics [HOST:]PORT] [-ctl PATH] [-sink] [-frames N]
                   [-allow uid=U,ports=LO[-HI][,proto=udp|tcp]]... [-nonlocal-bind]
                   [-dual-stack-groups] [-bounded-load FILL] [-hash toeplitz|nic]
-                  [-config FILE] [-takeover] [BIND...]
+                  [-config FILE] [-takeover] [-cpuprofile FILE] [BIND...]
   BIND := PROTO/ADDR:PORT[/COUNT][@OPT[,OPT]]   OPT := slots[=FIRST] | dual
           e.g. udp/0.0.0.0:53/4  udp/0.0.0.0:53/4@slots  udp/[::]:53/4@dual
 
@@ -58,6 +58,9 @@ its clients' endpoints (they reconnect, with ctl.Options.Reconnect), and the
 old instance exits. If this instance fails before it serves, the old one
 goes on serving. kill -USR2 PID makes a running instance start its own
 binary with -takeover: a reload, or an upgrade once the binary is replaced.
+
+-cpuprofile FILE writes a CPU profile (pprof) of the whole run to FILE when
+run ends; scripts/pgo.sh makes the builds' default.pgo from it.
 `
 
 // runConfig is a parsed command line of `xdpmux run`.
@@ -86,6 +89,8 @@ type runConfig struct {
 	boundedFill float64
 	// hash is dataplane.Config.Hash.
 	hash string
+	// cpuProfile is the file for a CPU profile of the run ("": none).
+	cpuProfile string
 }
 
 // runReady tells tests where a running instance listens.
@@ -130,7 +135,18 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer, ready
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := runServe(ctx, cfg, log, stdout, ready); err != nil {
+	var prof *cpuProfile
+	if cfg.cpuProfile != "" {
+		if prof, err = startCPUProfile(cfg.cpuProfile); err != nil {
+			fmt.Fprintf(stderr, "xdpmux run: %v\n", err)
+			return 1
+		}
+	}
+	err = runServe(ctx, cfg, log, stdout, ready)
+	if prof != nil {
+		err = errors.Join(err, prof.stop())
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "xdpmux run: %v\n", err)
 		return 1
 	}
@@ -165,13 +181,14 @@ func parseRunArgs(given []string) (runConfig, error) {
 	frames := fs.Int("frames", 0, "UMEM frames per queue, a power of two (default 4096); the fill ring holds them all, the rx ring half")
 	hashMode := fs.String("hash", dataplane.HashToeplitz, "packet hash: toeplitz (software) or nic (the NIC's where it has one)")
 	takeover := fs.Bool("takeover", false, "take over from the instance serving the same -ctl socket")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to FILE when it ends")
 	fs.String("config", "", "read flags from FILE (see docs/OPERATIONS.md)")
 	binds, err := parseInterleaved(fs, args)
 	if err != nil {
 		return runConfig{}, err
 	}
 	cfg := runConfig{iface: *iface, metrics: *metrics, ctlPath: *ctlPath, sink: *sink, allow: allow, nonlocal: *nonlocal,
-		frames: *frames, takeover: *takeover, args: given}
+		frames: *frames, takeover: *takeover, args: given, cpuProfile: *cpuProfile}
 	if cfg.frames != 0 && (cfg.frames < 512 || cfg.frames&(cfg.frames-1) != 0) {
 		return runConfig{}, fmt.Errorf("-frames %d: want a power of two, at least 512", cfg.frames)
 	}

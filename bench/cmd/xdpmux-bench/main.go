@@ -82,7 +82,7 @@ func run() error {
 		policies = flag.String("policies", "", "xdpmux policies of the disruption test (default threshold,modulo,maglev)")
 		skip     = flag.String("skip", "", "systems to skip, comma separated: xdp-drop,afxdp-rxdrop,afxdp-c,xdpmux,xdpmux-handler,kernel-reuseport,kernel-busypoll,kernel-reuseport-untuned")
 		handler  = flag.Bool("handler", false, "also measure xdpmux with run-to-completion members (dataplane.Handler) after each xdpmux group: system xdpmux-handler")
-		profile  = flag.String("profile", "", "directory for CPU profiles (pprof) of the xdpmux and kernel saturation windows")
+		profile  = flag.String("profile", "", "directory for CPU profiles (pprof) of the xdpmux, xdpmux-handler and kernel saturation windows")
 		// Issue 17's experiments (lab.MeasureLocality), instead of the comparison.
 		locality  = flag.String("locality", "", "run these experiments instead: queue-local, bounded-load or both (comma separated); writes locality-<date>.json")
 		locSizes  = flag.String("locality-sizes", "", "group sizes of the queue-local runs (default 2,4; bounded load uses the largest)")
