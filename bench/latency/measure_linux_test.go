@@ -25,6 +25,9 @@ func TestMeasure(t *testing.T) {
 	if err := rep.Check(); err != nil {
 		t.Fatal(err)
 	}
+	if !rep.Setup.ServerProcess || rep.Setup.RcvBuf <= 0 || rep.Setup.SocketMode == "" {
+		t.Errorf("setup %+v: want server_process, the kernel's SO_RCVBUF and the AF_XDP mode from the children", rep.Setup)
+	}
 	if len(rep.Notes) > 0 {
 		t.Errorf("notes: %q", rep.Notes)
 	}

@@ -69,6 +69,10 @@ type Setup struct {
 	RcvBuf     int     `json:"kernel_rcvbuf"`
 	SocketMode string  `json:"afxdp_mode,omitempty"`
 	Quick      bool    `json:"quick"`
+	// ServerProcess: each system's server ran in a child process of
+	// its own (ServeChild), not in the clients' Go process. Reports
+	// made before it have no such key.
+	ServerProcess bool `json:"server_process,omitempty"`
 }
 
 // Run is one measurement: one system, one payload size, one load.

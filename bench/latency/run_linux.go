@@ -49,7 +49,8 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	h.rep = &Report{
 		Schema: Schema, Date: time.Now().UTC().Format(time.RFC3339), Machine: sys.ThisMachine(),
 		Setup: Setup{Queues: Queues, Members: cfg.Members, Clients: cfg.Clients, Outstanding: cfg.Outstanding,
-			WarmupSec: cfg.Warmup.Seconds(), WindowSec: cfg.Window.Seconds(), MaxShare: cfg.MaxShare, Quick: cfg.Quick},
+			WarmupSec: cfg.Warmup.Seconds(), WindowSec: cfg.Window.Seconds(), MaxShare: cfg.MaxShare, Quick: cfg.Quick,
+			ServerProcess: true},
 	}
 	dst := netip.AddrPortFrom(l.RecvAddr, cfg.Port)
 	err = l.InSend(func() error {
@@ -135,7 +136,8 @@ func (h *harness) note(format string, args ...any) {
 	h.rep.Notes = append(h.rep.Notes, s)
 }
 
-// phase starts system's server, runs fn and stops the server. The kernel
+// phase starts system's server in a child process (startChild), runs fn
+// and stops the server. The kernel
 // server's sockets and xdpmux's interface never coexist: with a kernel
 // socket on the port the XDP program would pass the flow to the kernel.
 func (h *harness) phase(system string, fn func() error) {
@@ -144,16 +146,21 @@ func (h *harness) phase(system string, fn func() error) {
 	}
 	var srv server
 	var err error
-	if system == SystemKernel {
-		var k *kserver
-		k, h.rep.Setup.RcvBuf, err = startKernel(h.lab, h.cfg.Members, h.cfg.Port)
-		srv = k
-	} else {
-		if err = h.portFree(); err == nil {
-			var x *xserver
-			if x, err = startXDPMux(h.lab, system, h.cfg.Members, h.cfg.Port); err == nil {
-				h.rep.Setup.SocketMode = x.ifc.Info().SocketMode
-				srv = x
+	if system != SystemKernel {
+		err = h.portFree()
+	}
+	if err == nil {
+		var c *child
+		var rcvbuf int
+		var mode string
+		c, rcvbuf, mode, err = startChild(childSpec{system: system, members: h.cfg.Members, port: h.cfg.Port,
+			netns: h.lab.RecvNS, ifname: h.lab.RecvIf})
+		if err == nil {
+			srv = c
+			if system == SystemKernel {
+				h.rep.Setup.RcvBuf = rcvbuf
+			} else {
+				h.rep.Setup.SocketMode = mode
 			}
 		}
 	}

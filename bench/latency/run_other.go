@@ -13,3 +13,6 @@ import (
 func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	return nil, fmt.Errorf("latency: %w", rxq.ErrNotSupported)
 }
+
+// ServeChild does nothing: there is no server child off Linux.
+func ServeChild() {}

@@ -26,6 +26,7 @@ import (
 )
 
 func main() {
+	latency.ServeChild() // a server child (re-executed by Measure) never returns
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "xdpmux-latency:", err)
 		os.Exit(1)
