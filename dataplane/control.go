@@ -124,6 +124,26 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 	if err := d.checkKernel(spec); err != nil {
 		return nil, err
 	}
+	ep, err := d.addEndpoint(spec, opts, size)
+	if err != nil {
+		return nil, err
+	}
+	m := &ctlMsg{op: msgChange, change: pcb.Change{Op: pcb.OpBind, ID: ep.id, Spec: spec}, ep: ep}
+	d.broadcast(m)
+	if err := errors.Join(m.errs...); err != nil {
+		// The authority accepted what a worker copy refused: the copies
+		// have diverged, which is a bug. Undo as far as possible.
+		d.unbindLocked(ep)
+		return nil, fmt.Errorf("bind %s: worker table out of step: %w", spec, err)
+	}
+	return ep, nil
+}
+
+// addEndpoint binds spec in the authority, claims what it needs and
+// records its endpoint, for Bind to hand to the workers. ctlMu held.
+func (d *Dataplane) addEndpoint(spec pcb.Spec, opts EndpointOptions, size int) (*Endpoint, error) {
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	id := d.allocID()
 	if err := d.auth.Bind(id, spec); err != nil {
 		d.freeIDs = append(d.freeIDs, id)
@@ -139,14 +159,6 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 	d.epClaims[id] = keys
 	ep := newEndpoint(d, id, spec, opts, size)
 	d.eps[id] = ep
-	m := &ctlMsg{op: msgChange, change: pcb.Change{Op: pcb.OpBind, ID: id, Spec: spec}, ep: ep}
-	d.broadcast(m)
-	if err := errors.Join(m.errs...); err != nil {
-		// The authority accepted what a worker copy refused: the copies
-		// have diverged, which is a bug. Undo as far as possible.
-		d.unbindLocked(ep)
-		return nil, fmt.Errorf("bind %s: worker table out of step: %w", spec, err)
-	}
 	return ep, nil
 }
 
@@ -154,12 +166,16 @@ func (d *Dataplane) Bind(spec pcb.Spec, opts EndpointOptions) (*Endpoint, error)
 // its ID and port claim. ctlMu must be held and ep marked closed.
 func (d *Dataplane) unbindLocked(ep *Endpoint) error {
 	var errs []error
+	d.stateMu.Lock()
 	if err := d.auth.Unbind(ep.id); err != nil {
 		errs = append(errs, err)
 	}
+	d.stateMu.Unlock()
 	m := &ctlMsg{op: msgChange, change: pcb.Change{Op: pcb.OpUnbind, ID: ep.id}, ep: ep, drain: ep.opts.Drain}
 	d.broadcast(m)
 	errs = append(errs, m.errs...)
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	d.eps[ep.id] = nil
 	d.freeIDs = append(d.freeIDs, ep.id)
 	// Unclaimed after the last endpoint on the address left every worker.
@@ -191,7 +207,10 @@ func (d *Dataplane) change(c pcb.Change) error {
 	if d.closed {
 		return fmt.Errorf("%v: %w", c.Op, ErrClosed)
 	}
-	if err := d.auth.Apply(c); err != nil {
+	d.stateMu.Lock()
+	err := d.auth.Apply(c)
+	d.stateMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("%v: %w", c.Op, err)
 	}
 	m := &ctlMsg{op: msgChange, change: c}
@@ -208,15 +227,15 @@ func (d *Dataplane) HashMode() string { return d.cfg.Hash }
 
 // Policy returns the current pick policy.
 func (d *Dataplane) Policy() localgroup.Policy {
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	return d.auth.Policy()
 }
 
 // GroupMembers returns the IDs of the members of ep's local group in pick
 // order, or nil if ep is not in a group.
 func (d *Dataplane) GroupMembers(ep *Endpoint) []pcb.EndpointID {
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	return d.auth.GroupMembers(ep.id)
 }

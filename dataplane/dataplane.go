@@ -139,9 +139,16 @@ type Dataplane struct {
 	tz      *rss.Toeplitz
 	workers []*worker
 
-	// ctlMu serializes the control plane: every change, Stats, CheckFrames
-	// and Close. Lock order: ctlMu, then an Endpoint's mu, then postMu.
-	ctlMu   sync.Mutex
+	// ctlMu serializes the control plane: every change, CheckFrames and
+	// Close. Lock order: ctlMu, then stateMu, then an Endpoint's mu, then
+	// postMu.
+	ctlMu sync.Mutex
+	// stateMu guards auth, eps, claims, epClaims and local for the getters
+	// (Stats, Policy, LocalAddrs, ...), which take it alone: a writer holds
+	// ctlMu and takes stateMu around the change only, never across a wait
+	// for the workers, so a getter called from a Handler cannot wait for
+	// the handler's own worker. Readers under ctlMu need not take it.
+	stateMu sync.Mutex
 	auth    *pcb.Table // the authority table
 	eps     []*Endpoint
 	freeIDs []pcb.EndpointID
@@ -153,9 +160,9 @@ type Dataplane struct {
 	paused atomic.Bool
 	wg     sync.WaitGroup // worker goroutines
 
-	// Under ctlMu too: the claims each bound endpoint holds a reference to,
-	// and the local addresses (normalized) with whether specific binds are
-	// checked against them.
+	// Under ctlMu and stateMu too: the claims each bound endpoint holds a
+	// reference to, and the local addresses (normalized) with whether
+	// specific binds are checked against them.
 	epClaims   map[pcb.EndpointID][]claimKey
 	local      []netip.Addr
 	checkAddrs bool
@@ -304,6 +311,8 @@ func (d *Dataplane) Close() error {
 			r.ep.mu.Unlock()
 		}
 	}
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	var errs []error
 	for k := range d.claims {
 		if d.cfg.Claimer != nil {

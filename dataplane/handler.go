@@ -43,8 +43,9 @@ import (
 // Endpoint.Close of any endpoint starts the close and returns (the
 // endpoint receives nothing more once the handler returns). The getters
 // that read the control state (Stats, Policy, GroupMembers, LocalAddrs,
-// Claims, ServerID, QUICLayout) wait for a control change in progress,
-// which waits for the handler: call them from another goroutine.
+// Claims, ServerID, QUICLayout) may be called: a control change in
+// progress holds their lock only while it edits the state, never while it
+// waits for the workers.
 // WriteTo, SendIP and SendFrame are allowed but stall the queue when their
 // stage is full.
 type Handler func(ep *Endpoint, frames []Frame)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/dataplane/packet"
 	"github.com/xdpmux/xdpmux/dataplane/packet/packettest"
+	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/rxq"
 	"github.com/xdpmux/xdpmux/rxq/rxqtest"
 )
@@ -509,5 +510,82 @@ func TestGoroutineID(t *testing.T) {
 	go func() { ch <- goroutineID() }()
 	if b := <-ch; b == a || b == 0 {
 		t.Errorf("another goroutine's ID: %d (ours %d)", b, a)
+	}
+}
+
+// TestHandlerGetters checks that the getters return while a control change
+// waits for the handler's own worker: a Bind on another goroutine holds the
+// control plane until the handler returns, and the handler reads Stats,
+// Policy, GroupMembers, LocalAddrs, Claims, ServerID and QUICLayout
+// meanwhile. The getters run on a helper goroutine the handler waits for
+// with a deadline, so that a getter that waits for the Bind fails the test
+// instead of deadlocking it; they block the worker all the same.
+func TestHandlerGetters(t *testing.T) {
+	dst := netip.MustParseAddrPort("198.18.0.1:53")
+	getters := []struct {
+		name string
+		call func(ep *Endpoint) bool // false: wrong answer
+	}{
+		{"Stats", func(ep *Endpoint) bool { return len(ep.d.Stats().Endpoints) >= 1 }},
+		{"Policy", func(ep *Endpoint) bool { return ep.d.Policy() == localgroup.Threshold }},
+		{"GroupMembers", func(ep *Endpoint) bool { return len(ep.d.GroupMembers(ep)) == 1 }},
+		{"LocalAddrs", func(ep *Endpoint) bool { return len(ep.d.LocalAddrs()) == 1 }},
+		{"Claims", func(ep *Endpoint) bool { return len(ep.d.Claims()) >= 1 }},
+		{"ServerID", func(ep *Endpoint) bool { _, ok := ep.ServerID(); return ok }},
+		{"QUICLayout", func(ep *Endpoint) bool { return ep.QUICLayout() == ep.d.auth.Config().QUIC.LB }},
+	}
+	l := newLab(t, 1, txOpts(), Config{LocalAddrs: []netip.Addr{dst.Addr()}})
+	binding := make(chan error, 1)
+	var once sync.Once
+	var failures []string // written by the handler before done closes
+	done := make(chan struct{})
+	l.bind(udpSpec("0.0.0.0:53", true), EndpointOptions{Handler: func(ep *Endpoint, frames []Frame) {
+		once.Do(func() {
+			defer close(done)
+			go func() {
+				_, err := ep.d.Bind(udpSpec("0.0.0.0:54", false), EndpointOptions{})
+				binding <- err
+			}()
+			// The Bind holds ctlMu until this handler returns.
+			for deadline := time.Now().Add(5 * time.Second); ep.d.ctlMu.TryLock(); {
+				ep.d.ctlMu.Unlock()
+				if time.Now().After(deadline) {
+					failures = append(failures, "the Bind never took the control plane")
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			for _, g := range getters {
+				ok := make(chan bool, 1)
+				go func() { ok <- g.call(ep) }()
+				select {
+				case good := <-ok:
+					if !good {
+						failures = append(failures, g.name+" from a handler: wrong answer")
+					}
+				case <-time.After(2 * time.Second):
+					failures = append(failures, g.name+" from a handler waits for the Bind in progress")
+					return
+				}
+			}
+		})
+	}})
+	if err := l.d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.set[0].Inject(handlerFrames(1, dst)[0])
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler never ran")
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if err := <-binding; err != nil {
+		t.Errorf("Bind beside the handler: %v", err)
+	}
+	if err := l.settle(); err != nil {
+		t.Fatal(err)
 	}
 }

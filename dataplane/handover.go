@@ -34,9 +34,10 @@ var (
 )
 
 // Pause stops every worker between two batches, keeping every endpoint and
-// its rings, and holds the control plane: binds, closes and Stats wait
-// until Resume or Abandon, which only the pausing goroutine calls (as it
-// does Drain). Pausing a paused Dataplane fails with ErrPaused. Frames keep arriving on the sources (the
+// its rings, and holds the control plane: binds and closes wait until
+// Resume or Abandon, which only the pausing goroutine calls (as it does
+// Drain); the getters (Stats, Claims, ...) still answer. Pausing a paused
+// Dataplane fails with ErrPaused. Frames keep arriving on the sources (the
 // kernel's rx rings) meanwhile.
 func (d *Dataplane) Pause() error {
 	if d.paused.Load() {
@@ -160,9 +161,11 @@ func (d *Dataplane) Abandon() {
 			r.ep.mu.Unlock()
 		}
 	}
+	d.stateMu.Lock()
 	clear(d.claims)
 	clear(d.epClaims)
 	clear(d.eps)
+	d.stateMu.Unlock()
 	d.ctlMu.Unlock()
 }
 

@@ -148,6 +148,8 @@ func (d *Dataplane) SetLocalAddrs(addrs []netip.Addr) error {
 	if slices.Equal(local, d.local) {
 		return nil
 	}
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	d.local = local
 	// Every new claim first, then the claims no longer needed, so an
 	// address that stays is never unclaimed in between.
@@ -178,8 +180,8 @@ func (d *Dataplane) SetLocalAddrs(addrs []netip.Addr) error {
 
 // LocalAddrs returns the current local addresses, sorted.
 func (d *Dataplane) LocalAddrs() []netip.Addr {
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	return slices.Clone(d.local)
 }
 
@@ -195,8 +197,8 @@ type Claim struct {
 // Claims returns what the XDP program is told to claim, sorted by
 // protocol, port and address.
 func (d *Dataplane) Claims() []Claim {
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	out := make([]Claim, 0, len(d.claims))
 	for k, n := range d.claims {
 		out = append(out, Claim{k.proto, k.addr, k.port, n})

@@ -11,8 +11,8 @@ import "github.com/xdpmux/xdpmux/localgroup/quiclb"
 // is closed, not in a local group, or whose ID does not fit the layout.
 func (e *Endpoint) ServerID() (sid uint32, ok bool) {
 	d := e.d
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	return d.auth.ServerID(e.id)
 }
 
@@ -20,7 +20,7 @@ func (e *Endpoint) ServerID() (sid uint32, ok bool) {
 // policy (pcb.Config.QUIC.LB), whatever the current policy.
 func (e *Endpoint) QUICLayout() quiclb.Config {
 	d := e.d
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	return d.auth.Config().QUIC.LB
 }

@@ -77,8 +77,8 @@ type Stats struct {
 // Stats returns a snapshot of the counters. It is cheap: it reads what the
 // workers published after their last batch, and does not stop them.
 func (d *Dataplane) Stats() Stats {
-	d.ctlMu.Lock()
-	defer d.ctlMu.Unlock()
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	var st Stats
 	for q, w := range d.workers {
 		p := &w.pub
