@@ -19,11 +19,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/flaglist"
 	"github.com/xdpmux/xdpmux/bench/internal/output"
 	"github.com/xdpmux/xdpmux/bench/lab"
 	"github.com/xdpmux/xdpmux/bench/latency"
@@ -35,21 +35,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "xdpmux-bench:", err)
 		os.Exit(1)
 	}
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q: not a number", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func run() error {
@@ -137,12 +122,12 @@ func run() error {
 	}
 	var err error
 	if *sockets != "" {
-		if cfg.Sockets, err = parseInts(*sockets); err != nil {
+		if cfg.Sockets, err = flaglist.Ints(*sockets); err != nil {
 			return fmt.Errorf("-sockets: %w", err)
 		}
 	}
 	if *dmembers != "" {
-		if cfg.DisruptionMembers, err = parseInts(*dmembers); err != nil {
+		if cfg.DisruptionMembers, err = flaglist.Ints(*dmembers); err != nil {
 			return fmt.Errorf("-disruption-members: %w", err)
 		}
 	}
@@ -156,10 +141,7 @@ func run() error {
 		}
 	}
 	if *skip != "" {
-		cfg.Skip = map[string]bool{}
-		for _, s := range strings.Split(*skip, ",") {
-			cfg.Skip[strings.TrimSpace(s)] = true
-		}
+		cfg.Skip = flaglist.Set(*skip)
 	}
 	if *warmup > 0 {
 		cfg.Warmup = *warmup
@@ -207,7 +189,7 @@ func run() error {
 			}
 		}
 		if *locSizes != "" {
-			if lc.Sizes, err = parseInts(*locSizes); err != nil {
+			if lc.Sizes, err = flaglist.Ints(*locSizes); err != nil {
 				return fmt.Errorf("-locality-sizes: %w", err)
 			}
 		}

@@ -16,11 +16,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/flaglist"
 	"github.com/xdpmux/xdpmux/bench/internal/output"
 	"github.com/xdpmux/xdpmux/bench/latency"
 )
@@ -31,25 +30,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "xdpmux-latency:", err)
 		os.Exit(1)
 	}
-}
-
-func parseList(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		mult := 1.0
-		if k, ok := strings.CutSuffix(f, "k"); ok {
-			f, mult = k, 1000
-		}
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q: not a number", f)
-		}
-		out = append(out, v*mult)
-	}
-	return out, nil
 }
 
 func run() error {
@@ -91,12 +71,12 @@ func run() error {
 	}
 	var err error
 	if *rates != "" {
-		if cfg.Rates, err = parseList(*rates); err != nil {
+		if cfg.Rates, err = flaglist.Floats(*rates); err != nil {
 			return fmt.Errorf("-rates: %w", err)
 		}
 	}
 	if *payloads != "" {
-		ps, err := parseList(*payloads)
+		ps, err := flaglist.Floats(*payloads)
 		if err != nil {
 			return fmt.Errorf("-payloads: %w", err)
 		}
@@ -105,10 +85,7 @@ func run() error {
 		}
 	}
 	if *skip != "" {
-		cfg.Skip = map[string]bool{}
-		for _, s := range strings.Split(*skip, ",") {
-			cfg.Skip[strings.TrimSpace(s)] = true
-		}
+		cfg.Skip = flaglist.Set(*skip)
 	}
 	if *share > 0 {
 		cfg.MaxShare = *share
