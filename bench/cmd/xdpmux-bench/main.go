@@ -38,11 +38,10 @@ func main() {
 }
 
 func run() error {
+	var out output.Flags
+	out.Register(flag.CommandLine, "")
 	var (
 		quick    = flag.Bool("quick", false, "smoke run: short windows, small disruption test")
-		outDir   = flag.String("dir", "bench/results", "directory for <date>.json, latest.json and latest.png")
-		outFile  = flag.String("o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
-		plotFile = flag.String("plot", "", "write the PNG plot here (default: latest.png in -dir unless -o is given)")
 		check    = flag.String("check", "", "only check the shape of this JSON report and exit")
 		sockets  = flag.String("sockets", "", "group sizes, comma separated (default 1,2,4,8)")
 		warmup   = flag.Duration("warmup", 0, "generator warm-up before each window (default 1s; quick 300ms)")
@@ -93,7 +92,7 @@ func run() error {
 
 	latPath := *latFile
 	if latPath == "" {
-		if p := filepath.Join(*outDir, "latency-latest.json"); fileExists(p) {
+		if p := filepath.Join(out.Dir, "latency-latest.json"); fileExists(p) {
 			latPath = p
 		}
 	}
@@ -203,7 +202,7 @@ func run() error {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "xdpmux-bench: incomplete:", err)
 		}
-		if werr := output.Write(rep, *outFile, *outDir, "locality-", ""); werr != nil {
+		if werr := output.Write(rep, out.File, out.Dir, "locality-", ""); werr != nil {
 			return werr
 		}
 		rep.WriteTable(os.Stdout)
@@ -220,7 +219,7 @@ func run() error {
 	if cerr := rep.Check(); cerr != nil {
 		return fmt.Errorf("report: %w", cerr)
 	}
-	if werr := output.Write(rep, *outFile, *outDir, "", *plotFile); werr != nil {
+	if werr := out.Write(rep); werr != nil {
 		return werr
 	}
 	if !*noTable {

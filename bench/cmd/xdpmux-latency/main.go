@@ -33,11 +33,10 @@ func main() {
 }
 
 func run() error {
+	var out output.Flags
+	out.Register(flag.CommandLine, "latency-")
 	var (
 		quick    = flag.Bool("quick", false, "smoke run: short windows, one low fixed rate")
-		outDir   = flag.String("dir", "bench/results", "directory for latency-<date>.json, latency-latest.json and latency-latest.png")
-		outFile  = flag.String("o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
-		plotFile = flag.String("plot", "", "write the PNG plot here (default: latency-latest.png in -dir unless -o is given)")
 		check    = flag.String("check", "", "only check the shape of this JSON report and exit")
 		rates    = flag.String("rates", "", "fixed request rates in pps, comma separated, k for thousands (default 10k,100k; quick 10k)")
 		share    = flag.Float64("max-share", 0, "last fixed rate as a share of the lowest max rate (default 0.9)")
@@ -114,7 +113,7 @@ func run() error {
 	if cerr := rep.Check(); cerr != nil {
 		return fmt.Errorf("report: %w", cerr)
 	}
-	if werr := output.Write(rep, *outFile, *outDir, "latency-", *plotFile); werr != nil {
+	if werr := out.Write(rep); werr != nil {
 		return werr
 	}
 	rep.WriteTable(os.Stdout)
