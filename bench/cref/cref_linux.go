@@ -9,9 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/xdpmux/xdpmux/bench/internal/stderrbuf"
 )
 
 // Build writes Source into dir and compiles it with cc (or $CC); it
@@ -48,26 +49,9 @@ type Proc struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Reader
-	stderr *lockedBuf
+	stderr *stderrbuf.Buffer
 	queues int
 	done   chan error
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.TrimSpace(l.b.String())
 }
 
 // startTimeout bounds the wait for "ready".
@@ -81,7 +65,7 @@ func Start(bin, netns, ifname string, queues, frames int) (*Proc, error) {
 	if netns != "" {
 		args = append([]string{"ip", "netns", "exec", netns}, args...)
 	}
-	p := &Proc{cmd: exec.Command(args[0], args[1:]...), stderr: &lockedBuf{}, queues: queues, done: make(chan error, 1)}
+	p := &Proc{cmd: exec.Command(args[0], args[1:]...), stderr: &stderrbuf.Buffer{}, queues: queues, done: make(chan error, 1)}
 	p.cmd.Stderr = p.stderr
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var err error

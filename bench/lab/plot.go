@@ -3,14 +3,12 @@ package lab
 import (
 	"fmt"
 	"image/color"
-	"os"
 	"sort"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/xdpmux/xdpmux/bench/internal/report"
 )
 
 var (
@@ -34,24 +32,6 @@ func (r *Report) series(system string, f func(*Run) float64) plotter.XYs {
 	}
 	sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
 	return xy
-}
-
-func addLine(p *plot.Plot, name string, xy plotter.XYs, c color.Color, dashed bool) error {
-	if len(xy) == 0 {
-		return nil
-	}
-	l, pts, err := plotter.NewLinePoints(xy)
-	if err != nil {
-		return err
-	}
-	l.Color, pts.Color = c, c
-	l.Width = vg.Points(1.5)
-	if dashed {
-		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	}
-	p.Add(l, pts)
-	p.Legend.Add(name, l, pts)
-	return nil
 }
 
 // flat is a horizontal line at the mean of a system's saturation runs,
@@ -104,7 +84,7 @@ func (r *Report) Plot(path string) error {
 		{"kernel, + SO_BUSY_POLL", r.series(SystemKernelBusyPoll, mpps), colBusy, true},
 		{"kernel, default SO_RCVBUF", r.series(SystemKernelUntuned, mpps), colUntune, true},
 	} {
-		if err := addLine(pps, l.name, l.xy, l.c, l.dashed); err != nil {
+		if err := report.AddLine(pps, l.name, l.xy, l.c, l.dashed); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}
@@ -116,10 +96,10 @@ func (r *Report) Plot(path string) error {
 	fair.Y.Min, fair.Y.Max = 0.9, 1.0
 	fair.Legend.Left = true
 	jain := func(run *Run) float64 { return max(run.Jain, 0.9) }
-	if err := addLine(fair, "xdpmux", r.series(SystemXDPMux, jain), colXDPMux, false); err != nil {
+	if err := report.AddLine(fair, "xdpmux", r.series(SystemXDPMux, jain), colXDPMux, false); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	if err := addLine(fair, "kernel SO_REUSEPORT", r.series(SystemKernel, jain), colKernel, false); err != nil {
+	if err := report.AddLine(fair, "kernel SO_REUSEPORT", r.series(SystemKernel, jain), colKernel, false); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	// Leave room above the highest line for the legend.
@@ -133,21 +113,5 @@ func (r *Report) Plot(path string) error {
 		p.Add(plotter.NewGrid())
 	}
 
-	const w, h = 11 * vg.Inch, 4.5 * vg.Inch
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{{pps, fair}}, tiles, dc)
-	pps.Draw(canvases[0][0])
-	fair.Draw(canvases[0][1])
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return f.Close()
+	return report.WritePNG(path, pps, fair)
 }

@@ -1,11 +1,11 @@
 package lab
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 
+	"github.com/xdpmux/xdpmux/bench/internal/report"
 	"github.com/xdpmux/xdpmux/bench/internal/sys"
 )
 
@@ -141,13 +141,6 @@ func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadReport, fmt.Sprintf(format, args...))
 }
 
-func finite(name string, v float64) error {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-		return bad("%s = %v: want a finite number >= 0", name, v)
-	}
-	return nil
-}
-
 // Check verifies that r has the documented shape: at least one run, known
 // systems and loads, sockets >= 1, finite non-negative figures, Jain's
 // index and moved shares in [0, 1], per-member counts matching sockets.
@@ -174,7 +167,7 @@ func (r *Report) Check() error {
 			"jain": run.Jain, "cpu_ns_per_pkt": run.CPUNsPerPkt, "self_cpu_ns_per_pkt": run.SelfCPUNsPerPkt,
 			"cpu_busy": run.CPUBusy, "generator_pps": run.GeneratorPPS, "busy_ns_per_s": run.BusyNsPerSec,
 		} {
-			if err := finite(where+" "+name, v); err != nil {
+			if err := report.NonNegative(ErrBadReport, where+" "+name, v); err != nil {
 				return err
 			}
 		}
@@ -206,7 +199,7 @@ func (r *Report) Check() error {
 		if d.Policy == "" || d.Members < 2 {
 			return bad("%s: policy %q, members %d", where, d.Policy, d.Members)
 		}
-		if err := finite(where+" moved", d.Moved); err != nil {
+		if err := report.NonNegative(ErrBadReport, where+" moved", d.Moved); err != nil {
 			return err
 		}
 		if d.Moved > 1 || d.Ideal > 1 || d.Ideal < 0 {
@@ -219,38 +212,9 @@ func (r *Report) Check() error {
 // CheckJSON decodes a report and checks it: the keys the contract names
 // must be present (not merely zero), then Check.
 func CheckJSON(b []byte) (*Report, error) {
-	var raw struct {
-		Runs       []map[string]json.RawMessage `json:"runs"`
-		Disruption []map[string]json.RawMessage `json:"disruption"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
-	}
-	if raw.Disruption == nil {
-		return nil, bad(`no "disruption" array`)
-	}
-	for i, run := range raw.Runs {
-		for _, k := range []string{"system", "sockets", "offered_pps", "received_pps", "dropped", "jain"} {
-			if _, ok := run[k]; !ok {
-				return nil, bad("runs[%d]: no %q", i, k)
-			}
-		}
-	}
-	for i, d := range raw.Disruption {
-		for _, k := range []string{"system", "policy", "members", "moved"} {
-			if _, ok := d[k]; !ok {
-				return nil, bad("disruption[%d]: no %q", i, k)
-			}
-		}
-	}
-	var r Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
-	}
-	if err := r.Check(); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return report.DecodeJSON[Report](b, ErrBadReport,
+		report.Keys{Array: "runs", Keys: []string{"system", "sockets", "offered_pps", "received_pps", "dropped", "jain"}},
+		report.Keys{Array: "disruption", Required: true, Keys: []string{"system", "policy", "members", "moved"}})
 }
 
 // KnownSystem tells whether s is one of the System* names.

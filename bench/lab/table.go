@@ -3,7 +3,8 @@ package lab
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
+
+	"github.com/xdpmux/xdpmux/bench/internal/report"
 )
 
 // Latency is one system's round-trip times for the comparison table, from
@@ -23,7 +24,7 @@ type Latency struct {
 func (r *Report) WriteComparison(w io.Writer, lat map[string]Latency, latNote string) {
 	cref := r.Find(SystemCRef, Queues, LoadSaturation)
 	fmt.Fprintf(w, "\nComparison (%s, %s)\n", r.Date, r.Setup.Generator)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := report.NewTable(w)
 	fmt.Fprintln(tw, "system\tN\tMpps\t× C ref\t× kernel\trx CPU ns/pkt\tmachine CPU ns/pkt\tp50 µs\tp99 µs\t")
 	dash := func(ok bool, format string, v float64) string {
 		if !ok {

@@ -3,14 +3,12 @@ package latency
 import (
 	"fmt"
 	"image/color"
-	"os"
 	"sort"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/xdpmux/xdpmux/bench/internal/report"
 )
 
 var colors = map[string]color.Color{
@@ -73,42 +71,14 @@ func (r *Report) Plot(path string) error {
 		p.Legend.Top, p.Legend.Left = true, true
 		for k, payload := range r.payloads() {
 			for _, sys := range systems {
-				xy := r.series(sys, payload, pn.f)
-				if len(xy) == 0 {
-					continue
-				}
-				l, pts, err := plotter.NewLinePoints(xy)
-				if err != nil {
+				name := fmt.Sprintf("%s %d B", sys, payload)
+				if err := report.AddLine(p, name, r.series(sys, payload, pn.f), colors[sys], k > 0); err != nil {
 					return fmt.Errorf("plot: %w", err)
 				}
-				l.Color, pts.Color = colors[sys], colors[sys]
-				l.Width = vg.Points(1.5)
-				if k > 0 {
-					l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-				}
-				p.Add(l, pts)
-				p.Legend.Add(fmt.Sprintf("%s %d B", sys, payload), l, pts)
 			}
 		}
 		p.Add(plotter.NewGrid())
 		plots = append(plots, p)
 	}
-	const w, h = 11 * vg.Inch, 4.5 * vg.Inch
-	img := vgimg.New(w, h)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
-	for i, p := range plots {
-		p.Draw(canvases[0][i])
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return f.Close()
+	return report.WritePNG(path, plots...)
 }

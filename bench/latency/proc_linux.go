@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/stderrbuf"
 	"github.com/xdpmux/xdpmux/bench/netlab"
 )
 
@@ -131,7 +132,7 @@ func serveChild(specStr string, stdin io.Reader, stdout io.Writer) error {
 type child struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *lockedBuf
+	stderr *stderrbuf.Buffer
 	done   chan error
 }
 
@@ -142,7 +143,7 @@ func startChild(spec childSpec) (c *child, rcvbuf int, mode string, err error) {
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("server process: %w", err)
 	}
-	c = &child{cmd: exec.Command(exe), stderr: &lockedBuf{}, done: make(chan error, 1)}
+	c = &child{cmd: exec.Command(exe), stderr: &stderrbuf.Buffer{}, done: make(chan error, 1)}
 	c.cmd.Env = append(os.Environ(), ServeEnv+"="+spec.String())
 	c.cmd.Stderr = c.stderr
 	// If this process dies, the child's stdin closes and it stops; the
@@ -187,33 +188,11 @@ func (c *child) stop() error {
 		err = errors.Join(fmt.Errorf("did not stop in %v: killed", childStop), <-c.done)
 	}
 	if err != nil {
-		if msg := strings.TrimSpace(c.stderr.String()); msg != "" {
+		if msg := c.stderr.String(); msg != "" {
 			err = fmt.Errorf("%w: %s", err, msg)
 		}
 	}
 	return err
-}
-
-// lockedBuf is a bytes.Buffer safe for the exec package's copier and a
-// reader.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() > 64<<10 {
-		return len(p), nil // enough to say what went wrong
-	}
-	return b.b.Write(p)
-}
-
-func (b *lockedBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // lineWriter sends the first line written to it on line and discards the

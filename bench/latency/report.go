@@ -1,11 +1,10 @@
 package latency
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
+	"github.com/xdpmux/xdpmux/bench/internal/report"
 	"github.com/xdpmux/xdpmux/bench/internal/sys"
 )
 
@@ -139,8 +138,8 @@ func (r *Report) Check() error {
 		for name, v := range map[string]float64{"rate_pps": run.RatePPS, "seconds": run.Seconds,
 			"sent_pps": run.SentPPS, "reply_pps": run.ReplyPPS, "p50_us": run.P50Us, "p99_us": run.P99Us,
 			"p999_us": run.P999Us, "mean_us": run.MeanUs, "max_us": run.MaxUs} {
-			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-				return bad("%s: %s = %v: want a finite number >= 0", where, name, v)
+			if err := report.NonNegative(ErrBadReport, where+": "+name, v); err != nil {
+				return err
 			}
 		}
 		if run.Received+run.Lost != run.Sent {
@@ -156,27 +155,8 @@ func (r *Report) Check() error {
 // CheckJSON decodes a report and checks it; the keys the docs name must be
 // present.
 func CheckJSON(b []byte) (*Report, error) {
-	var raw struct {
-		Runs []map[string]json.RawMessage `json:"runs"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
-	}
-	for i, run := range raw.Runs {
-		for _, k := range []string{"system", "payload", "load", "rate_pps", "sent", "received", "lost", "p50_us", "p99_us", "p999_us"} {
-			if _, ok := run[k]; !ok {
-				return nil, bad("runs[%d]: no %q", i, k)
-			}
-		}
-	}
-	var r Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
-	}
-	if err := r.Check(); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return report.DecodeJSON[Report](b, ErrBadReport,
+		report.Keys{Array: "runs", Keys: []string{"system", "payload", "load", "rate_pps", "sent", "received", "lost", "p50_us", "p99_us", "p999_us"}})
 }
 
 // Find returns the run of system with that payload and load at rate (0

@@ -3,12 +3,13 @@ package latency
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
+
+	"github.com/xdpmux/xdpmux/bench/internal/report"
 )
 
 // WriteTable prints the runs as an aligned text table, one line per run.
 func (r *Report) WriteTable(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := report.NewTable(w)
 	fmt.Fprintln(tw, "system\tpayload B\tload\trate pps\treplies pps\tlost\tp50 µs\tp99 µs\tp99.9 µs\tmax µs\t")
 	for _, run := range r.Runs {
 		rate := "max"

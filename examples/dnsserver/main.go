@@ -29,16 +29,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/miekg/dns"
 
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
+	"github.com/xdpmux/xdpmux/examples/internal/serving"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
 )
@@ -79,15 +76,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dnsserver: -listen %q: %v\n", *listen, err)
 		return 2
 	}
-	if *queues != "" {
-		for _, f := range strings.Split(*queues, ",") {
-			q, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				fmt.Fprintf(stderr, "dnsserver: -queues %q: %v\n", *queues, err)
-				return 2
-			}
-			o.Queues = append(o.Queues, q)
-		}
+	if o.Queues, err = serving.ParseQueues(*queues); err != nil {
+		fmt.Fprintf(stderr, "dnsserver: -queues %q: %v\n", *queues, err)
+		return 2
 	}
 	if !o.Kernel && o.Iface == "" {
 		fmt.Fprintln(stderr, "dnsserver: -iface is required (or -kernel)")
@@ -112,12 +103,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.Handler {
 		variant += ", run to completion"
 	}
-	fmt.Fprintf(stdout, "dnsserver: serving %s on %s, %d members (%s)\n", Zone, o.Listen, o.Members, variant)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	select {
-	case <-ctx.Done():
-	case err = <-s.failed:
+	ready := func() {
+		fmt.Fprintf(stdout, "dnsserver: serving %s on %s, %d members (%s)\n", Zone, o.Listen, o.Members, variant)
+	}
+	if err = serving.Wait(ready, s.failed, nil); err != nil {
 		fmt.Fprintf(stderr, "dnsserver: %v\n", err)
 	}
 	s.report(stdout)

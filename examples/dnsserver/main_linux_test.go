@@ -29,19 +29,7 @@ const labPrefix = "xmdns"
 func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 	t.Helper()
 	o.Iface = lab.RecvIf
-	var s *server
-	if err := lab.InRecv(func() (err error) {
-		s, err = start(o)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return labtest.StartInRecv(t, lab, func() (*server, error) { return start(o) }, (*server).close)
 }
 
 // TestServeXDP: queries from the sending namespace get correct answers

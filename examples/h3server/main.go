@@ -25,7 +25,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -41,10 +40,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -54,6 +51,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/quicep"
 	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
+	"github.com/xdpmux/xdpmux/examples/internal/serving"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
@@ -90,17 +88,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "h3server: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	s, err := start(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "h3server: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "h3server: serving HTTP/3 on %s, %d members (%s)\n", o.Listen, o.Members, s.variant)
-	select {
-	case <-ctx.Done():
-	case err = <-s.failed:
+	ready := func() {
+		fmt.Fprintf(stdout, "h3server: serving HTTP/3 on %s, %d members (%s)\n", o.Listen, o.Members, s.variant)
+	}
+	if err = serving.Wait(ready, s.failed, nil); err != nil {
 		fmt.Fprintf(stderr, "h3server: %v\n", err)
 	}
 	if cerr := s.close(); cerr != nil {

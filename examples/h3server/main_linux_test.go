@@ -34,19 +34,7 @@ func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 	if !o.Listen.IsValid() {
 		o.Listen = netip.AddrPortFrom(lab.RecvAddr, 443)
 	}
-	var s *server
-	if err := lab.InRecv(func() (err error) {
-		s, err = start(o)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return labtest.StartInRecv(t, lab, func() (*server, error) { return start(o) }, (*server).close)
 }
 
 // clients opens n clients, each of one QUIC connection, and asks each

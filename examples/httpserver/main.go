@@ -37,7 +37,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -47,9 +46,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,6 +60,7 @@ import (
 	"github.com/xdpmux/xdpmux/dataplane"
 	"github.com/xdpmux/xdpmux/dataplane/netstackep"
 	"github.com/xdpmux/xdpmux/examples/internal/reuseport"
+	"github.com/xdpmux/xdpmux/examples/internal/serving"
 	"github.com/xdpmux/xdpmux/localgroup"
 	"github.com/xdpmux/xdpmux/pcb"
 	"github.com/xdpmux/xdpmux/rxq"
@@ -134,15 +132,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "httpserver: -addr %q: %v\n", *addr, err)
 		return 2
 	}
-	if *queues != "" {
-		for _, f := range strings.Split(*queues, ",") {
-			q, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				fmt.Fprintf(stderr, "httpserver: -queues %q: %v\n", *queues, err)
-				return 2
-			}
-			o.Queues = append(o.Queues, q)
-		}
+	if o.Queues, err = serving.ParseQueues(*queues); err != nil {
+		fmt.Fprintf(stderr, "httpserver: -queues %q: %v\n", *queues, err)
+		return 2
 	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(stderr, "httpserver: %v\n", err)
@@ -153,32 +145,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "httpserver: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "httpserver: serving http://%s, %d members (%s)\n", o.Addr, o.Members, s.variant)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			break wait
-		case err = <-s.failed:
-			fmt.Fprintf(stderr, "httpserver: %v\n", err)
-			break wait
-		case <-usr1:
-			i := s.lastRunning()
-			if i < 0 {
-				fmt.Fprintln(stderr, "httpserver: SIGUSR1: no member left to stop")
-				continue
-			}
-			if serr := s.stopMember(i, o.Drain); serr != nil {
-				fmt.Fprintf(stderr, "httpserver: SIGUSR1: %v\n", serr)
-				continue
-			}
-			fmt.Fprintf(stdout, "httpserver: SIGUSR1: member %d stopped\n", i)
+	ready := func() {
+		fmt.Fprintf(stdout, "httpserver: serving http://%s, %d members (%s)\n", o.Addr, o.Members, s.variant)
+	}
+	stopLast := func() { // SIGUSR1: member churn
+		i := s.lastRunning()
+		if i < 0 {
+			fmt.Fprintln(stderr, "httpserver: SIGUSR1: no member left to stop")
+			return
 		}
+		if serr := s.stopMember(i, o.Drain); serr != nil {
+			fmt.Fprintf(stderr, "httpserver: SIGUSR1: %v\n", serr)
+			return
+		}
+		fmt.Fprintf(stdout, "httpserver: SIGUSR1: member %d stopped\n", i)
+	}
+	if err = serving.Wait(ready, s.failed, map[os.Signal]func(){syscall.SIGUSR1: stopLast}); err != nil {
+		fmt.Fprintf(stderr, "httpserver: %v\n", err)
 	}
 	b, _ := json.Marshal(s.stats())
 	fmt.Fprintf(stdout, "httpserver: %s\n", b)

@@ -34,19 +34,7 @@ func startIn(t testing.TB, lab *netlab.Lab, o options) *server {
 	if !o.Addr.IsValid() {
 		o.Addr = netip.AddrPortFrom(lab.RecvAddr, 80)
 	}
-	var s *server
-	if err := lab.InRecv(func() (err error) {
-		s, err = start(o)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return labtest.StartInRecv(t, lab, func() (*server, error) { return start(o) }, (*server).close)
 }
 
 // labClient returns an HTTP client whose connections are made in the lab's

@@ -19,11 +19,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/flaglist"
 	"github.com/xdpmux/xdpmux/bench/internal/output"
 	"github.com/xdpmux/xdpmux/bench/lab"
 	"github.com/xdpmux/xdpmux/bench/latency"
@@ -37,27 +37,11 @@ func main() {
 	}
 }
 
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q: not a number", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func run() error {
+	var out output.Flags
+	out.Register(flag.CommandLine, "")
 	var (
 		quick    = flag.Bool("quick", false, "smoke run: short windows, small disruption test")
-		outDir   = flag.String("dir", "bench/results", "directory for <date>.json, latest.json and latest.png")
-		outFile  = flag.String("o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
-		plotFile = flag.String("plot", "", "write the PNG plot here (default: latest.png in -dir unless -o is given)")
 		check    = flag.String("check", "", "only check the shape of this JSON report and exit")
 		sockets  = flag.String("sockets", "", "group sizes, comma separated (default 1,2,4,8)")
 		warmup   = flag.Duration("warmup", 0, "generator warm-up before each window (default 1s; quick 300ms)")
@@ -108,7 +92,7 @@ func run() error {
 
 	latPath := *latFile
 	if latPath == "" {
-		if p := filepath.Join(*outDir, "latency-latest.json"); fileExists(p) {
+		if p := filepath.Join(out.Dir, "latency-latest.json"); fileExists(p) {
 			latPath = p
 		}
 	}
@@ -137,12 +121,12 @@ func run() error {
 	}
 	var err error
 	if *sockets != "" {
-		if cfg.Sockets, err = parseInts(*sockets); err != nil {
+		if cfg.Sockets, err = flaglist.Ints(*sockets); err != nil {
 			return fmt.Errorf("-sockets: %w", err)
 		}
 	}
 	if *dmembers != "" {
-		if cfg.DisruptionMembers, err = parseInts(*dmembers); err != nil {
+		if cfg.DisruptionMembers, err = flaglist.Ints(*dmembers); err != nil {
 			return fmt.Errorf("-disruption-members: %w", err)
 		}
 	}
@@ -156,10 +140,7 @@ func run() error {
 		}
 	}
 	if *skip != "" {
-		cfg.Skip = map[string]bool{}
-		for _, s := range strings.Split(*skip, ",") {
-			cfg.Skip[strings.TrimSpace(s)] = true
-		}
+		cfg.Skip = flaglist.Set(*skip)
 	}
 	if *warmup > 0 {
 		cfg.Warmup = *warmup
@@ -207,7 +188,7 @@ func run() error {
 			}
 		}
 		if *locSizes != "" {
-			if lc.Sizes, err = parseInts(*locSizes); err != nil {
+			if lc.Sizes, err = flaglist.Ints(*locSizes); err != nil {
 				return fmt.Errorf("-locality-sizes: %w", err)
 			}
 		}
@@ -221,7 +202,7 @@ func run() error {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "xdpmux-bench: incomplete:", err)
 		}
-		if werr := output.Write(rep, *outFile, *outDir, "locality-", ""); werr != nil {
+		if werr := output.Write(rep, out.File, out.Dir, "locality-", ""); werr != nil {
 			return werr
 		}
 		rep.WriteTable(os.Stdout)
@@ -238,7 +219,7 @@ func run() error {
 	if cerr := rep.Check(); cerr != nil {
 		return fmt.Errorf("report: %w", cerr)
 	}
-	if werr := output.Write(rep, *outFile, *outDir, "", *plotFile); werr != nil {
+	if werr := out.Write(rep); werr != nil {
 		return werr
 	}
 	if !*noTable {

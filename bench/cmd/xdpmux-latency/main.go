@@ -16,11 +16,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/xdpmux/xdpmux/bench/internal/flaglist"
 	"github.com/xdpmux/xdpmux/bench/internal/output"
 	"github.com/xdpmux/xdpmux/bench/latency"
 )
@@ -33,31 +32,11 @@ func main() {
 	}
 }
 
-func parseList(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		mult := 1.0
-		if k, ok := strings.CutSuffix(f, "k"); ok {
-			f, mult = k, 1000
-		}
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q: not a number", f)
-		}
-		out = append(out, v*mult)
-	}
-	return out, nil
-}
-
 func run() error {
+	var out output.Flags
+	out.Register(flag.CommandLine, "latency-")
 	var (
 		quick    = flag.Bool("quick", false, "smoke run: short windows, one low fixed rate")
-		outDir   = flag.String("dir", "bench/results", "directory for latency-<date>.json, latency-latest.json and latency-latest.png")
-		outFile  = flag.String("o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
-		plotFile = flag.String("plot", "", "write the PNG plot here (default: latency-latest.png in -dir unless -o is given)")
 		check    = flag.String("check", "", "only check the shape of this JSON report and exit")
 		rates    = flag.String("rates", "", "fixed request rates in pps, comma separated, k for thousands (default 10k,100k; quick 10k)")
 		share    = flag.Float64("max-share", 0, "last fixed rate as a share of the lowest max rate (default 0.9)")
@@ -91,12 +70,12 @@ func run() error {
 	}
 	var err error
 	if *rates != "" {
-		if cfg.Rates, err = parseList(*rates); err != nil {
+		if cfg.Rates, err = flaglist.Floats(*rates); err != nil {
 			return fmt.Errorf("-rates: %w", err)
 		}
 	}
 	if *payloads != "" {
-		ps, err := parseList(*payloads)
+		ps, err := flaglist.Floats(*payloads)
 		if err != nil {
 			return fmt.Errorf("-payloads: %w", err)
 		}
@@ -105,10 +84,7 @@ func run() error {
 		}
 	}
 	if *skip != "" {
-		cfg.Skip = map[string]bool{}
-		for _, s := range strings.Split(*skip, ",") {
-			cfg.Skip[strings.TrimSpace(s)] = true
-		}
+		cfg.Skip = flaglist.Set(*skip)
 	}
 	if *share > 0 {
 		cfg.MaxShare = *share
@@ -137,7 +113,7 @@ func run() error {
 	if cerr := rep.Check(); cerr != nil {
 		return fmt.Errorf("report: %w", cerr)
 	}
-	if werr := output.Write(rep, *outFile, *outDir, "latency-", *plotFile); werr != nil {
+	if werr := out.Write(rep); werr != nil {
 		return werr
 	}
 	rep.WriteTable(os.Stdout)

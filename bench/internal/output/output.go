@@ -1,10 +1,8 @@
-// Package output writes a benchmark's report the way both benchmark
-// commands do: the JSON to one file (-o), or to a dated file and
-// PREFIXlatest.json in a results directory, and the plot beside it.
 package output
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,4 +52,29 @@ func Write(rep Report, outFile, dir, prefix, plotFile string) error {
 		fmt.Println("wrote", plotFile)
 	}
 	return nil
+}
+
+// Flags say where a command writes its report: -dir, -o and -plot, which
+// both commands take with the same meaning.
+type Flags struct {
+	Dir    string // -dir: results directory for the dated and latest files
+	File   string // -o: the one file to write instead
+	Plot   string // -plot: the PNG's path
+	Prefix string // the reports' names start with it: "" or "latency-"
+}
+
+// Register defines -dir, -o and -plot on fs, for reports named
+// PREFIX<date>.json.
+func (f *Flags) Register(fs *flag.FlagSet, prefix string) {
+	f.Prefix = prefix
+	fs.StringVar(&f.Dir, "dir", "bench/results",
+		fmt.Sprintf("directory for %[1]s<date>.json, %[1]slatest.json and %[1]slatest.png", prefix))
+	fs.StringVar(&f.File, "o", "", "write the JSON report to this file only (no dated copy, no latest.*)")
+	fs.StringVar(&f.Plot, "plot", "",
+		fmt.Sprintf("write the PNG plot here (default: %slatest.png in -dir unless -o is given)", prefix))
+}
+
+// Write writes rep where the flags say (see Write).
+func (f *Flags) Write(rep Report) error {
+	return Write(rep, f.File, f.Dir, f.Prefix, f.Plot)
 }

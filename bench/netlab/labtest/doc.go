@@ -4,10 +4,11 @@
 // a skip into a failure, so a CI run as root cannot silently test nothing),
 // and NewLab, which builds a netlab lab (two namespaces joined by a veth
 // pair, see package netlab) and deletes it when the test ends. Beside
-// them, SkipIfNotSupported skips a test the kernel lacks a feature for
-// (rxq.ErrNotSupported; a failure under XDPMUX_PRIVILEGED=1), and AsEUID
-// runs a function on one thread as another, real, uid, to test what
-// happens without privilege.
+// them, StartInRecv starts a server under test in a lab's receiving
+// namespace and stops it when the test ends, SkipIfNotSupported skips a
+// test the kernel lacks a feature for (rxq.ErrNotSupported; a failure
+// under XDPMUX_PRIVILEGED=1), and AsEUID runs a function on one thread as
+// another, real, uid, to test what happens without privilege.
 //
 // It is imported only by tests. It imports rxq (for the sentinel errors)
 // and netlab, so tests of rxq that use it are external tests (package

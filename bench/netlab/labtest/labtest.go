@@ -73,6 +73,27 @@ func NewLab(t testing.TB, cfg netlab.Config) *netlab.Lab {
 	return lab
 }
 
+// StartInRecv calls start in lab's receiving namespace, where a server
+// under test opens its interface, and fails t if it fails; when the test
+// ends it calls stop with what start returned and reports stop's error.
+// Call it after NewLab, so that the server stops before the lab goes.
+func StartInRecv[T any](t testing.TB, lab *netlab.Lab, start func() (T, error), stop func(T) error) T {
+	t.Helper()
+	var srv T
+	if err := lab.InRecv(func() (err error) {
+		srv, err = start()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(srv); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return srv
+}
+
 // SharedDir returns a new directory under the system's temporary
 // directory that every user may enter (mode 0755), removed when the test
 // ends: for the control sockets and binaries that children running as
