@@ -11,23 +11,45 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpmux/xdpmux/bench/lab"
 )
 
 // A request's payload: send time (ns since the harness's base), run id,
-// epoch (max load), then filler up to the payload size. The servers echo
-// it unchanged.
+// epoch (max load), the server's receive stamp (0 in the request), then
+// filler up to the payload size. The servers echo it, stamped.
 const (
-	offTime  = 0
-	offRun   = 8
-	offEpoch = 12
+	offTime   = 0
+	offRun    = 8
+	offEpoch  = 12
+	offServer = 16
 )
 
-// clock is the clients' time base: nanoseconds since base (monotonic).
-type clock struct{ base time.Time }
+// clock is a time base: now is nanoseconds since base (the runtime's
+// monotonic clock, no syscall), and mono is CLOCK_MONOTONIC at base, so
+// that mono+now is a time every process on the machine reads the same.
+type clock struct {
+	base time.Time
+	mono uint64
+}
+
+func newClock() clock {
+	var ts unix.Timespec
+	base := time.Now()
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return clock{base: base, mono: uint64(ts.Nano())}
+}
 
 func (c clock) now() uint64 { return uint64(time.Since(c.base)) }
+
+// stamp writes the server's receive time t (CLOCK_MONOTONIC ns) into a
+// request about to be echoed.
+func stamp(b []byte, t uint64) {
+	if len(b) >= minPayload {
+		binary.LittleEndian.PutUint64(b[offServer:], t)
+	}
+}
 
 // client is one kernel UDP socket in the sending namespace, connected to
 // the server: one flow. Its histogram and counts are for one run.
@@ -37,8 +59,11 @@ type client struct {
 	out  []ipv4.Message
 	in   []ipv4.Message
 	hist Hist
-	sent atomic.Uint64 // requests of the window sent
-	recv uint64        // replies to requests of the window (receiver only)
+	// req and rep split each round trip at the server's stamp: the
+	// request's leg and the reply's.
+	req, rep Hist
+	sent     atomic.Uint64 // requests of the window sent
+	recv     uint64        // replies to requests of the window (receiver only)
 }
 
 func newClient(src, dst netip.AddrPort, batch, payload int) (*client, error) {
@@ -87,6 +112,7 @@ func (c *client) send(w *window, k int, epoch uint32) int {
 		binary.LittleEndian.PutUint64(b[offTime:], now)
 		binary.LittleEndian.PutUint32(b[offRun:], w.run)
 		binary.LittleEndian.PutUint32(b[offEpoch:], epoch)
+		binary.LittleEndian.PutUint64(b[offServer:], 0)
 	}
 	n, err := c.pc.WriteBatch(c.out[:k], 0)
 	if err != nil && n <= 0 {
@@ -125,6 +151,13 @@ func (c *client) receive(w *window, epoch uint32) (int, error) {
 		if ts >= w.w0 && ts < w.w1 && now >= ts {
 			c.hist.Record(now - ts)
 			c.recv++
+			// The server's stamp, on this clock; a server that did not
+			// stamp (or a clock read that went wrong) leaves the legs out.
+			if srv := binary.LittleEndian.Uint64(b[offServer:]); srv >= w.clk.mono+ts && srv <= w.clk.mono+now {
+				at := srv - w.clk.mono
+				c.req.Record(at - ts)
+				c.rep.Record(now - at)
+			}
 		}
 	}
 	return mine, nil
@@ -208,7 +241,7 @@ func (c *client) runMax(w *window, outstanding int, timeout time.Duration) {
 
 // reset clears the per-run state.
 func (c *client) reset() {
-	c.hist = Hist{}
+	c.hist, c.req, c.rep = Hist{}, Hist{}, Hist{}
 	c.sent.Store(0)
 	c.recv = 0
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // minPayload is the smallest request: a timestamp (8 bytes), a run id
-// and an epoch (4 bytes each).
-const minPayload = 16
+// and an epoch (4 bytes each), and the server's receive stamp (8 bytes).
+const minPayload = 24
 
 // Config describes a latency run. The zero value of each field means its
 // default; Quick() gives the CI smoke-run settings.
@@ -41,6 +41,9 @@ type Config struct {
 	Prefix string
 	// Skip names systems not to measure.
 	Skip map[string]bool
+	// NoMax skips the max runs, and so the run at MaxShare of max: only
+	// Rates are measured (for profiling one rate).
+	NoMax bool
 	// Quick marks the report as a smoke run.
 	Quick bool
 	// Logf receives progress lines (default log.Printf).

@@ -40,5 +40,16 @@ func TestMeasure(t *testing.T) {
 		if fx == nil || fx.Received == 0 || fx.Lost != 0 {
 			t.Errorf("%s: 1000 pps run %+v: want replies and none lost", sys, fx)
 		}
+		// Every server stamps its replies: both legs are measured, and
+		// neither is longer than the longest round trip.
+		for _, r := range []*Run{mx, fx} {
+			if r == nil {
+				continue
+			}
+			if r.ReqP50Us <= 0 || r.RepP50Us <= 0 || r.ReqP999Us > 1.02*r.MaxUs || r.RepP999Us > 1.02*r.MaxUs {
+				t.Errorf("%s %s: legs req %.1f/%.1f rep %.1f/%.1f µs (p50/p99.9), max round trip %.1f: want both measured, within the round trip",
+					sys, r.Load, r.ReqP50Us, r.ReqP999Us, r.RepP50Us, r.RepP999Us, r.MaxUs)
+			}
+		}
 	}
 }

@@ -97,6 +97,19 @@ type Run struct {
 	P999Us float64 `json:"p999_us"`
 	MeanUs float64 `json:"mean_us"`
 	MaxUs  float64 `json:"max_us"`
+	// The round trip's two legs, split at the server's receive stamp
+	// (CLOCK_MONOTONIC, read once per batch the server receives and
+	// written into the reply): Req from the client's send to the server
+	// holding the request (its path through the kernel, XDP and AF_XDP
+	// or the UDP stack, and the server's wake-up), Rep from there to the
+	// client's receive (the server's reply, its path and the client's
+	// wake-up). 0 when no reply carried a stamp.
+	ReqP50Us  float64 `json:"req_p50_us"`
+	ReqP99Us  float64 `json:"req_p99_us"`
+	ReqP999Us float64 `json:"req_p999_us"`
+	RepP50Us  float64 `json:"rep_p50_us"`
+	RepP99Us  float64 `json:"rep_p99_us"`
+	RepP999Us float64 `json:"rep_p999_us"`
 }
 
 // ErrBadReport is returned (wrapped) by Check and CheckJSON.
@@ -183,4 +196,11 @@ func (run *Run) fill(sent, received uint64, secs float64, h *Hist) {
 	us := func(ns uint64) float64 { return float64(ns) / 1e3 }
 	run.P50Us, run.P99Us, run.P999Us = us(h.Quantile(0.5)), us(h.Quantile(0.99)), us(h.Quantile(0.999))
 	run.MaxUs, run.MeanUs = us(h.Max()), h.Mean()/1e3
+}
+
+// fillLegs sets the legs' quantiles from their histograms.
+func (run *Run) fillLegs(req, rep *Hist) {
+	us := func(h *Hist, q float64) float64 { return float64(h.Quantile(q)) / 1e3 }
+	run.ReqP50Us, run.ReqP99Us, run.ReqP999Us = us(req, 0.5), us(req, 0.99), us(req, 0.999)
+	run.RepP50Us, run.RepP99Us, run.RepP999Us = us(rep, 0.5), us(rep, 0.99), us(rep, 0.999)
 }

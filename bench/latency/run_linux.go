@@ -45,7 +45,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("latency: %w", err)
 	}
 	defer l.Close()
-	h := &harness{ctx: ctx, cfg: cfg, lab: l, clk: clock{base: time.Now()}}
+	h := &harness{ctx: ctx, cfg: cfg, lab: l, clk: newClock()}
 	h.rep = &Report{
 		Schema: Schema, Date: time.Now().UTC().Format(time.RFC3339), Machine: sys.ThisMachine(),
 		Setup: Setup{Queues: Queues, Members: cfg.Members, Clients: cfg.Clients, Outstanding: cfg.Outstanding,
@@ -75,6 +75,9 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 
 	// Phase 1: max, per system and payload.
 	for _, sys := range systems {
+		if cfg.NoMax {
+			break
+		}
 		h.phase(sys, func() error {
 			var errs []error
 			for _, p := range cfg.Payloads {
@@ -94,6 +97,9 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 			if r := h.rep.Find(sys, p, LoadMax, 0); r != nil && r.ReplyPPS > 0 && (lowest == 0 || r.ReplyPPS < lowest) {
 				lowest = r.ReplyPPS
 			}
+		}
+		if cfg.NoMax {
+			continue
 		}
 		if share := shareRate(cfg.MaxShare, lowest); share > 0 {
 			rates[p] = append(rates[p], share)
@@ -220,19 +226,23 @@ func (h *harness) run(system string, payload int, load string, rate float64) (Ru
 		})
 	}
 	wg.Wait()
-	var all Hist
+	var all, req, rep Hist
 	var sent, recv uint64
 	for _, c := range h.clients {
 		all.Merge(&c.hist)
+		req.Merge(&c.req)
+		rep.Merge(&c.rep)
 		sent += c.sent.Load()
 		recv += c.recv
 	}
 	run.fill(sent, recv, h.cfg.Window.Seconds(), &all)
+	run.fillLegs(&req, &rep)
 	if err := h.ctx.Err(); err != nil {
 		return run, err
 	}
 	h.rep.Runs = append(h.rep.Runs, run)
-	h.cfg.logf("%-18s %4d B %-5s rate %7.0f: sent %7.0f/s replies %7.0f/s lost %d  p50 %7.1f p99 %7.1f p99.9 %7.1f max %8.1f µs",
-		system, payload, load, rate, run.SentPPS, run.ReplyPPS, run.Lost, run.P50Us, run.P99Us, run.P999Us, run.MaxUs)
+	h.cfg.logf("%-18s %4d B %-5s rate %7.0f: sent %7.0f/s replies %7.0f/s lost %d  p50 %7.1f p99 %7.1f p99.9 %7.1f max %8.1f µs; p50/p99 request leg %.1f/%.1f, reply leg %.1f/%.1f µs",
+		system, payload, load, rate, run.SentPPS, run.ReplyPPS, run.Lost, run.P50Us, run.P99Us, run.P999Us, run.MaxUs,
+		run.ReqP50Us, run.ReqP99Us, run.RepP50Us, run.RepP99Us)
 	return run, nil
 }

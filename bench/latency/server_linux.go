@@ -18,7 +18,7 @@ import (
 )
 
 // server is an echo server: a reuseport group whose members each send
-// every request back to its sender, unchanged.
+// every request back to its sender, with its receive stamp (stamp).
 type server interface {
 	close() error
 }
@@ -51,13 +51,14 @@ func startKernel(l *netlab.Lab, members int, port uint16) (*kserver, int, error)
 	if err != nil {
 		return nil, 0, errors.Join(err, s.close())
 	}
+	clk := newClock()
 	for _, c := range s.conns {
-		s.wg.Go(func() { kernelEcho(c) })
+		s.wg.Go(func() { kernelEcho(clk, c) })
 	}
 	return s, rcvbuf, nil
 }
 
-func kernelEcho(c *net.UDPConn) {
+func kernelEcho(clk clock, c *net.UDPConn) {
 	pc := ipv4.NewPacketConn(c)
 	in := make([]ipv4.Message, ReadBatch)
 	out := make([]ipv4.Message, ReadBatch)
@@ -70,9 +71,11 @@ func kernelEcho(c *net.UDPConn) {
 		if err != nil {
 			return
 		}
+		t := clk.mono + clk.now()
 		for i := range in[:n] {
 			out[i].Buffers[0] = in[i].Buffers[0][:in[i].N]
 			out[i].Addr = in[i].Addr
+			stamp(out[i].Buffers[0], t)
 		}
 		for done := 0; done < n; {
 			k, err := pc.WriteBatch(out[done:n], 0)
@@ -121,9 +124,10 @@ func startXDPMux(l *netlab.Lab, system string, members int, port uint16) (*xserv
 	if err != nil {
 		return nil, fmt.Errorf("open interface: %w", err)
 	}
+	clk := newClock()
 	var opts dataplane.EndpointOptions
 	if system == SystemHandler {
-		opts.Handler = handlerEcho
+		opts.Handler = func(ep *dataplane.Endpoint, frames []dataplane.Frame) { handlerEcho(clk, ep, frames) }
 	}
 	for i := range members {
 		ep, err := s.ifc.Bind(pcb.Spec{
@@ -139,9 +143,9 @@ func startXDPMux(l *netlab.Lab, system string, members int, port uint16) (*xserv
 			// The workers call handlerEcho: no goroutine of ours.
 		case SystemPacketConn:
 			pc := ep.PacketConn()
-			s.wg.Go(func() { packetConnEcho(pc) })
+			s.wg.Go(func() { packetConnEcho(clk, pc) })
 		default:
-			s.wg.Go(func() { endpointEcho(ep) })
+			s.wg.Go(func() { endpointEcho(clk, ep) })
 		}
 	}
 	return s, nil
@@ -149,7 +153,7 @@ func startXDPMux(l *netlab.Lab, system string, members int, port uint16) (*xserv
 
 // endpointEcho replies to each request with its own payload: Reply builds
 // the reply in the request's frame (no copy) and takes the frame over.
-func endpointEcho(ep *dataplane.Endpoint) {
+func endpointEcho(clk clock, ep *dataplane.Endpoint) {
 	batch := make([]dataplane.Frame, ReadBatch)
 	ctx := context.Background()
 	for {
@@ -157,7 +161,9 @@ func endpointEcho(ep *dataplane.Endpoint) {
 		if err != nil {
 			return
 		}
+		t := clk.mono + clk.now()
 		for i := range batch[:n] {
+			stamp(batch[i].Payload, t)
 			_ = ep.Reply(&batch[i], batch[i].Payload) // a failed reply is a lost request
 		}
 	}
@@ -165,19 +171,22 @@ func endpointEcho(ep *dataplane.Endpoint) {
 
 // handlerEcho is endpointEcho run to completion: the queue's worker calls
 // it with each batch and the replies go straight to its TX batch.
-func handlerEcho(ep *dataplane.Endpoint, frames []dataplane.Frame) {
+func handlerEcho(clk clock, ep *dataplane.Endpoint, frames []dataplane.Frame) {
+	t := clk.mono + clk.now()
 	for i := range frames {
+		stamp(frames[i].Payload, t)
 		_ = ep.Reply(&frames[i], frames[i].Payload) // a failed reply is a lost request
 	}
 }
 
-func packetConnEcho(pc net.PacketConn) {
+func packetConnEcho(clk clock, pc net.PacketConn) {
 	buf := make([]byte, 2048)
 	for {
 		n, addr, err := pc.ReadFrom(buf)
 		if err != nil {
 			return
 		}
+		stamp(buf[:n], clk.mono+clk.now())
 		_, _ = pc.WriteTo(buf[:n], addr)
 	}
 }

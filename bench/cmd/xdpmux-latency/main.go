@@ -46,6 +46,7 @@ func run() error {
 		outst    = flag.Int("outstanding", 0, "requests in flight per client at max (default 32)")
 		warmup   = flag.Duration("warmup", 0, "warm-up before each window (default 1s; quick 200ms)")
 		window   = flag.Duration("window", 0, "measured window per run (default 3s; quick 300ms)")
+		noMax    = flag.Bool("no-max", false, "skip the max runs and the share-of-max rate: measure -rates only")
 		skip     = flag.String("skip", "", "systems to skip, comma separated: xdpmux-endpoint,xdpmux-handler,xdpmux-packetconn,kernel-reuseport")
 	)
 	flag.Parse()
@@ -96,6 +97,7 @@ func run() error {
 		cfg.Window = *window
 	}
 	cfg.Members, cfg.Clients, cfg.Outstanding = *members, *clients, *outst
+	cfg.NoMax = *noMax
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces, XDP, AF_XDP)")
 	}
