@@ -42,7 +42,9 @@ type wrkReport struct {
 	Members int      `json:"members"` // xdpmux stacks and kernel listeners
 	Queues  int      `json:"queues"`  // of the lab (gvisor-xdp: 1)
 	Args    []string `json:"wrk_args"`
-	Runs    []wrkRun `json:"runs"`
+	// BulkBytes is the body a bulk run fetches (GET /bulk?n=BulkBytes).
+	BulkBytes int      `json:"bulk_bytes,omitempty"`
+	Runs      []wrkRun `json:"runs"`
 }
 
 const wrkSchema = 1
