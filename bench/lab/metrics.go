@@ -73,6 +73,31 @@ func (t CPUTimes) BusyShare() float64 {
 	return float64(t.Busy) / float64(t.Busy+t.Idle)
 }
 
+// ParseProcessStat returns a process's user + system CPU time, in clock
+// ticks (USER_HZ), from /proc/PID/stat: fields 14 and 15, counted after
+// the command name's closing parenthesis (the name may hold spaces and
+// parentheses itself).
+func ParseProcessStat(b []byte) (uint64, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%w /proc/PID/stat: no command name", ErrParse)
+	}
+	// After the name: state (field 3), ... utime (14), stime (15).
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%w /proc/PID/stat: %d fields after the name", ErrParse, len(f))
+	}
+	var t uint64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%w /proc/PID/stat: cpu time %q", ErrParse, s)
+		}
+		t += n
+	}
+	return t, nil
+}
+
 // ParseSNMP returns the counters of one protocol section ("Udp", "Ip",
 // ...) of /proc/net/snmp, whose sections are pairs of lines: names, then
 // values, both starting with "Proto:".

@@ -45,6 +45,51 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
+func TestParseProcessStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		{"linux", "4242 (xdpmux-latency) S 1 4242 4242 0 -1 4194560 1 0 0 0 170 33 0 0 20 0 9 0 100 1 2\n", 203, false},
+		{"name with spaces and parens", "7 (a) b (c) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0\n", 11, false},
+		{"short", "7 (a) R 1 7 7 0 -1 0 0 0 0 0 5\n", 0, true},
+		{"no name", "7 a R 1 7 7 0 -1 0 0 0 0 0 5 6\n", 0, true},
+		{"garbage", "7 (a) R 1 7 7 0 -1 0 0 0 0 0 x 6\n", 0, true},
+		{"negative", "7 (a) R 1 7 7 0 -1 0 0 0 0 0 -5 6\n", 0, true},
+		{"empty", "", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseProcessStat([]byte(tt.in))
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err %v, want error %v", tt.name, err, tt.wantErr)
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrParse) {
+			t.Errorf("%s: err %v is not ErrParse", tt.name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: got %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// FuzzProcParsers feeds both /proc parsers hostile text: they return a
+// value or ErrParse, never panic.
+func FuzzProcParsers(f *testing.F) {
+	f.Add([]byte(procStat))
+	f.Add([]byte("4242 (x) S 1 4242 4242 0 -1 4194560 1 0 0 0 170 33 0 0\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := ParseProcStat(b); err != nil && !errors.Is(err, ErrParse) {
+			t.Fatalf("ParseProcStat: %v is not ErrParse", err)
+		}
+		if _, err := ParseProcessStat(b); err != nil && !errors.Is(err, ErrParse) {
+			t.Fatalf("ParseProcessStat: %v is not ErrParse", err)
+		}
+	})
+}
+
 func TestCPUTimesArithmetic(t *testing.T) {
 	a := CPUTimes{Busy: 100, Idle: 50}
 	b := CPUTimes{Busy: 250, Idle: 100}

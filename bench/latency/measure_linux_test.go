@@ -46,6 +46,11 @@ func TestMeasure(t *testing.T) {
 			if r == nil {
 				continue
 			}
+			// The window's CPU was sampled: the clients alone keep
+			// the machine busy for part of it.
+			if r.BusyShare <= 0 || r.CPUUsPerReply <= 0 {
+				t.Errorf("%s %s: busy %.3f, %.1f µs CPU per reply: want the window's CPU measured", sys, r.Load, r.BusyShare, r.CPUUsPerReply)
+			}
 			if r.ReqP50Us <= 0 || r.RepP50Us <= 0 || r.ReqP999Us > 1.02*r.MaxUs || r.RepP999Us > 1.02*r.MaxUs {
 				t.Errorf("%s %s: legs req %.1f/%.1f rep %.1f/%.1f µs (p50/p99.9), max round trip %.1f: want both measured, within the round trip",
 					sys, r.Load, r.ReqP50Us, r.ReqP999Us, r.RepP50Us, r.RepP999Us, r.MaxUs)

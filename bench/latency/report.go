@@ -6,6 +6,7 @@ import (
 
 	"github.com/xdpmux/xdpmux/bench/internal/report"
 	"github.com/xdpmux/xdpmux/bench/internal/sys"
+	"github.com/xdpmux/xdpmux/bench/lab"
 )
 
 // Systems measured, as they appear in Run.System.
@@ -110,6 +111,17 @@ type Run struct {
 	RepP50Us  float64 `json:"rep_p50_us"`
 	RepP99Us  float64 `json:"rep_p99_us"`
 	RepP999Us float64 `json:"rep_p999_us"`
+	// CPU over the window, from /proc/stat and the server process's
+	// /proc/PID/stat (clock ticks of 10 ms: coarse for short windows):
+	// BusyShare is the share of the machine's CPUs that were busy,
+	// CPUUsPerReply the machine's busy time per reply received (clients,
+	// softirqs and server together), ServerCPUUsPerReply the server
+	// process's user + system time per reply (softirq work the kernel
+	// runs in its syscalls included). 0 when not measured (reports of
+	// before 2026-12-03) or nothing was received.
+	BusyShare           float64 `json:"busy_share,omitempty"`
+	CPUUsPerReply       float64 `json:"cpu_us_per_reply,omitempty"`
+	ServerCPUUsPerReply float64 `json:"server_cpu_us_per_reply,omitempty"`
 }
 
 // ErrBadReport is returned (wrapped) by Check and CheckJSON.
@@ -150,10 +162,14 @@ func (r *Report) Check() error {
 		}
 		for name, v := range map[string]float64{"rate_pps": run.RatePPS, "seconds": run.Seconds,
 			"sent_pps": run.SentPPS, "reply_pps": run.ReplyPPS, "p50_us": run.P50Us, "p99_us": run.P99Us,
-			"p999_us": run.P999Us, "mean_us": run.MeanUs, "max_us": run.MaxUs} {
+			"p999_us": run.P999Us, "mean_us": run.MeanUs, "max_us": run.MaxUs, "busy_share": run.BusyShare,
+			"cpu_us_per_reply": run.CPUUsPerReply, "server_cpu_us_per_reply": run.ServerCPUUsPerReply} {
 			if err := report.NonNegative(ErrBadReport, where+": "+name, v); err != nil {
 				return err
 			}
+		}
+		if run.BusyShare > 1 {
+			return bad("%s: busy_share %v > 1", where, run.BusyShare)
 		}
 		if run.Received+run.Lost != run.Sent {
 			return bad("%s: received %d + lost %d != sent %d", where, run.Received, run.Lost, run.Sent)
@@ -203,4 +219,27 @@ func (run *Run) fillLegs(req, rep *Hist) {
 	us := func(h *Hist, q float64) float64 { return float64(h.Quantile(q)) / 1e3 }
 	run.ReqP50Us, run.ReqP99Us, run.ReqP999Us = us(req, 0.5), us(req, 0.99), us(req, 0.999)
 	run.RepP50Us, run.RepP99Us, run.RepP999Us = us(rep, 0.5), us(rep, 0.99), us(rep, 0.999)
+}
+
+// cpuSample is the machine's CPU times and the server process's CPU
+// time (clock ticks) at one instant; ok is false when either could not
+// be read.
+type cpuSample struct {
+	machine lab.CPUTimes
+	server  uint64
+	ok      bool
+}
+
+// fillCPU sets the CPU figures from samples at the window's start (a) and
+// end (b).
+func (run *Run) fillCPU(a, b cpuSample) {
+	if !a.ok || !b.ok || run.Received == 0 {
+		return
+	}
+	d := b.machine.Sub(a.machine)
+	run.BusyShare = d.BusyShare()
+	run.CPUUsPerReply = d.BusyNanos() / 1e3 / float64(run.Received)
+	if b.server >= a.server {
+		run.ServerCPUUsPerReply = float64(b.server-a.server) * 1e6 / lab.UserHZ / float64(run.Received)
+	}
 }

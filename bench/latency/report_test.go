@@ -3,8 +3,11 @@ package latency
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/xdpmux/xdpmux/bench/lab"
 )
 
 func sampleReport() *Report {
@@ -35,6 +38,8 @@ func TestCheck(t *testing.T) {
 		{"lost", func(r *Report) { r.Runs[1].Lost = 11 }, "!= sent"},
 		{"negative", func(r *Report) { r.Runs[0].MeanUs = -1 }, "mean_us"},
 		{"order", func(r *Report) { r.Runs[0].P99Us = 10 }, "out of order"},
+		{"busy above 1", func(r *Report) { r.Runs[0].BusyShare = 1.5 }, "busy_share"},
+		{"negative cpu", func(r *Report) { r.Runs[1].ServerCPUUsPerReply = -1 }, "server_cpu_us_per_reply"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,5 +91,36 @@ func TestFill(t *testing.T) {
 	run.fill(5, 6, 1, &h)
 	if run.Lost != 0 || run.Received != 5 {
 		t.Fatalf("got received %d lost %d, want 5 0", run.Received, run.Lost)
+	}
+}
+
+func TestFillCPU(t *testing.T) {
+	// 2 s of a 2-CPU machine, 3 s busy (300 ticks), the server 1 s of it
+	// (100 ticks), 10 000 replies: 300 µs and 100 µs per reply.
+	a := cpuSample{machine: lab.CPUTimes{Busy: 1000, Idle: 5000}, server: 50, ok: true}
+	b := cpuSample{machine: lab.CPUTimes{Busy: 1300, Idle: 5100}, server: 150, ok: true}
+	tests := []struct {
+		name              string
+		a, b              cpuSample
+		received          uint64
+		busy, perRep, srv float64
+	}{
+		{"measured", a, b, 10000, 0.75, 300, 100},
+		{"nothing received", a, b, 0, 0, 0, 0},
+		{"start not read", cpuSample{}, b, 10000, 0, 0, 0},
+		{"end not read", a, cpuSample{}, 10000, 0, 0, 0},
+		{"server restarted", a, cpuSample{machine: b.machine, server: 10, ok: true}, 10000, 0.75, 300, 0},
+	}
+	for _, tt := range tests {
+		run := Run{Received: tt.received}
+		run.fillCPU(tt.a, tt.b)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"busy", run.BusyShare, tt.busy}, {"per reply", run.CPUUsPerReply, tt.perRep}, {"server", run.ServerCPUUsPerReply, tt.srv}} {
+			if math.Abs(c.got-c.want) > 1e-9 {
+				t.Errorf("%s: %s %v, want %v", tt.name, c.name, c.got, c.want)
+			}
+		}
 	}
 }

@@ -29,6 +29,8 @@ type harness struct {
 	clk     clock
 	runID   uint32
 	rep     *Report
+	// serverPID is the running server child's process ID.
+	serverPID int
 }
 
 // Measure builds a two-queue veth lab and measures each system's
@@ -162,7 +164,7 @@ func (h *harness) phase(system string, fn func() error) {
 		c, rcvbuf, mode, err = startChild(childSpec{system: system, members: h.cfg.Members, port: h.cfg.Port,
 			netns: h.lab.RecvNS, ifname: h.lab.RecvIf})
 		if err == nil {
-			srv = c
+			srv, h.serverPID = c, c.cmd.Process.Pid
 			if system == SystemKernel {
 				h.rep.Setup.RcvBuf = rcvbuf
 			} else {
@@ -181,6 +183,26 @@ func (h *harness) phase(system string, fn func() error) {
 	if err != nil {
 		h.note("%s: %v", system, err)
 	}
+}
+
+func (h *harness) sampleCPU() cpuSample {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuSample{}
+	}
+	m, err := lab.ParseProcStat(b)
+	if err != nil {
+		return cpuSample{}
+	}
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.serverPID))
+	if err != nil {
+		return cpuSample{}
+	}
+	srv, err := lab.ParseProcessStat(b)
+	if err != nil {
+		return cpuSample{}
+	}
+	return cpuSample{machine: m, server: srv, ok: true}
 }
 
 func (h *harness) portFree() error {
@@ -214,6 +236,14 @@ func (h *harness) run(system string, payload int, load string, rate float64) (Ru
 		w0: start + uint64(h.cfg.Warmup), w1: start + uint64(h.cfg.Warmup+h.cfg.Window)}
 	w.end = h.clk.base.Add(time.Duration(w.w1) + h.cfg.Drain)
 	var wg sync.WaitGroup
+	var cpu [2]cpuSample
+	wg.Go(func() {
+		// The machine's and the server's CPU time over the window.
+		for i, at := range [2]uint64{w.w0, w.w1} {
+			time.Sleep(time.Duration(int64(at) - int64(h.clk.now())))
+			cpu[i] = h.sampleCPU()
+		}
+	})
 	for _, c := range h.clients {
 		c.reset()
 		c.setPayload(payload)
@@ -237,12 +267,13 @@ func (h *harness) run(system string, payload int, load string, rate float64) (Ru
 	}
 	run.fill(sent, recv, h.cfg.Window.Seconds(), &all)
 	run.fillLegs(&req, &rep)
+	run.fillCPU(cpu[0], cpu[1])
 	if err := h.ctx.Err(); err != nil {
 		return run, err
 	}
 	h.rep.Runs = append(h.rep.Runs, run)
-	h.cfg.logf("%-18s %4d B %-5s rate %7.0f: sent %7.0f/s replies %7.0f/s lost %d  p50 %7.1f p99 %7.1f p99.9 %7.1f max %8.1f µs; p50/p99 request leg %.1f/%.1f, reply leg %.1f/%.1f µs",
+	h.cfg.logf("%-18s %4d B %-5s rate %7.0f: sent %7.0f/s replies %7.0f/s lost %d  p50 %7.1f p99 %7.1f p99.9 %7.1f max %8.1f µs; p50/p99 request leg %.1f/%.1f, reply leg %.1f/%.1f µs; CPU busy %.0f%%, %.1f µs per reply (server %.1f)",
 		system, payload, load, rate, run.SentPPS, run.ReplyPPS, run.Lost, run.P50Us, run.P99Us, run.P999Us, run.MaxUs,
-		run.ReqP50Us, run.ReqP99Us, run.RepP50Us, run.RepP99Us)
+		run.ReqP50Us, run.ReqP99Us, run.RepP50Us, run.RepP99Us, 100*run.BusyShare, run.CPUUsPerReply, run.ServerCPUUsPerReply)
 	return run, nil
 }
