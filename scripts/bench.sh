@@ -13,6 +13,7 @@
 #                                       libbpf-dev (else the C reference row is skipped, with a
 #                                       note) and the kernel: the generator is bench/txgen. It
 #                                       never checks speed. The latency smoke is scripts/latency.sh -quick.
+# A full run needs trafgen (apt-get install netsniff-ng) unless FLAGS choose -gen.
 # Extra FLAGS go to xdpmux-bench (see `go run ./bench/cmd/xdpmux-bench -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,14 @@ if [ "$quick" = 1 ]; then
 	exit 0
 fi
 
+# The saturation runs need a generator outside this process: bench/txgen
+# runs in xdpmux-bench and shares its Go scheduler with the xdpmux systems
+# (not with the C reference), whose workers then wait for a P behind its
+# senders. -gen txgen still chooses it.
+case " ${args[*]-} " in
+*" -gen "* | *" -gen="*) ;;
+*) need_tool bench.sh trafgen netsniff-ng ;;
+esac
 if [ "$latency" = 1 ]; then
 	scripts/latency.sh
 fi
