@@ -110,12 +110,8 @@ func (s *Socket) wait(timeout time.Duration) error {
 			return nil
 		}
 	}
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
 	s.parked.Store(true)
-	err := s.poll.Wait(deadline, s.rx == nil, s.ready)
+	err := s.poll.Wait(timeout, s.rx == nil, s.ready)
 	s.parked.Store(false)
 	switch {
 	case s.closed.Load():

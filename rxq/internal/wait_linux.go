@@ -35,7 +35,11 @@ import (
 // one profile): Wait keeps the read deadline it set last while that falls
 // between now and the new one, so a park may end before its deadline (a
 // timeout then is early, never late) and the timer moves once per deadline
-// period rather than once per park.
+// period rather than once per park. Wait takes a timeout, not a deadline,
+// and reads the monotonic clock once (time.Since of a time with a
+// monotonic reading reads only that clock): time.Now reads the wall clock
+// too, and a caller's time.Now plus Wait's own reading were three clock
+// reads per park (1.4% of the machine at 1 Mpps in one profile).
 type Poller struct {
 	f  *os.File
 	rc syscall.RawConn
@@ -86,37 +90,50 @@ func NewPoller(fd int, name string) (*Poller, error) {
 	return p, nil
 }
 
-// Wait sets the read (write, with write true) deadline (zero: none) and
-// runs ready, parking between calls, until ready returns true (nil), the
-// deadline passes or Interrupt is called (os.ErrDeadlineExceeded), or the
-// Poller is closed (os.ErrClosed). ready's argument is the fd; it must not
-// block. A read deadline set by an earlier Wait that is still ahead and not
-// after deadline is kept (see Poller): the wait may then time out early.
-func (p *Poller) Wait(deadline time.Time, write bool, ready func(fd uintptr) bool) error {
+// Wait sets the read (write, with write true) deadline timeout from now
+// (0 or less: none) and runs ready, parking between calls, until ready
+// returns true (nil), the deadline passes or Interrupt is called
+// (os.ErrDeadlineExceeded), or the Poller is closed (os.ErrClosed). ready's
+// argument is the fd; it must not block. A read deadline set by an earlier
+// Wait that is still ahead and not after the new one is kept (see Poller):
+// the wait may then time out early.
+func (p *Poller) Wait(timeout time.Duration, write bool, ready func(fd uintptr) bool) error {
 	if write {
+		var deadline time.Time
+		if timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
 		if err := p.f.SetWriteDeadline(deadline); err != nil {
 			return err
 		}
 		return p.rc.Write(ready)
 	}
-	if err := p.setReadDeadline(deadline); err != nil {
+	if err := p.setReadTimeout(timeout); err != nil {
 		return err
 	}
 	return p.rc.Read(ready)
 }
 
-// setReadDeadline sets the read deadline unless the one in force may stay.
-func (p *Poller) setReadDeadline(deadline time.Time) error {
-	want := int64(noDeadline)
-	if !deadline.IsZero() {
-		want = max(int64(deadline.Sub(pollEpoch)), 1)
-	}
+// setReadTimeout sets the read deadline timeout from now (0 or less: none)
+// unless the one in force may stay.
+func (p *Poller) setReadTimeout(timeout time.Duration) error {
 	cur := p.rd.Load()
-	if cur == want || cur != 0 && cur < want && cur > int64(time.Since(pollEpoch)) {
+	if timeout <= 0 {
+		if cur == noDeadline {
+			return nil
+		}
+		p.rd.Store(noDeadline)
+		return p.f.SetReadDeadline(time.Time{})
+	}
+	now := int64(time.Since(pollEpoch))
+	want := now + int64(timeout)
+	if cur != 0 && cur > now && cur <= want {
 		return nil
 	}
 	p.rd.Store(want)
-	return p.f.SetReadDeadline(deadline)
+	// pollEpoch carries a monotonic reading, and so does the deadline:
+	// the runtime measures it on the monotonic clock.
+	return p.f.SetReadDeadline(pollEpoch.Add(time.Duration(want)))
 }
 
 // Interrupt makes a parked Wait return os.ErrDeadlineExceeded. A Wait that
