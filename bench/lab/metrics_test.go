@@ -32,16 +32,23 @@ func TestParseProcStat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := ParseProcStat([]byte(tt.in))
-		if (err != nil) != tt.wantErr {
-			t.Errorf("%s: err %v, want error %v", tt.name, err, tt.wantErr)
-			continue
-		}
-		if err != nil && !errors.Is(err, ErrParse) {
-			t.Errorf("%s: err %v is not ErrParse", tt.name, err)
-		}
-		if got != tt.want {
-			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
-		}
+		checkParsed(t, tt.name, got, err, tt.want, tt.wantErr)
+	}
+}
+
+// checkParsed reports a /proc parser's result that is not want, or an
+// error that is not wanted or not ErrParse.
+func checkParsed[T comparable](t *testing.T, name string, got T, err error, want T, wantErr bool) {
+	t.Helper()
+	if (err != nil) != wantErr {
+		t.Errorf("%s: err %v, want error %v", name, err, wantErr)
+		return
+	}
+	if err != nil && !errors.Is(err, ErrParse) {
+		t.Errorf("%s: err %v is not ErrParse", name, err)
+	}
+	if got != want {
+		t.Errorf("%s: got %+v, want %+v", name, got, want)
 	}
 }
 
@@ -62,16 +69,7 @@ func TestParseProcessStat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := ParseProcessStat([]byte(tt.in))
-		if (err != nil) != tt.wantErr {
-			t.Errorf("%s: err %v, want error %v", tt.name, err, tt.wantErr)
-			continue
-		}
-		if err != nil && !errors.Is(err, ErrParse) {
-			t.Errorf("%s: err %v is not ErrParse", tt.name, err)
-		}
-		if got != tt.want {
-			t.Errorf("%s: got %d, want %d", tt.name, got, tt.want)
-		}
+		checkParsed(t, tt.name, got, err, tt.want, tt.wantErr)
 	}
 }
 
